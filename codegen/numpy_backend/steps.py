@@ -1,0 +1,69 @@
+"""One numpy translation per kernel-program step.
+
+>>> import numpy as np
+>>> from codegen.program import MatMul, Buffer
+>>> env = {"a": np.ones((2, 3)), "b": np.ones((2, 4))}
+>>> run_step(MatMul("c", "a", "b", trans_a=True), env, Buffer("c", (3, 4), "float64", "temp"), 1).shape
+(3, 4)
+"""
+
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose
+
+N = sp.Symbol("N", integer=True, positive=True)
+
+
+def concrete_shape(shape, n):
+    """Static shape with the batch symbol replaced by ``n``.
+
+    >>> concrete_shape((N, 3), 5)
+    (5, 3)
+    """
+    return tuple(int(sp.sympify(d).subs(N, n)) for d in shape)
+
+
+@lru_cache(maxsize=4096)
+def body_function(body):
+    """numpy function of (operands..., N) for a map body; named functions (sigmoid,
+    softplus) bring their own stable numpy implementation as ``.numpy``."""
+    named = {type(f).__name__: type(f).numpy for f in body.expr.atoms(sp.Function) if hasattr(type(f), "numpy")}
+    return sp.lambdify(list(body.variables) + [N], body.expr, modules=[named, "scipy", "numpy"])
+
+
+def _logsumexp(x, axes):
+    m = np.max(x, axis=axes, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    return np.log(np.sum(np.exp(x - m), axis=axes)) + np.squeeze(m, axis=axes)
+
+
+def run_step(step, env, out, n):
+    """Execute ``step`` on the arrays in ``env``; ``out`` is the output buffer's description."""
+    dtype = np.dtype(out.dtype)
+    if isinstance(step, Map):
+        value = body_function(step.body)(*(env[i] for i in step.ins), n)
+        return np.broadcast_to(np.asarray(value, dtype=dtype), concrete_shape(out.shape, n))
+    if isinstance(step, MatMul):
+        a, b = env[step.a], env[step.b]
+        return (a.T if step.trans_a else a) @ (b.T if step.trans_b else b)
+    if isinstance(step, Reduce):
+        x = env[step.x]
+        if step.kind == "sum":
+            value = np.sum(x, axis=step.axes)
+        elif step.kind == "max":
+            value = np.max(x, axis=step.axes)
+        else:
+            value = _logsumexp(x, step.axes)
+        return np.asarray(value, dtype=dtype)
+    if isinstance(step, Transpose):
+        return np.transpose(env[step.x], step.perm)
+    if isinstance(step, Broadcast):
+        return np.broadcast_to(env[step.x], concrete_shape(out.shape, n))
+    if isinstance(step, Reshape):
+        return np.reshape(env[step.x], concrete_shape(out.shape, n))
+    if isinstance(step, OneHot):
+        return (env[step.labels][..., None] == np.arange(step.k)).astype(dtype)
+    raise NotImplementedError(f"numpy backend: no translation for {type(step).__name__}")

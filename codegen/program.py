@@ -1,0 +1,119 @@
+"""The kernel program: what ``symbackprop.lower`` produces and every backend translates.
+
+Named buffers plus a list of steps over them.  Shapes hold ints and the batch symbol
+``N``; elementwise bodies are ``sympy.Lambda`` objects.  Nothing here knows the graph API.
+
+>>> import sympy as sp
+>>> x = sp.Symbol("x0", real=True)
+>>> p = Program(buffers={"a": Buffer("a", (3,), "float64", "input"),
+...                      "t0": Buffer("t0", (3,), "float64", "temp")},
+...             steps=(Map("t0", ("a",), sp.Lambda(x, 2 * x)),), args=("a",), consts={},
+...             outputs=("t0",))
+>>> print(p.describe())
+t0 = map(a): 2*x0
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """A named array of the program; ``role`` is input, param, const or temp."""
+    name: str
+    shape: tuple
+    dtype: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Map:
+    """out[...] = body(ins[0][...], ins[1][...], ..., N), numpy broadcasting of ins."""
+    out: str
+    ins: tuple
+    body: object
+
+    def describe(self):
+        return f"{self.out} = map({', '.join(self.ins)}): {self.body.expr}"
+
+
+@dataclass(frozen=True)
+class MatMul:
+    """out = op(a) @ op(b) with op a transpose when the flag is set."""
+    out: str
+    a: str
+    b: str
+    trans_a: bool = False
+    trans_b: bool = False
+
+    def describe(self):
+        return f"{self.out} = {self.a}{'ᵀ' if self.trans_a else ''} @ {self.b}{'ᵀ' if self.trans_b else ''}"
+
+
+@dataclass(frozen=True)
+class Reduce:
+    """out = kind(x, axes) for kind in sum, max, logsumexp."""
+    out: str
+    x: str
+    kind: str
+    axes: tuple
+
+    def describe(self):
+        return f"{self.out} = {self.kind}({self.x}, axes={self.axes})"
+
+
+@dataclass(frozen=True)
+class Transpose:
+    """out = transpose(x, perm)."""
+    out: str
+    x: str
+    perm: tuple
+
+    def describe(self):
+        return f"{self.out} = transpose({self.x}, {self.perm})"
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    """out = x broadcast to out's shape."""
+    out: str
+    x: str
+
+    def describe(self):
+        return f"{self.out} = broadcast({self.x})"
+
+
+@dataclass(frozen=True)
+class Reshape:
+    """out = x reshaped to out's shape (same elements, C order)."""
+    out: str
+    x: str
+
+    def describe(self):
+        return f"{self.out} = reshape({self.x})"
+
+
+@dataclass(frozen=True)
+class OneHot:
+    """out[i, c] = 1 if labels[i] == c else 0, c < k."""
+    out: str
+    labels: str
+    k: int
+
+    def describe(self):
+        return f"{self.out} = onehot({self.labels}, {self.k})"
+
+
+@dataclass(frozen=True)
+class Program:
+    """Buffers, steps, the names passed in at call time (``args``), constant arrays
+    (passed to kernels as arguments, never baked in), and the buffers returned."""
+    buffers: dict
+    steps: tuple
+    args: tuple
+    consts: dict
+    outputs: tuple
+    origins: dict = field(default_factory=dict)  # buffer name -> the graph text it computes
+
+    def describe(self):
+        """The steps one a line, for debugging and golden tests."""
+        return "\n".join(step.describe() for step in self.steps)

@@ -1,0 +1,25 @@
+"""symbackprop: symbolic gradients of neural networks, readable and compiled.
+
+>>> import numpy as np, symbackprop as sb
+>>> x = sb.input("x", (None, 2)); y = sb.input("y", (None, 1))
+>>> W = sb.param("W", (2, 1)); b = sb.param("b", (1,))
+>>> L = sb.mean((sb.sigmoid(x @ W + b) - y) ** 2) / 2
+>>> g = sb.grad(L, [W, b])
+>>> f = sb.compile([L, g[W], g[b]], backend="numpy")
+>>> loss, dW, db = f(x=np.ones((3, 2)), y=np.ones((3, 1)), W=np.zeros((2, 1)), b=np.zeros(1))
+>>> float(loss), dW.ravel().tolist()
+(0.125, [-0.125, -0.125])
+"""
+
+from symbackprop import graph as _graph
+from symbackprop.autodiff import grad
+from symbackprop.compiled import CompiledFunction, compile
+from symbackprop.errors import (CompileError, DerivationError, DTypeError, ShapeError, SymbackpropError,
+                                TrainingDiverged, UnsupportedFunction, VerifyError)
+from symbackprop.graph import (N, Expr, abs, apply, broadcast_to, const, cos, elementwise, exp, gelu, input,
+                               leaky_relu, log, log_softmax, logsumexp, map, matmul, max, mean, onehot, param,
+                               reduce, relu, reshape, sigmoid, sin, softmax, softplus, sqrt, sum, tanh, transpose)
+from symbackprop.graph import scalar
+from symbackprop.graph.evaluate import evaluate
+
+__version__ = "0.1.0"

@@ -1,0 +1,118 @@
+"""``sb.compile``: graph outputs -> a callable taking numpy arrays by name.
+
+The callable checks every array against the graph (presence, shape, dtype, one batch size)
+and names the offender, then runs the backend's translation of the lowered program.
+
+>>> import numpy as np, symbackprop as sb
+>>> x = sb.input("x", (None, 2)); w = sb.param("w", (2,))
+>>> f = sb.compile([sb.sum(x @ w)], backend="numpy")
+>>> f(x=np.ones((4, 2)), w=np.array([0.5, 0.25]))
+[array(3.)]
+>>> f(x=np.ones((4, 3)), w=np.zeros(2))
+Traceback (most recent call last):
+...
+symbackprop.errors.ShapeError: input x: expected shape (N, 2), got (4, 3)
+"""
+
+import numpy as np
+import sympy as sp
+
+import codegen
+from symbackprop.errors import CompileError, DTypeError, ShapeError
+from symbackprop.graph.node import Expr
+from symbackprop.graph.scalar import N
+from symbackprop.graph.shape import fmt
+from symbackprop.lower import lower
+
+__all__ = ["compile", "CompiledFunction"]
+
+
+class CompiledFunction:
+    """A compiled graph.  Call it with keyword arrays; it returns one array per output
+    (a list when compiled from a list, a single array when compiled from one node)."""
+
+    def __init__(self, outputs, backend, single):
+        self.outputs = list(outputs)
+        self.backend = backend
+        self.program = lower(self.outputs)
+        self._single = single
+        self._run = codegen.backend(backend).build(self.program)
+        self.arg_buffers = [self.program.buffers[a] for a in self.program.args]
+
+    @property
+    def arg_names(self):
+        """Names the function takes: the graph's inputs and params."""
+        return [b.name for b in self.arg_buffers]
+
+    def bind(self, kwargs):
+        """Check ``kwargs`` against the graph; return ({name: array}, batch size)."""
+        unknown = sorted(set(kwargs) - set(self.arg_names))
+        if unknown:
+            raise CompileError(f"unexpected argument(s) {', '.join(unknown)}; this function takes "
+                               f"{', '.join(self.arg_names) or 'no arguments'}")
+        missing = [n for n in self.arg_names if n not in kwargs]
+        if missing:
+            raise CompileError(f"missing argument(s) {', '.join(missing)}; this function takes "
+                               f"{', '.join(self.arg_names)}")
+        arrays, n, n_from = {}, None, None
+        for buf in self.arg_buffers:
+            value = kwargs[buf.name]
+            array = value if isinstance(value, np.ndarray) else np.asarray(value)
+            what = f"{buf.role} {buf.name}"
+            if array.dtype != np.dtype(buf.dtype):
+                hint = f"; convert with .astype(np.{buf.dtype})" if array.dtype.kind in "iufb" else ""
+                raise DTypeError(f"{what}: expected dtype {buf.dtype}, got {array.dtype}{hint}")
+            if array.ndim != len(buf.shape):
+                raise ShapeError(f"{what}: expected shape {fmt(buf.shape)}, got {fmt(array.shape)}")
+            for axis, (want, got) in enumerate(zip(buf.shape, array.shape)):
+                if want == N:
+                    if n is None:
+                        n, n_from = got, buf.name
+                    elif got != n:
+                        raise ShapeError(f"{what}: batch size {got} (shape {fmt(array.shape)}) differs from "
+                                         f"{n_from}'s batch size {n}")
+                elif isinstance(want, sp.Basic) and want.has(N):
+                    continue  # checked once N is known, below
+                elif want != got:
+                    raise ShapeError(f"{what}: expected shape {fmt(buf.shape)}, got {fmt(array.shape)}")
+            arrays[buf.name] = array
+        if n is not None and n == 0:
+            raise ShapeError(f"input {n_from}: the batch is empty (batch size 0)")
+        n = 1 if n is None else n
+        for buf in self.arg_buffers:
+            want = tuple(int(sp.sympify(d).subs(N, n)) for d in buf.shape)
+            if arrays[buf.name].shape != want:
+                raise ShapeError(f"{buf.role} {buf.name}: expected shape {fmt(buf.shape)} = {fmt(want)} "
+                                 f"with batch size {n}, got {fmt(arrays[buf.name].shape)}")
+        return arrays, n
+
+    def __call__(self, **kwargs):
+        arrays, n = self.bind(kwargs)
+        results = self._run(arrays, n)
+        return results[0] if self._single else results
+
+    def __repr__(self):
+        return f"<compiled {self.backend} function of ({', '.join(self.arg_names)}) -> {len(self.outputs)} output(s)>"
+
+
+def compile(outputs, backend="numpy"):
+    """Compile graph nodes into a function of numpy arrays (inputs and params by name).
+
+    ``outputs`` is one node (the function returns one array) or a list of nodes (it returns
+    a list).  ``backend`` names a code generator: ``"numpy"`` (the reference).
+
+    >>> import symbackprop as sb
+    >>> t = sb.param("t", ())
+    >>> sb.compile(t * 2)(t=np.array(1.5))
+    array(3.)
+    """
+    single = isinstance(outputs, Expr)
+    outs = [outputs] if single else list(outputs)
+    if not outs:
+        raise CompileError("compile: no outputs given")
+    for i, o in enumerate(outs):
+        if not isinstance(o, Expr):
+            raise CompileError(f"compile: output {i} is a {type(o).__name__}, not a graph node")
+    if backend not in codegen.BACKENDS:
+        raise CompileError(f"compile: unknown backend {backend!r}; available: {', '.join(sorted(codegen.BACKENDS))}")
+    return CompiledFunction(outs, backend, single)

@@ -1,0 +1,48 @@
+"""The exception family: every mistake a user can make raises one of these.
+
+Each message names what was wrong and where (the node, the shape, the claim, the file and
+line), so no traceback from deep inside sympy or numpy reaches a user for a mistake of theirs.
+
+>>> try:
+...     raise ShapeError("matmul: inner dimensions differ: x (N, 2) @ W (3, 1)")
+... except SymbackpropError as e:
+...     print(e)
+matmul: inner dimensions differ: x (N, 2) @ W (3, 1)
+"""
+
+
+class SymbackpropError(Exception):
+    """Base of every error symbackprop raises for a user's mistake."""
+
+
+class ShapeError(SymbackpropError, ValueError):
+    """An array or node has a shape the operation cannot take."""
+
+
+class DTypeError(SymbackpropError, TypeError):
+    """An array has a dtype other than the one the graph was built for."""
+
+
+class DerivationError(SymbackpropError, ValueError):
+    """A derivative cannot be taken as asked (non-scalar loss, integer input, ...)."""
+
+
+class CompileError(SymbackpropError):
+    """A graph cannot be compiled, or its compiled function was called wrongly."""
+
+
+class UnsupportedFunction(SymbackpropError, ValueError):
+    """An elementwise body uses a function no backend can evaluate."""
+
+
+class TrainingDiverged(SymbackpropError, FloatingPointError):
+    """Training met NaN or inf; names the epoch and step where it happened."""
+
+    def __init__(self, message, epoch=None, step=None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+
+
+class VerifyError(SymbackpropError, ValueError):
+    """A claim or a derivation file cannot be read (bad syntax, undefined or cyclic names)."""

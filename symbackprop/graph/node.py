@@ -1,0 +1,211 @@
+"""The graph node: immutable, interned, with a static shape and a dtype.
+
+Building the same expression twice gives the same object (hash-consing), so common
+subexpressions are shared for free and nodes can be dict keys by identity.
+
+>>> import symbackprop as sb
+>>> x = sb.input("x", (None, 2))
+>>> (x + 1) is (x + 1)
+True
+>>> (x @ sb.param("W", (2, 3))).shape
+(N, 3)
+"""
+
+import itertools
+import weakref
+
+import numpy as np
+
+from symbackprop.graph.shape import fmt
+
+_INTERNED = weakref.WeakValueDictionary()
+_SERIAL = itertools.count()
+
+
+class Constant:
+    """A read-only array held by a ``const`` node, compared and hashed by value."""
+
+    __slots__ = ("array", "_hash")
+
+    def __init__(self, array):
+        array = np.array(array, copy=True)
+        array.setflags(write=False)
+        self.array = array
+        self._hash = hash((array.dtype.str, array.shape, array.tobytes()))
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        return (isinstance(other, Constant) and self._hash == other._hash
+                and self.array.dtype == other.array.dtype and self.array.shape == other.array.shape
+                and np.array_equal(self.array, other.array, equal_nan=True))
+
+    def __repr__(self):
+        return f"Constant({self.array.tolist()!r})" if self.array.size <= 6 else f"Constant({self.array.shape})"
+
+
+class Expr:
+    """A node of the tensor graph.
+
+    ``op`` is one of ``input param const map matmul reduce transpose broadcast_to reshape
+    onehot``; ``args`` are the operand nodes; ``attrs`` the op's static data (a leaf's name,
+    a map's sympy body, a reduction's kind and axes, ...).  Do not construct directly: use
+    ``sb.input``, ``sb.param``, operators and the functions of ``symbackprop``.
+    """
+
+    __slots__ = ("op", "args", "attrs", "shape", "dtype", "serial", "__weakref__")
+
+    def __new__(cls, op, args, attrs, shape, dtype):
+        key = (op, args, attrs, shape, dtype)
+        node = _INTERNED.get(key)
+        if node is not None:
+            return node
+        node = object.__new__(cls)
+        object.__setattr__(node, "op", op)
+        object.__setattr__(node, "args", args)
+        object.__setattr__(node, "attrs", attrs)
+        object.__setattr__(node, "shape", shape)
+        object.__setattr__(node, "dtype", dtype)
+        object.__setattr__(node, "serial", next(_SERIAL))
+        _INTERNED[key] = node
+        return node
+
+    def __setattr__(self, name, value):
+        raise AttributeError("graph nodes are immutable")
+
+    def __reduce__(self):
+        raise TypeError("graph nodes are interned and cannot be pickled; pickle the model code instead")
+
+    # identity semantics: interning makes structural equality identity
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self is other
+
+    def __ne__(self, other):
+        return self is not other
+
+    def __bool__(self):
+        raise TypeError("a graph node has no truth value; compare evaluated arrays instead")
+
+    # ---- descriptive -------------------------------------------------------------------
+    @property
+    def ndim(self):
+        """Number of axes.  ``sb.input("x", (None, 2)).ndim == 2``."""
+        return len(self.shape)
+
+    @property
+    def name(self):
+        """The name of an input or param leaf, else None.  ``sb.param("W", (2, 1)).name == "W"``."""
+        return self.attrs[0] if self.op in ("input", "param") else None
+
+    @property
+    def is_leaf(self):
+        """True for inputs, params and constants."""
+        return self.op in ("input", "param", "const")
+
+    def describe(self):
+        """One line naming the node for error messages: ``param W (2, 1) float64``."""
+        if self.op in ("input", "param"):
+            return f"{self.op} {self.name} {fmt(self.shape)} {self.dtype}"
+        if self.op == "map":
+            return f"map {self.attrs[0].expr} {fmt(self.shape)}"
+        return f"{self.op} {fmt(self.shape)}"
+
+    def __repr__(self):
+        if self.op in ("input", "param"):
+            return f"<{self.op} {self.name}: {fmt(self.shape)} {self.dtype}>"
+        return f"<{self.op} {fmt(self.shape)} {self.dtype}>"
+
+    def __str__(self):
+        from symbackprop.graph.text import formula
+        return formula(self)
+
+    def listing(self):
+        """An SSA listing of the graph that computes this node, one op a line (for debugging).
+
+        >>> import symbackprop as sb
+        >>> print((sb.input("x", (2,)) * 3).listing())
+        %0 = input x (2,) float64
+        %1 = map(%0) (2,) float64: 3*x0
+        """
+        from symbackprop.graph.text import listing
+        return listing([self])
+
+    # ---- operators ---------------------------------------------------------------------
+    def __add__(self, other):
+        return _ops().binary("+", self, other)
+
+    def __radd__(self, other):
+        return _ops().binary("+", other, self)
+
+    def __sub__(self, other):
+        return _ops().binary("-", self, other)
+
+    def __rsub__(self, other):
+        return _ops().binary("-", other, self)
+
+    def __mul__(self, other):
+        return _ops().binary("*", self, other)
+
+    def __rmul__(self, other):
+        return _ops().binary("*", other, self)
+
+    def __truediv__(self, other):
+        return _ops().binary("/", self, other)
+
+    def __rtruediv__(self, other):
+        return _ops().binary("/", other, self)
+
+    def __pow__(self, other):
+        return _ops().binary("**", self, other)
+
+    def __rpow__(self, other):
+        return _ops().binary("**", other, self)
+
+    def __neg__(self):
+        return _ops().binary("*", -1, self)
+
+    def __pos__(self):
+        return self
+
+    def __matmul__(self, other):
+        return _ops().matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops().matmul(other, self)
+
+    __array_ufunc__ = None  # so ndarray + Expr defers to Expr.__radd__
+
+    @property
+    def T(self):
+        """Reversed axes, as numpy's ``.T``."""
+        return _ops().transpose(self)
+
+    def sum(self, axis=None, keepdims=False):
+        """``sb.sum(self, axis, keepdims)``."""
+        return _ops().sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        """``sb.mean(self, axis, keepdims)``."""
+        return _ops().mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        """``sb.max(self, axis, keepdims)``."""
+        return _ops().max(self, axis, keepdims)
+
+    def reshape(self, *shape):
+        """``sb.reshape(self, shape)``; ``x.reshape(2, 3)`` and ``x.reshape((2, 3))`` both work."""
+        if len(shape) == 1 and not isinstance(shape[0], int) and shape[0] is not None:
+            shape = shape[0]
+        return _ops().reshape(self, shape)
+
+    def transpose(self, *axes):
+        """``sb.transpose(self, axes)``."""
+        return _ops().transpose(self, axes or None)
+
+
+def _ops():
+    from symbackprop.graph import ops
+    return ops

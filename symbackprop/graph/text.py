@@ -1,0 +1,98 @@
+"""Plain text views of a graph: an infix formula and an SSA listing (for debugging).
+
+The textbook rendering (``∂L/∂W₂``, ``δ₂``, LaTeX) lives in ``symbackprop.render``; this
+module only has to be unambiguous.
+
+>>> import symbackprop as sb
+>>> x = sb.input("x", (None, 2)); W = sb.param("W", (2, 1))
+>>> formula(sb.tanh(x @ W))
+'tanh(x @ W)'
+"""
+
+import sympy as sp
+
+from symbackprop.graph.shape import fmt
+from symbackprop.graph.traverse import consumers, topo_order
+
+_MAX_CHARS = 4000
+
+
+def _leaf_text(node):
+    if node.op in ("input", "param"):
+        return node.name
+    array = node.attrs[0].array
+    return str(array.item()) if array.ndim == 0 else f"const{fmt(array.shape)}"
+
+
+def _node_text(node, arg_texts):
+    op = node.op
+    if op == "map":
+        body = node.attrs[0]
+        names = {v: sp.Symbol(f"⟨{i}⟩") for i, v in enumerate(body.variables)}
+        text = sp.sstr(body.expr.xreplace(names))
+        for i, t in enumerate(arg_texts):
+            text = text.replace(f"⟨{i}⟩", t if _atomic(t) else f"({t})")
+        return text
+    if op == "matmul":
+        a, b = (t if _atomic(t) else f"({t})" for t in arg_texts)
+        return f"{a} @ {b}"
+    if op == "reduce":
+        kind, axes = node.attrs
+        return f"{kind}({arg_texts[0]}, axis={axes if len(axes) > 1 else axes[0]})"
+    if op == "transpose":
+        t = arg_texts[0]
+        return f"{t if _atomic(t) else '(' + t + ')'}.T" if node.ndim == 2 else f"transpose({t}, {node.attrs[0]})"
+    if op in ("broadcast_to", "reshape"):
+        return f"{op}({arg_texts[0]}, {fmt(node.shape)})"
+    if op == "onehot":
+        return f"onehot({arg_texts[0]}, {node.attrs[0]})"
+    raise AssertionError(op)
+
+
+def _atomic(text):
+    return text.replace("_", "").replace(".", "").isalnum() or (
+        text.endswith(")") and text.split("(")[0].isalnum() and text.count("(") == 1)
+
+
+def formula(node):
+    """The node as one infix formula; falls back to the listing when it would be huge.
+
+    >>> import symbackprop as sb
+    >>> formula(sb.mean(sb.input("y", (None,)) ** 2))
+    'sum(y**2, axis=0)/N'
+    """
+    order = topo_order([node])
+    texts = {}
+    for n in order:
+        texts[n] = _leaf_text(n) if n.is_leaf else _node_text(n, [texts[a] for a in n.args])
+        if len(texts[n]) > _MAX_CHARS:
+            return listing([node])
+    return texts[node]
+
+
+def listing(outputs):
+    """An SSA listing: ``%i = op(operands) shape dtype: detail`` one node a line.
+
+    >>> import symbackprop as sb
+    >>> print(listing([sb.sum(sb.param("w", (3,)))]))
+    %0 = param w (3,) float64
+    %1 = reduce(%0) () float64: sum axes=(0,)
+    """
+    order = topo_order(outputs)
+    ids = {n: i for i, n in enumerate(order)}
+    uses = consumers(order)
+    lines = []
+    for n in order:
+        head = f"%{ids[n]} = "
+        if n.is_leaf:
+            lines.append(head + (f"{n.op} {n.name} {fmt(n.shape)} {n.dtype}" if n.name
+                                 else f"const {_leaf_text(n)} {fmt(n.shape)} {n.dtype}"))
+            continue
+        operands = ", ".join(f"%{ids[a]}" for a in n.args)
+        detail = {"map": lambda: f": {n.attrs[0].expr}",
+                  "reduce": lambda: f": {n.attrs[0]} axes={n.attrs[1]}",
+                  "transpose": lambda: f": perm={n.attrs[0]}",
+                  "onehot": lambda: f": k={n.attrs[0]}"}.get(n.op, lambda: "")()
+        shared = f"  # used {uses[n]}×" if uses[n] > 1 else ""
+        lines.append(f"{head}{n.op}({operands}) {fmt(n.shape)} {n.dtype}{detail}{shared}")
+    return "\n".join(lines)
