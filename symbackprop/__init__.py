@@ -14,12 +14,16 @@
 from symbackprop import graph as _graph
 from symbackprop.autodiff import grad
 from symbackprop.compiled import CompiledFunction, compile
-from symbackprop.errors import (CompileError, DerivationError, DTypeError, ShapeError, SymbackpropError,
+from symbackprop.errors import (CompileError, DataError, DerivationError, DTypeError, ShapeError, SymbackpropError,
                                 TrainingDiverged, UnsupportedFunction, VerifyError)
 from symbackprop.graph import (N, Expr, abs, apply, broadcast_to, const, cos, elementwise, exp, gelu, input,
                                leaky_relu, log, log_softmax, logsumexp, map, matmul, max, mean, onehot, param,
                                reduce, relu, reshape, sigmoid, sin, softmax, softplus, sqrt, sum, tanh, transpose)
 from symbackprop.graph import scalar
 from symbackprop.graph.evaluate import evaluate
+from symbackprop.graph.rewrite import substitute
+from symbackprop import nn, optim
+from symbackprop.nn.losses import bce, cross_entropy, hinge, l2, mse
+from symbackprop.train import History, Trainer
 
 __version__ = "0.1.0"

@@ -46,3 +46,7 @@ class TrainingDiverged(SymbackpropError, FloatingPointError):
 
 class VerifyError(SymbackpropError, ValueError):
     """A claim or a derivation file cannot be read (bad syntax, undefined or cyclic names)."""
+
+
+class DataError(SymbackpropError, ValueError):
+    """Training data cannot be used as given (NaN, labels outside the loss's range, ...)."""

@@ -26,7 +26,7 @@ def _unary(name):
     fn.__name__ = name
     fn.__qualname__ = name
     fn.__doc__ = (f"Elementwise ``{body.expr}`` (x0 is each element).\n\n"
-                  f"    >>> {name}(input('x', (3,))).shape\n    (3,)\n")
+                  f"    >>> import symbackprop as sb\n    >>> sb.{name}(sb.input('x', (3,))).shape\n    (3,)\n")
     return fn
 
 

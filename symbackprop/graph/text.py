@@ -31,6 +31,7 @@ def _node_text(node, arg_texts):
         names = {v: sp.Symbol(f"⟨{i}⟩") for i, v in enumerate(body.variables)}
         text = sp.sstr(body.expr.xreplace(names))
         for i, t in enumerate(arg_texts):
+            text = text.replace(f"(⟨{i}⟩)", f"({t})")  # a call's parentheses suffice
             text = text.replace(f"⟨{i}⟩", t if _atomic(t) else f"({t})")
         return text
     if op == "matmul":
@@ -50,8 +51,18 @@ def _node_text(node, arg_texts):
 
 
 def _atomic(text):
-    return text.replace("_", "").replace(".", "").isalnum() or (
-        text.endswith(")") and text.split("(")[0].isalnum() and text.count("(") == 1)
+    """True for a name, a number, or one call ``f(...)`` whose first paren closes last."""
+    if text.replace("_", "").replace(".", "").isalnum():
+        return True
+    head, paren, _ = text.partition("(")
+    if not (paren and head.replace("_", "").isalnum() and text.endswith(")")):
+        return False
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and ch == ")" and i != len(text) - 1:
+            return False
+    return True
 
 
 def formula(node):

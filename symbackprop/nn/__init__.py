@@ -1,0 +1,13 @@
+"""Layers and losses with PyTorch's names and conventions.
+
+>>> import symbackprop as sb
+>>> sb.nn.Sequential(sb.nn.Linear(2, 8), sb.nn.ReLU(), sb.nn.Linear(8, 3))[0]
+Linear(in_features=2, out_features=8, bias=True)
+"""
+
+from symbackprop.nn.losses import LOSSES, bce, cross_entropy, hinge, l2, mse
+from symbackprop.nn.modules import (GELU, Activation, LeakyReLU, Linear, Module, ReLU, Sequential, Sigmoid,
+                                    Softplus, Tanh)
+
+__all__ = ["LOSSES", "bce", "cross_entropy", "hinge", "l2", "mse", "GELU", "Activation", "LeakyReLU", "Linear",
+           "Module", "ReLU", "Sequential", "Sigmoid", "Softplus", "Tanh"]

@@ -1,0 +1,42 @@
+"""Applying an optimizer's update rules to numpy arrays (the reference training path).
+
+>>> import numpy as np
+>>> from symbackprop.optim import SGD
+>>> u = Updater(SGD(lr=0.5), {"w": np.array([1.0])})
+>>> params = {"w": np.array([1.0])}
+>>> u.step(params, {"w": np.array([2.0])})
+>>> params["w"]
+array([0.])
+"""
+
+import numpy as np
+import sympy as sp
+
+from symbackprop.optim import Optimizer
+
+
+class Updater:
+    """Optimizer state for a set of params, and the step that updates them in place."""
+
+    def __init__(self, optimizer, params):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be an sb.optim optimizer (SGD, Adam), got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.t = 0
+        self.state = {name: {s: np.zeros_like(p) for s in optimizer.state} for name, p in params.items()}
+        symbols = optimizer.symbols()
+        self._fns = [(target, sp.lambdify(symbols, expr, modules="numpy")) for target, expr in optimizer.updates]
+        self._hyper = list(optimizer.hyper.values())
+
+    def step(self, params, grads):
+        """One update of every param (in place) from its gradient."""
+        self.t += 1
+        for name, p in params.items():
+            state = self.state[name]
+            values = {"p": p, **state}
+            for target, fn in self._fns:
+                values[target] = fn(values["p"], grads[name], self.t,
+                                    *(values[s] for s in self.optimizer.state), *self._hyper)
+            p[...] = values["p"]
+            for s in self.optimizer.state:
+                state[s][...] = values[s]
