@@ -13,7 +13,7 @@ import sys
 from symbackprop.errors import SymbackpropError
 
 #: subcommand modules, in the order ``--help`` lists them
-COMMANDS = ("demo", "verify")
+COMMANDS = ("demo", "derive", "train", "verify", "bench")
 
 
 def build_parser():
