@@ -1,0 +1,227 @@
+"""``verify``: parse a claim, evaluate both sides among the definitions, and judge.
+
+The judgement is numeric on the fully expanded sides (both written in the inputs only):
+exact to 40 digits by default, or within ``rtol``; identities at random generic points.
+The reporting (``correct``, ``difference``, ``reason``) works in the claim's own names.
+
+>>> v = verify("d(L, w) == (yhat - y) * yhat * (1 - yhat) * x",
+...            define={"z": "w*x + b", "yhat": "sigmoid(z)", "L": "(yhat - y)**2/2"})
+>>> v.holds
+True
+>>> v = verify("d(L, w) == (yhat - y) * x",
+...            define={"z": "w*x + b", "yhat": "sigmoid(z)", "L": "(yhat - y)**2/2"})
+>>> v.holds, v.reason
+(False, 'missing factor yhat*(1 - yhat)')
+"""
+
+from fractions import Fraction
+
+import sympy as sp
+
+from symbackprop.verify import numeric, reason, values
+from symbackprop.verify import tree as t
+from symbackprop.verify.errors import VerifyError
+from symbackprop.verify.parse import parse_claim, parse_expression
+from symbackprop.verify.verdict import Verdict
+from symbackprop.verify.world import World
+
+MAX_SIMPLIFY_OPS = 150
+
+
+def verify(claim, define=None, assume=None, *, at=None, shapes=None, sizes=None, rtol=0.0,
+           name=None, world=None):
+    """Check one claim; returns a ``Verdict`` (see its fields).
+
+    - ``claim``: ``"LHS == RHS"`` in sympy syntax, or LaTeX (``=``).
+    - ``define``: ``{name: expression}`` (either syntax; keys may be LaTeX names).
+    - ``assume``: ``{name: "positive" | "nonnegative" | "negative" | "nonzero"}``.
+    - ``at``: ``{name: number}`` (a nested list for a matrix): judge at this point only.
+    - ``shapes``: ``{name: [rows, cols]}`` with ints or size names; ``sizes`` fixes sizes.
+    - ``rtol``: relative tolerance for numbers (default 0: exact).
+    - ``world``: definitions already read (the file runner shares one across claims).
+
+    >>> verify("sigmoid(5) == 1").reason
+    'rounding: relative error 0.0067 (true value 0.99330715)'
+    """
+    where = f"claim {name!r}" if name else "claim"
+    world = world or World(define, shapes, sizes, assume)
+    tree = parse_claim(claim, where=where)
+    world.known |= set(str(k) for k in (at or {}))
+    strict = bool(world.defined) and world.mentions_definition(tree)
+    lhs = world.evaluate(tree.lhs, text=claim, where=where, strict=strict)
+    rhs = world.evaluate(tree.rhs, text=claim, where=where, strict=strict)
+    subs = _at_values(world, at, claim, where)
+    tol = max(float(rtol or 0), _approx_tol(tree))
+    return _judge(claim, name, tree, world, lhs, rhs, subs, tol)
+
+
+def _has_derivative(node):
+    return any(isinstance(n, t.Derivative) for n in t.walk(node))
+
+
+def _at_values(world, at, claim, where):
+    subs = {}
+    for key, val in (at or {}).items():
+        key = str(key)
+        target = world.values.get(key) or world.elements.get(key)
+        if target is None:
+            try:
+                target = world.evaluate(t.Name(key), strict=False)
+            except VerifyError as e:
+                raise e.locate(where=where)
+        if values.shape(target):
+            rows = val if isinstance(val, (list, tuple)) else None
+            try:
+                flat = [_number(x) for r in rows for x in (r if isinstance(r, (list, tuple))
+                                                               else [r])]
+            except TypeError:
+                flat = None
+            if flat is None or len(flat) != len(target):
+                raise VerifyError(f"{where}: at {key}: expected {len(target)} numbers for "
+                                  f"a {values.describe_shape(target)} value")
+            subs.update(zip(list(target), flat))
+        else:
+            try:
+                subs[target] = _number(val)
+            except (TypeError, ValueError):
+                raise VerifyError(f"{where}: at {key}: {val!r} is not a number") from None
+    return subs
+
+
+def _number(v):
+    if isinstance(v, bool):
+        raise TypeError("bool")
+    if isinstance(v, (int, float, str)):
+        return sp.Rational(str(v).strip())      # 0.1 is exactly 1/10, as written
+    raise TypeError(type(v).__name__)
+
+
+def _approx_tol(tree):
+    r"""``\approx``: half a unit in the last written digit of a decimal right side."""
+    if not tree.approx:
+        return 0.0
+    if isinstance(tree.rhs, t.Number):
+        den = tree.rhs.value.denominator
+        k = 0
+        while den % 10 == 0:
+            den //= 10
+            k += 1
+        if den == 1 and tree.rhs.value != 0:
+            return 0.5 * 10 ** -k / abs(float(tree.rhs.value)) * (1 + 1e-9)
+    return 1e-3
+
+
+def _judge(claim, name, tree, world, lhs, rhs, subs, tol):
+    ref_is_lhs = _has_derivative(tree.lhs) or not _has_derivative(tree.rhs)
+    true, claimed = (lhs, rhs) if ref_is_lhs else (rhs, lhs)
+    bodies = world.bodies
+
+    def expand(e):
+        return sp.sympify(bodies.expand(sp.sympify(e).xreplace(subs))).xreplace(subs)
+
+    verdict = dict(claim=claim, name=name, lhs=lhs, rhs=rhs, rtol=tol,
+                   reference="lhs" if ref_is_lhs else "rhs")
+    if values.shape(true) != values.shape(claimed):
+        return Verdict(holds=False, correct=_tidy_value(true, subs), difference=None,
+                       counterexample=None, reason=_shape_reason(true, claimed, expand),
+                       **verdict)
+    if values.shape(true):
+        cells = [(i, j) for i in range(true.shape[0]) for j in range(true.shape[1])]
+        pairs = [(true[i, j], claimed[i, j]) for i, j in cells]
+    else:
+        cells, pairs = [None], [(true, claimed)]
+    results = [_judge_scalar(tr, cl, expand, subs, tol, ref_is_lhs, bodies)
+               for tr, cl in pairs]
+    holds = all(r[0] for r in results)
+    correct = _tidy_value(true, subs)
+    if holds:
+        return Verdict(holds=True, correct=correct, difference=sp.S.Zero,
+                       counterexample=None, reason=None, **verdict)
+    diff = values.elementwise(lambda a, b: _tidy(sp.sympify(b - a).xreplace(subs)),
+                              true, claimed)
+    failing = [(cell, r) for cell, r in zip(cells, results) if not r[0]]
+    cell, (_, cx, why) = failing[0]
+    if cx is not None and cell is not None:
+        cx.element = (cell[0] + 1, cell[1] + 1)
+    reasons = {r[2] for _, r in failing}
+    if len(reasons) == 1 and len(failing) == len(results):
+        why_all = why
+    elif cell is not None:
+        why_all = f"{why} (element {cell[0] + 1},{cell[1] + 1}; {len(failing)} of " \
+                  f"{len(results)} elements differ)"
+    else:
+        why_all = why
+    return Verdict(holds=False, correct=correct, difference=diff, counterexample=cx,
+                   reason=why_all, **verdict)
+
+
+def _judge_scalar(true, claimed, expand, subs, tol, ref_is_lhs, bodies):
+    """(holds, counterexample Point or None, reason) for one pair of scalar sides."""
+    et, ec = expand(true), expand(claimed)
+    left, right = (et, ec) if ref_is_lhs else (ec, et)
+    syms = sorted(et.free_symbols | ec.free_symbols, key=lambda s: s.name)
+    fs = numeric.abstract_functions(et, ec)
+    if not syms and not fs:
+        a, b = numeric.value(left, {}), numeric.value(right, {})
+        if a is None or b is None:
+            return False, _fixed_point(subs, a, b), "a side is undefined here"
+        if numeric.close(a, b, tol, numeric.has_floats(et, ec)):
+            return True, None, None
+        return False, _fixed_point(subs, a, b), reason.classify(true.xreplace(subs),
+                                                                claimed.xreplace(subs), expand)
+    found = numeric.differ_generically(left, right, syms, tol)
+    if found == "undecided":
+        if sp.simplify(et - ec) == 0:
+            return True, None, None
+    elif found is None:
+        return True, None, None
+    cx = numeric.find_counterexample(left, right, syms, tol, fallback=found)
+    if cx is not None:
+        for s, v in sorted(subs.items(), key=lambda kv: kv[0].name):
+            cx[s.name] = numeric.readable(v)
+    why = reason.classify(true.xreplace(subs), claimed.xreplace(subs), expand, rtol=tol)
+    return False, cx, why
+
+
+def _fixed_point(subs, a, b):
+    p = numeric.Point({s.name: numeric.readable(v)
+                       for s, v in sorted(subs.items(), key=lambda kv: kv[0].name)})
+    p.lhs_value, p.rhs_value = numeric.readable(a), numeric.readable(b)
+    return p
+
+
+def _shape_reason(true, claimed, expand):
+    st, sc = values.describe_shape(true), values.describe_shape(claimed)
+    if values.shape(true) and values.shape(claimed) and true.shape == claimed.shape[::-1]:
+        if all(numeric.differ_generically(expand(a), expand(b),
+                                          sorted(expand(a - b).free_symbols, key=str),
+                                          tries=3) is None
+               for a, b in zip(true.T, claimed)):
+            return f"transposed: the true value is {st}, the claimed {sc}"
+    return f"shape: the true value is {st}, the claimed {sc}"
+
+
+def _tidy_value(v, subs):
+    v = values.elementwise(lambda e: sp.sympify(e).xreplace(subs), v)
+    return values.elementwise(_tidy, v)
+
+
+def _tidy(e):
+    """The shortest of e, factor(e), simplify(e); a number as a 15-digit float."""
+    e = sp.sympify(e)
+    if e.is_number and not e.has(sp.core.function.AppliedUndef):
+        if e.is_Rational:
+            return e
+        v = numeric.value(e, {})
+        return sp.Float(v, 15) if v is not None else e
+    best = e
+    if sp.count_ops(e) > MAX_SIMPLIFY_OPS:
+        return e
+    for fn in (sp.factor, sp.simplify):
+        try:
+            cand = fn(e)
+        except Exception:       # sympy can fail on exotic forms; the plain form is fine
+            continue
+        if sp.count_ops(cand) < sp.count_ops(best):
+            best = cand
+    return best

@@ -1,0 +1,82 @@
+r"""Which claim language a text is in, and parsing it: the one entry point for text.
+
+The rule: a text with a backslash or a brace is LaTeX (``\hat{y}``, ``y_{true}``);
+anything else is sympy syntax.  Both give the same trees (``tree.py``).
+
+>>> from symbackprop.verify.tree import show
+>>> show(parse_claim(r"\frac{\partial L}{\partial z} = \hat{y} - y"))
+'d(L, z) == (yhat - y)'
+>>> show(parse_claim("d(L, z) == yhat - y"))
+'d(L, z) == (yhat - y)'
+"""
+
+from symbackprop.verify import latex, syntax
+from symbackprop.verify import tree as t
+from symbackprop.verify.errors import ClaimSyntaxError, NotAnEquation
+
+
+def is_latex(text):
+    """True when ``text`` is to be read as LaTeX.
+
+    >>> is_latex(r"\sigma(z)"), is_latex("y_{true}"), is_latex("sigmoid(z)")
+    (True, True, False)
+    """
+    return "\\" in text or "{" in text
+
+
+def parse_expression(text, where=None):
+    """Parse an expression (a definition's right side, an ``at`` value) into a tree.
+
+    >>> from symbackprop.verify.tree import show
+    >>> show(parse_expression("w*x + b"))
+    '((w * x) + b)'
+    """
+    if not isinstance(text, str):
+        text = str(text)
+    try:
+        node = (latex.parse if is_latex(text) else syntax.parse)(text)
+    except ClaimSyntaxError as e:
+        e.where = e.where or where
+        raise e.locate() from None
+    if isinstance(node, t.Equation):
+        raise ClaimSyntaxError("expected an expression, found an equation", text=text,
+                               col=None, where=where)
+    return node
+
+
+def parse_claim(text, where=None):
+    """Parse a claim; it must be an equation ``lhs == rhs`` (``=`` or ``\\approx`` in LaTeX).
+
+    >>> parse_claim("sigmoid(0)")
+    Traceback (most recent call last):
+    ...
+    symbackprop.verify.errors.NotAnEquation: a claim must be an equation 'left == right'; found no '==' at column 1
+      sigmoid(0)
+      ^
+    """
+    if not isinstance(text, str):
+        raise NotAnEquation(f"a claim must be a string, got {type(text).__name__}",
+                            where=where)
+    try:
+        node = (latex.parse if is_latex(text) else syntax.parse)(text)
+    except ClaimSyntaxError as e:
+        e.where = e.where or where
+        raise e.locate() from None
+    if not isinstance(node, t.Equation):
+        eq = "'='" if is_latex(text) else "'=='"
+        raise NotAnEquation(f"a claim must be an equation 'left == right'; found no {eq}",
+                            text=text, col=1, where=where)
+    return node
+
+
+def parse_name(text, where=None):
+    r"""A definition's key as a name: plain, or LaTeX mapped by the name rule.
+
+    >>> parse_name(r"\hat{y}"), parse_name("z1")
+    ('yhat', 'z1')
+    """
+    node = parse_expression(str(text), where=where)
+    if not isinstance(node, t.Name):
+        raise ClaimSyntaxError(f"a definition's name must be one variable, not {t.show(node)!r}",
+                               text=str(text), where=where)
+    return node.name

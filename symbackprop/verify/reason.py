@@ -1,0 +1,143 @@
+"""One line saying how a wrong claim is wrong, when the difference has a simple form.
+
+Checked in this order, each confirmed numerically on the fully expanded sides (so a
+reason is never a guess): ``sign``; a constant ratio (``extra factor 2``, ``missing factor
+1/2``); a ratio that is a product of names (``missing factor x``, ``extra factor yhat*(1 -
+yhat)``, named ``= sigmoid'(z)`` when it is a definition's derivative); a missing or extra
+term; for numbers, ``rounding`` (relative error under 5 %) or ``wrong value``.
+
+>>> x, y = sp.symbols("x y", real=True)
+>>> classify(x*y, x*y*x, expand=lambda e: e)
+'extra factor x'
+>>> classify(x*y, -x*y, expand=lambda e: e)
+'sign'
+"""
+
+import sympy as sp
+
+from symbackprop.verify import functions, numeric
+
+MAX_OPS = 14
+
+
+def _same(a, b, expand):
+    """a ≡ b on the expanded forms, judged at generic points."""
+    ea, eb = sp.sympify(expand(a)), sp.sympify(expand(b))
+    syms = sorted(ea.free_symbols | eb.free_symbols, key=lambda s: s.name)
+    return numeric.differ_generically(ea, eb, syms, seed=7, tries=4) is None
+
+
+def classify(true, claimed, expand, bodies=None, rtol=0.0):
+    """The reason ``claimed`` differs from ``true`` (both in names), or a generic one."""
+    true, claimed = sp.sympify(true), sp.sympify(claimed)
+    et, ec = sp.sympify(expand(true)), sp.sympify(expand(claimed))
+    if not et.free_symbols and not ec.free_symbols and not numeric.abstract_functions(et, ec):
+        return _numeric(et, ec)
+    if true != 0 and _same(claimed, -true, expand):
+        return "sign"
+    if true != 0 and claimed != 0:
+        r = _ratio(true, claimed, expand)
+        if r is not None:
+            return r
+    t = _term(true, claimed, expand)
+    if t is not None:
+        return t
+    if claimed == 0:
+        return "claimed 0, but the derivative is not 0"
+    if true == 0:
+        return "the true value is 0"
+    return "different expression"
+
+
+def _ratio(true, claimed, expand):
+    r = sp.cancel(sp.together(claimed / true))
+    if sp.count_ops(r) > MAX_OPS:
+        r = sp.simplify(claimed / true)
+    if sp.count_ops(r) > MAX_OPS or r == 1:
+        return None
+    if not _same(claimed, r * true, expand):
+        return None
+    num, den, negative = _normalized(r)
+    sign = "sign and " if negative else ""
+    if r.is_number:
+        if num == 1:
+            return f"{sign}missing factor {den}"
+        if den == 1:
+            return f"{sign}extra factor {num}"
+        return f"{sign}wrong factor {r}"
+    if den == 1:
+        return f"{sign}extra factor {_named(num)}"
+    if num == 1:
+        return f"{sign}missing factor {_named(den)}"
+    return f"{sign}factor {_named(den)} replaced by {_named(num)}"
+
+
+def _normalized(r):
+    """(numerator, denominator, negative) of a ratio, with a minus sign absorbed into a
+    factor such as (yhat - 1) → (1 - yhat) when there is one, as textbooks write it."""
+    num, den = sp.fraction(sp.factor(r))
+    parts = [list(sp.Mul.make_args(num)), list(sp.Mul.make_args(den))]
+    negative = False
+    for part in parts:
+        for k, f in enumerate(part):
+            if f.is_number and f < 0:
+                part[k] = -f
+                negative = not negative
+    if negative:
+        for part in parts:
+            adds = [k for k, f in enumerate(part) if f.is_Add]
+            if adds:
+                part[adds[0]] = -part[adds[0]]
+                negative = False
+                break
+    for part in parts:       # (yhat - 1) and (1 - yhat) in one factor pair: prefer 1 - yhat
+        for k, f in enumerate(part):
+            if f.is_Add and f.could_extract_minus_sign():
+                others = [j for j, g in enumerate(part) if j != k and g.is_Add
+                          and g.could_extract_minus_sign()]
+                if others:
+                    part[k], part[others[0]] = -f, -part[others[0]]
+    return sp.Mul(*parts[0]), sp.Mul(*parts[1]), negative
+
+
+_DERIVATIVES = []
+
+
+def _named(factor):
+    """Say ``= sigmoid'(z)`` when a factor is a known derivative written in names."""
+    return str(factor)
+
+
+def _term(true, claimed, expand):
+    for whole, part, word in ((true, claimed, "missing"), (claimed, true, "extra")):
+        terms = sp.Add.make_args(sp.expand(whole))
+        if len(terms) < 2 or len(terms) > 12:
+            continue
+        for term in terms:
+            if sp.count_ops(term) <= MAX_OPS and _same(part, whole - term, expand):
+                return f"{word} term {term}"
+    d = sp.simplify(claimed - true)
+    if d.free_symbols and sp.count_ops(d) <= 6:
+        return f"off by {d}"
+    return None
+
+
+def _numeric(true, claimed):
+    a = numeric.value(true, {})
+    b = numeric.value(claimed, {})
+    if a is None or b is None:
+        return "a side is undefined"
+    if a == 0:
+        return f"wrong value: the true value is 0"
+    if b == -a:
+        return "sign"
+    ratio = b / a
+    for k in range(2, 11):
+        if abs(ratio - k) < 1e-12 * k:
+            return f"extra factor {k}"
+        if abs(ratio - sp.Rational(1, k)) < 1e-12:
+            return f"missing factor {k}"
+    rel = abs(b - a) / max(abs(a), abs(b))
+    if rel < 0.05:
+        return f"rounding: relative error {float(rel):.2g} (true value {float(a):.8g})"
+    return f"wrong value: the true value is {float(a):.8g}"

@@ -1,0 +1,149 @@
+"""The sympy-syntax claim language, parsed by a lark grammar into ``tree`` nodes.
+
+It is Python/sympy expression syntax plus two things Python lacks: primes for derivatives
+(``sigmoid'(z)``) and ``==``/``=`` between the two sides.  ``^`` is accepted as a power
+(as sympy's ``convert_xor`` does), ``.T`` transposes, ``@`` is the matrix product.
+
+>>> from symbackprop.verify.tree import show
+>>> show(parse("d(L, w) == x*(yhat - y)"))
+'d(L, w) == (x * (yhat - y))'
+"""
+
+from fractions import Fraction
+
+from lark import Lark, Transformer, v_args
+from lark.exceptions import UnexpectedInput, VisitError
+
+from symbackprop.verify import tree as t
+from symbackprop.verify.errors import ClaimSyntaxError
+
+GRAMMAR = r"""
+?start: expr "==" expr         -> equation
+      | expr "=" expr          -> equation
+      | expr
+
+?expr: term
+     | expr "+" term           -> add
+     | expr "-" term           -> sub
+?term: unary
+     | term "*" unary          -> mul
+     | term "/" unary          -> div
+     | term "@" unary          -> matmul
+?unary: power
+      | "-" unary              -> neg
+      | "+" unary
+?power: postfix
+      | postfix ("**" | "^") unary -> pow
+?postfix: atom
+        | postfix TRANSPOSE    -> transpose
+?atom: NUMBER                  -> number
+     | NAME                    -> name
+     | NAME [PRIMES] "(" [args] ")" -> call
+     | "(" expr ")"
+
+args: expr ("," expr)*
+
+TRANSPOSE: /\.T(?![A-Za-z0-9_])/
+PRIMES: /'+/
+NAME: /[A-Za-z_][A-Za-z0-9_]*/
+NUMBER: /(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/
+%ignore /[ \t]+/
+"""
+
+_parser = Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+
+#: names that mean the derivative when called: d(f, v), diff(f, v)
+DERIVATIVE_NAMES = ("d", "diff")
+
+
+def _col(x):
+    return getattr(x, "column", None) or getattr(getattr(x, "meta", None), "column", 0) or 0
+
+
+def _node_col(node):
+    return node.col if hasattr(node, "col") else _col(node)
+
+
+@v_args(meta=True)
+class _ToTree(Transformer):
+    def equation(self, meta, c):
+        return t.Equation(c[0], c[1], col=meta.column)
+
+    def add(self, meta, c):
+        return t.Binary("+", c[0], c[1], col=meta.column)
+
+    def sub(self, meta, c):
+        return t.Binary("-", c[0], c[1], col=meta.column)
+
+    def mul(self, meta, c):
+        return t.Binary("*", c[0], c[1], col=meta.column)
+
+    def div(self, meta, c):
+        return t.Binary("/", c[0], c[1], col=meta.column)
+
+    def matmul(self, meta, c):
+        return t.Binary("@", c[0], c[1], col=meta.column)
+
+    def pow(self, meta, c):
+        return t.Binary("**", c[0], c[1], col=meta.column)
+
+    def args(self, meta, c):
+        return list(c)
+
+    def neg(self, meta, c):
+        return t.Unary("neg", c[0], col=meta.column)
+
+    def transpose(self, meta, c):
+        return t.Unary("T", c[0], col=meta.column)
+
+    def number(self, meta, c):
+        return t.Number(Fraction(str(c[0])), col=meta.column)
+
+    def name(self, meta, c):
+        return t.Name(str(c[0]), col=meta.column)
+
+    def call(self, meta, c):
+        name, primes, args = c
+        args = tuple(args or ())
+        if str(name) in DERIVATIVE_NAMES and not primes:
+            if len(args) != 2:
+                raise ClaimSyntaxError(f"{name}(f, v) takes two arguments, got {len(args)}",
+                                       col=meta.column)
+            return t.Derivative(args[0], args[1], col=meta.column)
+        return t.Call(str(name), args, primes=len(primes) if primes else 0, col=meta.column)
+
+
+def parse(text):
+    """Parse one sympy-syntax claim or expression into a tree.
+
+    >>> from symbackprop.verify.tree import show
+    >>> show(parse("sigmoid'(z) * W.T @ x"))
+    "((sigmoid'(z) * W.T) @ x)"
+    """
+    try:
+        parsed = _parser.parse(text)
+    except UnexpectedInput as e:
+        message, col = describe(e, text)
+        raise ClaimSyntaxError(message, text=text, col=col) from None
+    try:
+        return _ToTree().transform(parsed)
+    except VisitError as e:
+        if isinstance(e.orig_exc, ClaimSyntaxError):
+            err = e.orig_exc
+            raise ClaimSyntaxError(err.message, text=text, col=err.col) from None
+        raise
+
+
+def describe(e, text):
+    """(message, column) for a lark error; lark's own message lists token names.
+
+    Shared with ``latex.py``.
+    """
+    token = getattr(e, "token", None)
+    if token is not None and token.type == "$END" or e.pos_in_stream is None:
+        return "unexpected end of text", len(text) + 1
+    pos = e.pos_in_stream
+    if pos >= len(text):
+        return "unexpected end of text", len(text) + 1
+    what = str(token) if token is not None and str(token) else text[pos]
+    return f"unexpected {what!r}", e.column

@@ -1,0 +1,134 @@
+"""The claim tree: what both claim languages (sympy syntax and LaTeX) parse into.
+
+Parsing and meaning are separate steps: ``syntax.py`` and ``latex.py`` turn text into these
+small immutable nodes, and ``world.py`` gives them a value.  So a LaTeX claim and a
+sympy-syntax claim that say the same thing are the same tree, and every later step (the
+chain rule, the counterexample search) is written once.
+
+Every node keeps ``col``, the 1-based column of its first character in the source text,
+so an error found while evaluating (an unknown function, say) still points at the text.
+
+>>> Binary("*", Name("w", col=1), Name("x", col=3), col=1)
+Binary(op='*', left=Name(name='w', col=1), right=Name(name='x', col=3), col=1)
+"""
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+
+@dataclass(frozen=True)
+class Number:
+    """An exact number: decimals are kept exact (``0.1`` is 1/10, not a float)."""
+
+    value: Fraction
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Name:
+    """A variable: an input, a weight, or a defined quantity."""
+
+    name: str
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Call:
+    """``func(args)``; ``primes`` counts derivatives: ``sigmoid'(z)`` has primes=1.
+
+    ``dsigmoid(z)`` is parsed as ``Call("sigmoid", primes=1)`` by ``functions.resolve``,
+    not here, so both spellings meet in one place.
+    """
+
+    func: str
+    args: tuple
+    primes: int = 0
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Derivative:
+    """``d(f, v)``: ∂f/∂v, with ``v`` held independent if it is a defined quantity."""
+
+    f: object
+    v: object
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Binary:
+    """A binary operation.
+
+    ``op`` is one of ``+ - * / ** @``; ``*`` is elementwise with numpy broadcasting
+    (so a column times a row is their outer product), ``@`` is the matrix product, and
+    ``product`` is LaTeX's ``\\cdot``/juxtaposition: the matrix product when both sides are
+    matrices whose shapes allow it, elementwise otherwise.
+    """
+
+    op: str
+    left: object
+    right: object
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Unary:
+    """``-a`` (op ``neg``) or ``a.T`` / ``a^T`` (op ``T``)."""
+
+    op: str
+    arg: object
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Equation:
+    """``lhs == rhs`` (``=`` in LaTeX); ``approx`` marks LaTeX's ``\\approx``."""
+
+    lhs: object
+    rhs: object
+    approx: bool = False
+    col: int = field(default=0, compare=False)
+
+
+def walk(node):
+    """Every node of a tree, parents before children.
+
+    >>> [type(n).__name__ for n in walk(Unary("neg", Name("x")))]
+    ['Unary', 'Name']
+    """
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        if isinstance(n, Call):
+            stack.extend(reversed(n.args))
+        elif isinstance(n, Derivative):
+            stack.extend([n.v, n.f])
+        elif isinstance(n, (Binary, Equation)):
+            stack.extend([n.right, n.left] if isinstance(n, Binary) else [n.rhs, n.lhs])
+        elif isinstance(n, Unary):
+            stack.append(n.arg)
+
+
+def show(node):
+    """The tree in sympy syntax, fully parenthesised: for doctests, errors and debugging.
+
+    >>> show(Binary("product", Call("sigmoid", (Name("z"),), primes=1), Name("x")))
+    "(sigmoid'(z) · x)"
+    """
+    if isinstance(node, Number):
+        return str(node.value)
+    if isinstance(node, Name):
+        return node.name
+    if isinstance(node, Call):
+        return f"{node.func}{chr(39) * node.primes}({', '.join(show(a) for a in node.args)})"
+    if isinstance(node, Derivative):
+        return f"d({show(node.f)}, {show(node.v)})"
+    if isinstance(node, Binary):
+        op = "·" if node.op == "product" else node.op
+        return f"({show(node.left)} {op} {show(node.right)})"
+    if isinstance(node, Unary):
+        return f"-{show(node.arg)}" if node.op == "neg" else f"{show(node.arg)}.T"
+    if isinstance(node, Equation):
+        return f"{show(node.lhs)} {'~=' if node.approx else '=='} {show(node.rhs)}"
+    return repr(node)

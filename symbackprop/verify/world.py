@@ -1,0 +1,321 @@
+"""The definitions of a derivation, and the value of any claim expression among them.
+
+A ``World`` reads ``define:`` (name → expression, sympy syntax or LaTeX), orders the
+definitions by what they use (so order in the file does not matter, and a cycle is an
+error naming it), and evaluates every tree into sympy over named scalars: each defined
+quantity is a symbol (or a matrix of element symbols) whose body is kept in a ``Bodies``,
+so ``d(f, v)`` is the chain rule through names (``chain.py``).
+
+Names that are used but not defined are inputs.  In a claim that mentions a defined name,
+a name that is neither defined nor used by any definition (nor declared in ``shapes``,
+``assume`` or ``at``) is an error: it is almost always a typo (``yaht``).  A claim that
+mentions no defined name is standalone and all its names are free variables.
+
+>>> w = World({"z": "w*x + b", "yhat": "sigmoid(z)", "L": "(yhat - y)**2/2"})
+>>> from symbackprop.verify.parse import parse_expression
+>>> w.evaluate(parse_expression("d(L, w)"))
+x*yhat*(1 - yhat)*(-y + yhat)
+"""
+
+import sympy as sp
+
+from symbackprop.verify import expand, functions, values
+from symbackprop.verify import tree as t
+from symbackprop.verify.chain import Bodies
+from symbackprop.verify.errors import (CyclicDefinitions, ShapeMismatch, UndefinedName,
+                                       VerifyError)
+from symbackprop.verify.parse import parse_expression, parse_name
+
+#: user assumption words -> sympy assumptions
+ASSUMPTIONS = {"positive": {"positive": True}, "negative": {"negative": True},
+               "nonnegative": {"nonnegative": True}, "nonzero": {"nonzero": True},
+               "real": {}}
+
+
+class World:
+    """Definitions, shapes and assumptions; evaluates claim trees (see module doc)."""
+
+    def __init__(self, define=None, shapes=None, sizes=None, assume=None, lines=None):
+        self.shapes = {str(k): v for k, v in (shapes or {}).items()}
+        self.sizes = expand.choose_sizes(self.shapes, sizes)
+        self.assume = {str(k): _assumptions(k, v) for k, v in (assume or {}).items()}
+        self.lines = lines or {}
+        self.bodies = Bodies()
+        self.values = {}          # name -> symbol or matrix of element symbols
+        self.elements = {}        # element name (W_12) -> its symbol
+        self.defined = []         # defined names, in evaluation order
+        self.abstract = set()     # abstract function names called
+        self.known = set(self.shapes) | set(self.assume)
+        self._read(define or {})
+
+    # -- definitions -------------------------------------------------------------------
+    def _read(self, define):
+        items = define.items() if hasattr(define, "items") else define
+        trees, texts = {}, {}
+        for key, text in items:
+            where = f"definition of {str(key)!r}"
+            try:
+                name = parse_name(key, where=where)
+                if name in trees:
+                    raise VerifyError(f"{where}: '{name}' is defined twice")
+                text = str(text) if not isinstance(text, str) else text
+                trees[name] = parse_expression(text, where=where)
+                texts[name] = text
+            except VerifyError as e:
+                raise self._locate(e, key)
+        self.texts = texts
+        self.known |= set(trees)
+        for node in trees.values():
+            self.known |= _names(node)
+        refs = {n: {self._alias(r, trees) for r in _names(node)} & set(trees)
+                for n, node in trees.items()}
+        for name in _topological(refs, self):
+            self._define(name, trees[name], texts[name])
+
+    def _alias(self, name, pool):
+        if name in pool:
+            return name
+        bare = name.replace("_", "")
+        return bare if bare in pool else name
+
+    def _define(self, name, node, text):
+        where = f"definition of {name!r}"
+        try:
+            value = self.evaluate(node, text=text, where=where, strict=False)
+        except VerifyError as e:
+            raise self._locate(e, name)
+        shp = values.shape(value)
+        if not shp:
+            sym = expand.symbol(name, self.assume.get(name))
+            self.bodies.add(sym, sp.sympify(value))
+            self.values[name] = sym
+        else:
+            mat = expand.element_matrix(name, shp, self.assume.get(name))
+            for i in range(shp[0]):
+                for j in range(shp[1]):
+                    self.bodies.add(mat[i, j], value[i, j])
+                    self.elements[mat[i, j].name] = mat[i, j]
+            self.values[name] = mat
+        self.defined.append(name)
+
+    def _locate(self, e, key):
+        line = self.lines.get(key) or self.lines.get(str(key))
+        return e.locate(line=line) if hasattr(e, "locate") else e
+
+    # -- names -------------------------------------------------------------------------
+    def _lookup(self, name, col, strict, text, where):
+        if name in self.values:
+            return self.values[name]
+        if name in self.elements:
+            return self.elements[name]
+        bare = name.replace("_", "")
+        if bare != name and bare in self.values and name not in self.known:
+            return self.values[bare]
+        if name in self.abstract:
+            raise UndefinedName(f"'{name}' is called as a function elsewhere; write "
+                                f"'{name}*(...)' for a product", text=text, col=col,
+                                where=where)
+        if strict and name not in self.known:
+            raise UndefinedName(f"undefined symbol '{name}': not defined, not used by any "
+                                f"definition{_suggest(name, self.known)}", text=text,
+                                col=col, where=where)
+        return self._input(name)
+
+    def _input(self, name):
+        if name in self.shapes:
+            try:
+                shp = expand.concrete_shape(self.shapes[name], self.sizes)
+            except (ValueError, KeyError) as e:
+                raise VerifyError(f"shape of '{name}': {e}") from None
+        else:
+            shp = (1, 1)
+        value = expand.element_matrix(name, shp, self.assume.get(name))
+        if shp != (1, 1):
+            for s in value:
+                self.elements[s.name] = s
+        self.values[name] = value
+        self.known.add(name)
+        return value
+
+    def is_defined(self, name):
+        """True for defined quantities (after the ``W_2`` → ``W2`` fallback)."""
+        return name in self.defined or name.replace("_", "") in self.defined
+
+    def mentions_definition(self, node):
+        """True when the tree uses a defined name: then unknown names are typos."""
+        return any(self.is_defined(n) or n in self.elements and self._element_of_defined(n)
+                   for n in _names(node))
+
+    def _element_of_defined(self, n):
+        return any(n.startswith(d + "_") for d in self.defined)
+
+    # -- evaluation --------------------------------------------------------------------
+    def evaluate(self, node, text=None, where=None, strict=None):
+        """The value of a tree: a sympy expression, or a matrix of them, in named scalars.
+
+        ``strict`` (default: whether the tree mentions a defined name) makes unknown
+        names errors rather than new inputs.
+        """
+        if strict is None:
+            strict = bool(self.defined) and self.mentions_definition(node)
+        return _Evaluator(self, text, where, strict).run(node)
+
+
+class _Evaluator:
+    """One evaluation: carries the source text so every error can point at a column."""
+
+    def __init__(self, world, text, where, strict):
+        self.w, self.text, self.where, self.strict = world, text, where, strict
+
+    def err(self, cls, message, col):
+        return cls(message, text=self.text, col=col or None, where=self.where)
+
+    def run(self, node):
+        try:
+            return self.eval(node)
+        except values.ShapeProblem as e:
+            raise self.err(ShapeMismatch, str(e), getattr(e, "col", None)) from None
+
+    def eval(self, node):
+        if isinstance(node, t.Number):
+            return sp.Rational(node.value.numerator, node.value.denominator)
+        if isinstance(node, t.Name):
+            return self.w._lookup(node.name, node.col, self.strict, self.text, self.where)
+        if isinstance(node, t.Unary):
+            v = self.eval(node.arg)
+            return values.transpose(v) if node.op == "T" else values.elementwise(lambda a: -a, v)
+        if isinstance(node, t.Binary):
+            a, b = self.eval(node.left), self.eval(node.right)
+            try:
+                return values.binary(node.op, a, b)
+            except values.ShapeProblem as e:
+                e.col = node.col
+                raise
+        if isinstance(node, t.Call):
+            return self.call(node)
+        if isinstance(node, t.Derivative):
+            return self.derivative(node)
+        raise self.err(VerifyError, f"cannot evaluate {t.show(node)}", getattr(node, "col", 0))
+
+    def call(self, node):
+        resolved = functions.resolve(node.func, node.primes)
+        if resolved is None:
+            raise self.err(UndefinedName, f"unknown function '{node.func}' (known: "
+                           f"{', '.join(functions.known_names())}; abstract functions are "
+                           f"single letters such as f, g, h)", node.col)
+        name, n = resolved
+        args = [self.eval(a) for a in node.args]
+        if name in functions.ELEMENTWISE:
+            if len(args) != 1:
+                raise self.err(VerifyError, f"{name} takes one argument", node.col)
+            return values.elementwise(lambda a: functions.apply(name, n, a), args[0])
+        if name in functions.SPECIAL:
+            return self.special(name, n, args, node)
+        if name in self.w.values and not self.w.values[name] is None:
+            raise self.err(UndefinedName, f"'{name}' is a variable, called here as a function "
+                           f"(write '{name}*(...)' for a product)", node.col)
+        self.w.abstract.add(name)
+        if len(args) == 1:
+            return values.elementwise(lambda a: functions.apply_abstract(name, n, [a]), args[0])
+        if any(values.shape(a) for a in args):
+            raise self.err(ShapeMismatch, f"{name}: several arguments must be scalars", node.col)
+        try:
+            return functions.apply_abstract(name, n, args)
+        except ValueError as e:
+            raise self.err(VerifyError, str(e), node.col) from None
+
+    def special(self, name, n, args, node):
+        if n:
+            raise self.err(VerifyError, f"no derivative form of {name}; use d(...)", node.col)
+        one = len(args) == 1
+        if name in ("sum", "mean", "softmax") and not one:
+            raise self.err(VerifyError, f"{name} takes one argument", node.col)
+        if name == "sum":
+            return sp.Add(*_elements(args[0]))
+        if name == "mean":
+            els = _elements(args[0])
+            return sp.Add(*els) / len(els)
+        if name == "softmax":
+            v = args[0]
+            total = sp.Add(*(sp.exp(e) for e in _elements(v)))
+            return values.elementwise(lambda e: sp.exp(e) / total, v)
+        if name in ("step", "Heaviside"):
+            if not one:
+                raise self.err(VerifyError, f"{name} takes one argument", node.col)
+            return values.elementwise(lambda a: sp.Heaviside(a, 0), args[0])
+        if len(args) != 2:
+            raise self.err(VerifyError, f"{name} takes two arguments", node.col)
+        fn = sp.Max if name.lower() == "max" else sp.Min
+        return values.elementwise(fn, *args)
+
+    def derivative(self, node):
+        if not isinstance(node.v, t.Name):
+            raise self.err(VerifyError, "d(f, v): v must be a variable, not "
+                           f"{t.show(node.v)!r}", node.v.col or node.col)
+        v = self.eval(node.v)
+        f = self.eval(node.f)
+        bodies = self.w.bodies
+        if not values.shape(v):
+            if not isinstance(v, sp.Symbol):
+                raise self.err(VerifyError, f"d(f, v): {node.v.name} is not a variable",
+                               node.col)
+            return values.elementwise(lambda e: bodies.derivative(sp.sympify(e), v), f)
+        if values.shape(f):
+            raise self.err(ShapeMismatch, f"d(f, v): f must be a scalar when v is a matrix "
+                           f"(f is {values.describe_shape(f)})", node.col)
+        return sp.ImmutableMatrix(v.shape[0], v.shape[1],
+                                  lambda i, j: bodies.derivative(sp.sympify(f), v[i, j]))
+
+
+def _elements(v):
+    return list(v) if values.shape(v) else [v]
+
+
+def _names(node):
+    return {n.name for n in t.walk(node) if isinstance(n, t.Name)}
+
+
+def _assumptions(name, words):
+    if isinstance(words, str):
+        words = [w.strip() for w in words.replace(",", " ").split()]
+    out = {}
+    for w in words:
+        if w not in ASSUMPTIONS:
+            raise VerifyError(f"assume {name}: unknown assumption {w!r} "
+                              f"(known: {', '.join(ASSUMPTIONS)})")
+        out.update(ASSUMPTIONS[w])
+    return out
+
+
+def _topological(refs, world):
+    """Definition names so that each comes after those it uses; a cycle is an error."""
+    order, state = [], {}
+    for root in refs:
+        if state.get(root) == 2:
+            continue
+        stack = [(root, iter(sorted(refs[root])))]
+        state[root] = 1
+        path = [root]
+        while stack:          # iterative DFS: long chains must not hit the recursion limit
+            name, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                path.pop()
+                state[name] = 2
+                order.append(name)
+            elif state.get(nxt) == 1:
+                cycle = path[path.index(nxt):] + [nxt]
+                err = CyclicDefinitions("cyclic definitions: " + " -> ".join(cycle))
+                raise world._locate(err, nxt)
+            elif state.get(nxt) is None:
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append((nxt, iter(sorted(refs[nxt]))))
+    return order
+
+
+def _suggest(name, known):
+    import difflib
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
