@@ -112,7 +112,10 @@ class Program:
     args: tuple
     consts: dict
     outputs: tuple
-    origins: dict = field(default_factory=dict)  # buffer name -> the graph text it computes
+    origins: dict = field(default_factory=dict)   # buffer name -> the graph formula it computes
+    aliases: dict = field(default_factory=dict)   # view buffer -> the buffer it reshapes
+    slots: dict = field(default_factory=dict)     # temp buffer -> memory slot
+    slot_sizes: tuple = ()                        # elements of each slot (may contain N)
 
     def describe(self):
         """The steps one a line, for debugging and golden tests."""

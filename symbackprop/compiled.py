@@ -22,7 +22,8 @@ from symbackprop.errors import CompileError, DTypeError, ShapeError
 from symbackprop.graph.node import Expr
 from symbackprop.graph.scalar import N
 from symbackprop.graph.shape import fmt
-from symbackprop.lower import lower
+from symbackprop.graph.traverse import leaves
+from symbackprop.lower import lower, prepare
 
 __all__ = ["compile", "CompiledFunction"]
 
@@ -34,7 +35,7 @@ class CompiledFunction:
     def __init__(self, outputs, backend, single):
         self.outputs = list(outputs)
         self.backend = backend
-        self.program = lower(self.outputs)
+        self.program = lower(prepare(self.outputs), arguments=leaves(self.outputs))
         self._single = single
         self._run = codegen.backend(backend).build(self.program)
         self.arg_buffers = [self.program.buffers[a] for a in self.program.args]

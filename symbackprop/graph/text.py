@@ -107,3 +107,23 @@ def listing(outputs):
         shared = f"  # used {uses[n]}×" if uses[n] > 1 else ""
         lines.append(f"{head}{n.op}({operands}) {fmt(n.shape)} {n.dtype}{detail}{shared}")
     return "\n".join(lines)
+
+
+def short_formulas(order, limit=72):
+    """{node: formula} for every node of ``order``, each cut to ``limit`` characters with
+    operands longer than that shown as ``…`` (linear time, for comments in generated code).
+
+    >>> import symbackprop as sb
+    >>> x = sb.input("x", (3,))
+    >>> e = sb.exp(x)
+    >>> short_formulas([x, e])[e]
+    'exp(x)'
+    """
+    texts = {}
+    for n in order:
+        if n.is_leaf:
+            texts[n] = _leaf_text(n)
+            continue
+        text = _node_text(n, [t if len(t) <= limit // 2 else "…" for t in (texts[a] for a in n.args)])
+        texts[n] = text if len(text) <= limit else text[:limit - 1] + "…"
+    return texts

@@ -1,7 +1,10 @@
 """Lowering: graph nodes -> a kernel program (``codegen.program``) of buffers and steps.
 
-Today one step per node, with transposes folded into the flags of the products that read
-them (so ``aᵀ·δ`` needs no transposed copy).  Fusion and buffer reuse belong here too.
+``prepare`` runs the graph passes every backend wants (simplification when available,
+elementwise fusion); ``lower`` turns the result into steps: products with transposes
+folded into their flags (``aᵀ·δ`` needs no transposed copy), fused maps, reductions
+(logsumexp always over trailing axes), views for reshapes, and a memory plan in which
+temporaries share slots when their lifetimes allow.
 
 >>> import symbackprop as sb
 >>> x = sb.input("x", (None, 2)); W = sb.param("W", (2, 3))
@@ -12,8 +15,30 @@ t1 = map(t0): tanh(x0)
 
 from codegen.program import Broadcast, Buffer, Map, MatMul, OneHot, Program, Reduce, Reshape, Transpose
 from symbackprop.errors import CompileError
+from symbackprop.graph import ops
+from symbackprop.graph.fusion import fuse
 from symbackprop.graph.node import Expr
+from symbackprop.graph.shape import size
+from symbackprop.graph.text import short_formulas
 from symbackprop.graph.traverse import topo_order
+from symbackprop.lower.buffers import plan_slots
+
+
+def prepare(outputs):
+    """The graph passes run before lowering: simplify (if built) then fuse elementwise chains.
+
+    >>> import symbackprop as sb
+    >>> x = sb.input("x", (3,))
+    >>> prepare([sb.exp(x) * 2 + 1])[0].attrs[0]
+    Lambda(x0, 2*exp(x0) + 1)
+    """
+    try:
+        from symbackprop.simplify import simplify
+    except ImportError:  # simplification is optional for correctness
+        simplify = None
+    if simplify is not None:
+        outputs = simplify(list(outputs))
+    return fuse(list(outputs))
 
 
 def _check_names(leaves):
@@ -25,50 +50,94 @@ def _check_names(leaves):
                                f"{other.describe()} and {node.describe()}; give them different names")
 
 
-def lower(outputs):
+def _trailing_logsumexp(outputs):
+    """Rewrite logsumexp over non-trailing axes as a transpose then a trailing logsumexp."""
+    from symbackprop.graph.rewrite import substitute
+    mapping = {}
+    for node in topo_order(outputs):
+        if node.op == "reduce" and node.attrs[0] == "logsumexp":
+            axes, x = node.attrs[1], node.args[0]
+            if axes != tuple(range(x.ndim - len(axes), x.ndim)):
+                perm = tuple(a for a in range(x.ndim) if a not in axes) + axes
+                moved = ops.transpose(x, perm)
+                mapping[node] = ops.reduce("logsumexp", moved, tuple(range(x.ndim - len(axes), x.ndim)))
+    return substitute(outputs, mapping) if mapping else list(outputs)
+
+
+def lower(outputs, arguments=()):
     """The kernel program computing ``outputs`` (a list of graph nodes).
 
-    Arguments of the program are the inputs and params, by name, in order of first use.
+    Arguments of the program are ``arguments`` (leaves that must be accepted even if a
+    simplification removed them), then the other inputs and params in order of first use.
     """
     for o in outputs:
         if not isinstance(o, Expr):
             raise CompileError(f"compile: outputs must be graph nodes, got {type(o).__name__}")
+    outputs = _trailing_logsumexp(outputs)
     order = topo_order(outputs)
     _check_names([n for n in order if n.op in ("input", "param")])
     readers = {}
     for n in order:
         for arg in n.args:
             readers.setdefault(arg, []).append(n)
-    names, buffers, steps, consts, args = {}, {}, [], {}, []
-
-    def buffer(node, name, role):
-        names[node] = name
-        buffers[name] = Buffer(name, node.shape, node.dtype, role)
+    names, buffers, steps, consts, args, aliases = {}, {}, [], {}, [], {}
+    texts = short_formulas(order)
+    present = set(order)
+    order = [a for a in arguments if a not in present] + order
+    origins = {}
 
     def folded(node):
         # a 2-D transpose read only by products becomes a flag of each product
         return node.op == "transpose" and node.ndim == 2 and all(
             c.op == "matmul" for c in readers.get(node, ()))
 
-    temp = 0
     for node in order:
         if node.op in ("input", "param"):
-            buffer(node, node.name, node.op)
+            names[node] = node.name
+            buffers[node.name] = Buffer(node.name, node.shape, node.dtype, node.op)
             args.append(node.name)
             continue
         if node.op == "const":
             name = f"c{len(consts)}"
-            buffer(node, name, "const")
+            names[node] = name
+            buffers[name] = Buffer(name, node.shape, node.dtype, "const")
             consts[name] = node.attrs[0].array
             continue
         if folded(node) and node not in outputs:
             continue
-        name = f"t{temp}"
-        temp += 1
-        buffer(node, name, "temp")
-        steps.append(_step(node, name, names, folded))
-    return Program(buffers=buffers, steps=tuple(steps), args=tuple(args), consts=consts,
-                   outputs=tuple(names[o] for o in outputs))
+        name = f"t{len(steps)}"
+        names[node] = name
+        buffers[name] = Buffer(name, node.shape, node.dtype, "temp")
+        step = _step(node, name, names, folded)
+        if isinstance(step, Reshape):
+            aliases[name] = step.x
+        origins[name] = texts[node]
+        steps.append(step)
+    out_names = tuple(names[o] for o in outputs)
+    slots, slot_sizes = _plan(steps, buffers, aliases, out_names)
+    return Program(buffers=buffers, steps=tuple(steps), args=tuple(args), consts=consts, outputs=out_names,
+                   origins=origins, aliases=aliases, slots=slots, slot_sizes=tuple(slot_sizes))
+
+
+def _reads(step):
+    if isinstance(step, Map):
+        return step.ins
+    if isinstance(step, MatMul):
+        return (step.a, step.b)
+    if isinstance(step, OneHot):
+        return (step.labels,)
+    return (step.x,)
+
+
+def _plan(steps, buffers, aliases, outputs):
+    last_use = {}
+    for i, step in enumerate(steps):
+        for r in _reads(step):
+            last_use[r] = i
+    for o in outputs:
+        last_use[o] = len(steps)
+    temps = [(s.out, size(buffers[s.out].shape)) for s in steps]
+    return plan_slots(temps, last_use, aliases)
 
 
 def _step(node, out, names, folded):

@@ -1,0 +1,81 @@
+"""Vectorisable scalar math for generated numba kernels: exp, tanh, sigmoid, softplus.
+
+numba's ``math.exp``/``np.tanh`` are calls into libm that block LLVM's loop vectoriser
+(~10–18 ns each).  These are branch-free (selects only) with the power of two built by
+a bit cast, so a loop of them vectorises: range reduction x = k·ln2 + r with ln2 split in
+two parts (Cody–Waite), exp(r) by a degree-13 Taylor polynomial on |r| ≤ ln2/2 in Horner
+form, 2ᵏ split into two factors so subnormal and overflowing results come out right.
+Accuracy: within 2 ulp of libm in float64 (tested over a dense sweep and the edges).
+
+>>> import math
+>>> abs(fexp(1.0) - math.e) < 1e-15
+True
+"""
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e+00
+
+
+@intrinsic
+def _bits_to_float(typingctx, bits):
+    """Reinterpret an int64's bits as a float64 (an LLVM bitcast: free, vectorisable)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _pow2(k):
+    return _bits_to_float((k + 1023) << 52)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def fexp(x):
+    """eˣ in float64, vectorisable; exact at the edges: exp(±inf) = inf/0, NaN stays NaN."""
+    xc = min(max(x, -746.0), 710.0)
+    kf = np.floor(xc * _INV_LN2 + 0.5)
+    r = (xc - kf * _LN2_HI) - kf * _LN2_LO
+    p = 1.0 + r * (1.0 + r * (0.5 + r * (1.6666666666666666e-01 + r * (4.1666666666666664e-02 + r * (
+        8.3333333333333332e-03 + r * (1.3888888888888889e-03 + r * (1.9841269841269841e-04 + r * (
+            2.4801587301587302e-05 + r * (2.7557319223985893e-06 + r * (2.7557319223985888e-07 + r * (
+                2.5052108385441720e-08 + r * (2.0876756987868100e-09 + r * 1.6059043836821613e-10))))))))))))
+    k = np.int64(kf)
+    k1 = k >> 1
+    y = p * _pow2(k1) * _pow2(k - k1)
+    return x if x != x else y
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def ftanh(x):
+    """tanh(x) = sign(x)·(1 − e^{−2|x|})/(1 + e^{−2|x|}); near 0 by its odd Taylor series."""
+    a = abs(x)
+    e = fexp(-2.0 * a)
+    t = (1.0 - e) / (1.0 + e)
+    x2 = x * x  # below 0.04 the quotient above loses bits to cancellation
+    small = x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0 + x2 * (
+        62.0 / 2835.0 + x2 * (-1382.0 / 155925.0 + x2 * (21844.0 / 6081075.0)))))))
+    big = t if x >= 0 else -t
+    return small if a < 0.04 else big
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def fsigmoid(x):
+    """σ(x) = 1/(1 + e⁻ˣ), never overflowing: e^{−|x|} is all that is computed."""
+    e = fexp(-abs(x))
+    s = 1.0 / (1.0 + e)
+    return s if x >= 0 else e * s
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def fsoftplus(x):
+    """log(1 + eˣ) = max(x, 0) + log1p(e^{−|x|}), stable for any x."""
+    return max(x, 0.0) + np.log1p(fexp(-abs(x)))

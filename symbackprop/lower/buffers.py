@@ -1,0 +1,65 @@
+"""Buffer planning: temporaries share memory slots when their lifetimes do not overlap.
+
+Sizes are linear in the batch size (a·N + b), so a slot fits a buffer for every N when
+both coefficients are at least the buffer's.  A reshape is a view of its source: it gets
+no slot and keeps its source alive.
+
+>>> import sympy as sp
+>>> from symbackprop.graph.scalar import N
+>>> plan_slots([("a", 4 * N), ("b", 4 * N), ("c", 2 * N)], {"a": 1, "b": 2, "c": 3}, {})
+({'a': 0, 'b': 1, 'c': 0}, [4*N, 4*N])
+"""
+
+import sympy as sp
+
+from symbackprop.graph.scalar import N
+
+
+def _coeffs(size):
+    size = sp.expand(sp.sympify(size))
+    a, b = size.coeff(N, 1), size.coeff(N, 0)
+    if sp.expand(a * N + b - size) != 0:
+        return None  # not linear in N: never shared
+    return a, b
+
+
+def _fits(slot, size):
+    s, z = _coeffs(slot), _coeffs(size)
+    return s is not None and z is not None and s[0] >= z[0] and s[1] >= z[1]
+
+
+def plan_slots(buffers, last_use, aliases):
+    """Assign slots to ``buffers`` [(name, size)], the outputs of the steps in order.
+
+    ``last_use[name]`` is the index of the last step reading the buffer (outputs: past the
+    end); ``aliases`` maps a view's name to the name it views (views get no slot).
+    Returns ({name: slot}, [slot size]).
+    """
+    def root(name):
+        while name in aliases:
+            name = aliases[name]
+        return name
+
+    end = {}
+    for name, _ in buffers:
+        end[name] = last_use.get(name, -1)
+    for view, _ in aliases.items():
+        r = root(view)
+        end[r] = max(end.get(r, -1), last_use.get(view, -1))
+    slots, sizes, free, live = {}, [], [], []
+    for step, (name, size) in enumerate(buffers):
+        # free the slots of buffers whose last reader came before this step
+        for other in [b for b in live if end[b] < step]:
+            live.remove(other)
+            free.append(slots[other])
+        if name in aliases:
+            continue
+        choice = next((s for s in free if _fits(sizes[s], size)), None)
+        if choice is None:
+            sizes.append(sp.sympify(size))
+            choice = len(sizes) - 1
+        else:
+            free.remove(choice)
+        slots[name] = choice
+        live.append(name)
+    return slots, sizes
