@@ -25,7 +25,8 @@ from symbackprop.verify.parse import parse_claim, parse_expression
 from symbackprop.verify.verdict import Verdict
 from symbackprop.verify.world import World
 
-MAX_SIMPLIFY_OPS = 150
+MAX_SIMPLIFY_OPS = 60      # above this, shown as derived (factor/simplify get slow)
+MAX_FULL_SIMPLIFY_OPS = 40  # above this, only factor()
 
 
 def verify(claim, define=None, assume=None, *, at=None, shapes=None, sizes=None, rtol=0.0,
@@ -113,16 +114,27 @@ def _approx_tol(tree):
 
 def _judge(claim, name, tree, world, lhs, rhs, subs, tol):
     ref_is_lhs = _has_derivative(tree.lhs) or not _has_derivative(tree.rhs)
-    true, claimed = (lhs, rhs) if ref_is_lhs else (rhs, lhs)
     bodies = world.bodies
+    # forward values written back as names on both sides (value-preserving), so the
+    # difference reads in the claim's names even when a side spells sigmoid(z) for yhat
+    lhs = values.elementwise(lambda e: bodies.fold(sp.sympify(e)), lhs)
+    rhs = values.elementwise(lambda e: bodies.fold(sp.sympify(e)), rhs)
+    true, claimed = (lhs, rhs) if ref_is_lhs else (rhs, lhs)
 
     def expand(e):
         return sp.sympify(bodies.expand(sp.sympify(e).xreplace(subs))).xreplace(subs)
 
     verdict = dict(claim=claim, name=name, lhs=lhs, rhs=rhs, rtol=tol,
                    reference="lhs" if ref_is_lhs else "rhs")
+    def shown(e):
+        """In names; but as a number when ``at`` fixes every input."""
+        e = sp.sympify(e).xreplace(subs)
+        if subs and not expand(e).free_symbols:
+            return _tidy(expand(e))
+        return _tidy(e)
+
     if values.shape(true) != values.shape(claimed):
-        return Verdict(holds=False, correct=_tidy_value(true, subs), difference=None,
+        return Verdict(holds=False, correct=values.elementwise(shown, true), difference=None,
                        counterexample=None, reason=_shape_reason(true, claimed, expand),
                        **verdict)
     if values.shape(true):
@@ -130,32 +142,31 @@ def _judge(claim, name, tree, world, lhs, rhs, subs, tol):
         pairs = [(true[i, j], claimed[i, j]) for i, j in cells]
     else:
         cells, pairs = [None], [(true, claimed)]
-    results = [_judge_scalar(tr, cl, expand, subs, tol, ref_is_lhs, bodies)
-               for tr, cl in pairs]
+    results = []
+    for tr, cl in pairs:
+        # only the first failing element is classified: reasons cost simplifications
+        explain = not any(not r[0] for r in results)
+        results.append(_judge_scalar(tr, cl, expand, subs, tol, ref_is_lhs, bodies, explain))
     holds = all(r[0] for r in results)
-    correct = _tidy_value(true, subs)
+    correct = values.elementwise(shown, true)
     if holds:
         return Verdict(holds=True, correct=correct, difference=sp.S.Zero,
                        counterexample=None, reason=None, **verdict)
-    diff = values.elementwise(lambda a, b: _tidy(sp.sympify(b - a).xreplace(subs)),
-                              true, claimed)
+    diff = values.elementwise(lambda a, b: shown(b - a), true, claimed)
     failing = [(cell, r) for cell, r in zip(cells, results) if not r[0]]
     cell, (_, cx, why) = failing[0]
     if cx is not None and cell is not None:
         cx.element = (cell[0] + 1, cell[1] + 1)
-    reasons = {r[2] for _, r in failing}
-    if len(reasons) == 1 and len(failing) == len(results):
+    if len(failing) == len(results) or cell is None:
         why_all = why
-    elif cell is not None:
+    else:
         why_all = f"{why} (element {cell[0] + 1},{cell[1] + 1}; {len(failing)} of " \
                   f"{len(results)} elements differ)"
-    else:
-        why_all = why
     return Verdict(holds=False, correct=correct, difference=diff, counterexample=cx,
                    reason=why_all, **verdict)
 
 
-def _judge_scalar(true, claimed, expand, subs, tol, ref_is_lhs, bodies):
+def _judge_scalar(true, claimed, expand, subs, tol, ref_is_lhs, bodies, explain=True):
     """(holds, counterexample Point or None, reason) for one pair of scalar sides."""
     et, ec = expand(true), expand(claimed)
     left, right = (et, ec) if ref_is_lhs else (ec, et)
@@ -167,8 +178,8 @@ def _judge_scalar(true, claimed, expand, subs, tol, ref_is_lhs, bodies):
             return False, _fixed_point(subs, a, b), "a side is undefined here"
         if numeric.close(a, b, tol, numeric.has_floats(et, ec)):
             return True, None, None
-        return False, _fixed_point(subs, a, b), reason.classify(true.xreplace(subs),
-                                                                claimed.xreplace(subs), expand)
+        return False, _fixed_point(subs, a, b), reason.classify(
+            true.xreplace(subs), claimed.xreplace(subs), expand, bodies)
     found = numeric.differ_generically(left, right, syms, tol)
     if found == "undecided":
         if sp.simplify(et - ec) == 0:
@@ -179,7 +190,9 @@ def _judge_scalar(true, claimed, expand, subs, tol, ref_is_lhs, bodies):
     if cx is not None:
         for s, v in sorted(subs.items(), key=lambda kv: kv[0].name):
             cx[s.name] = numeric.readable(v)
-    why = reason.classify(true.xreplace(subs), claimed.xreplace(subs), expand, rtol=tol)
+    if not explain:
+        return False, cx, None
+    why = reason.classify(true.xreplace(subs), claimed.xreplace(subs), expand, bodies, tol)
     return False, cx, why
 
 
@@ -201,11 +214,6 @@ def _shape_reason(true, claimed, expand):
     return f"shape: the true value is {st}, the claimed {sc}"
 
 
-def _tidy_value(v, subs):
-    v = values.elementwise(lambda e: sp.sympify(e).xreplace(subs), v)
-    return values.elementwise(_tidy, v)
-
-
 def _tidy(e):
     """The shortest of e, factor(e), simplify(e); a number as a 15-digit float."""
     e = sp.sympify(e)
@@ -217,7 +225,8 @@ def _tidy(e):
     best = e
     if sp.count_ops(e) > MAX_SIMPLIFY_OPS:
         return e
-    for fn in (sp.factor, sp.simplify):
+    fns = (sp.factor, sp.simplify) if sp.count_ops(e) <= MAX_FULL_SIMPLIFY_OPS else (sp.factor,)
+    for fn in fns:
         try:
             cand = fn(e)
         except Exception:       # sympy can fail on exotic forms; the plain form is fine

@@ -19,7 +19,9 @@ by concrete ones for the numbers: random polynomials to judge, x², x³, ... to 
 import itertools
 import random
 from fractions import Fraction
+from functools import lru_cache
 
+import mpmath
 import sympy as sp
 
 DIGITS = 40
@@ -72,12 +74,51 @@ def close(a, b, rtol=0.0, floats=False):
     return abs(a - b) <= max(exact, sp.Float(rtol, DIGITS) * max(abs(a), abs(b)))
 
 
+_MPMATH = {
+    "sigmoid": lambda z: 1 / (1 + mpmath.exp(-z)),
+    "softplus": lambda z: mpmath.log(1 + mpmath.exp(z)),
+    "Heaviside": lambda z, h0=mpmath.mpf(1) / 2: (mpmath.mpf(1) if z > 0 else
+                                                  mpmath.mpf(0) if z < 0 else h0),
+    "Max": max, "Min": min,
+}
+
+
+@lru_cache(maxsize=512)
+def _compiled(expr):
+    """``expr`` as an mpmath function of its sorted free symbols (cse: shared forward
+    values are computed once), or None when lambdify cannot print it."""
+    syms = tuple(sorted(expr.free_symbols, key=lambda s: s.name))
+    if expr.has(sp.Derivative, sp.Subs, sp.core.function.AppliedUndef):
+        return None
+    try:
+        return syms, sp.lambdify(syms, expr, modules=[_MPMATH, "mpmath"], cse=True)
+    except Exception:         # an exotic function lambdify cannot print: evalf instead
+        return None
+
+
 def value(expr, subs):
     """``expr`` at a point as a 40-digit Float, or None where it is undefined or complex.
 
     >>> value(sp.log(sp.Symbol("x")), {sp.Symbol("x"): -1}) is None
     True
     """
+    expr = sp.sympify(expr)
+    compiled = _compiled(expr) if expr.free_symbols else None
+    if compiled is not None:
+        syms, fn = compiled
+        try:
+            with mpmath.workdps(DIGITS):
+                v = fn(*[mpmath.mpf(subs[s].p) / subs[s].q if isinstance(subs[s], sp.Rational)
+                         else mpmath.mpf(str(subs[s])) for s in syms])
+        except (ZeroDivisionError, ValueError, TypeError, KeyError, OverflowError):
+            return None
+        if isinstance(v, mpmath.mpc):
+            if abs(v.imag) > mpmath.mpf("1e-30"):
+                return None
+            v = v.real
+        if not mpmath.isfinite(v):
+            return None
+        return sp.Float(v, DIGITS)
     try:
         v = sp.sympify(expr).xreplace(subs)
         if v.has(sp.Derivative, sp.Subs):
@@ -132,10 +173,23 @@ def concretize(expr, choice):
     """Replace abstract functions by concrete bodies of ``u`` (a dict f -> body)."""
     if not choice:
         return expr
-    out = sp.sympify(expr)
+    out = _subs_form(sp.sympify(expr))
     for f, body in choice.items():
         out = out.replace(f, sp.Lambda(_U, body))
     return out.doit() if out.has(sp.Derivative, sp.Subs) else out
+
+
+def _subs_form(expr):
+    """Derivatives with respect to g(x) as Subs(d/dξ ..., ξ, g(x)), so f and g can be
+    replaced by concrete functions one after the other."""
+    def convert(d):
+        xi = [sp.Dummy("xi") for _ in d.variables]
+        body = d.expr.xreplace(dict(zip(d.variables, xi)))
+        return sp.Subs(sp.Derivative(body, *[(x, n) for x, (_, n) in
+                                              zip(xi, d.variable_count)]),
+                       tuple(xi), tuple(d.variables))
+    return expr.replace(lambda e: isinstance(e, sp.Derivative)
+                        and any(not v.is_Symbol for v in e.variables), convert)
 
 
 def _random_functions(fs, rng):

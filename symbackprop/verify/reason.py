@@ -16,6 +16,7 @@ term; for numbers, ``rounding`` (relative error under 5 %) or ``wrong value``.
 import sympy as sp
 
 from symbackprop.verify import functions, numeric
+from symbackprop.verify.printing import show
 
 MAX_OPS = 14
 
@@ -33,10 +34,11 @@ def classify(true, claimed, expand, bodies=None, rtol=0.0):
     et, ec = sp.sympify(expand(true)), sp.sympify(expand(claimed))
     if not et.free_symbols and not ec.free_symbols and not numeric.abstract_functions(et, ec):
         return _numeric(et, ec)
+    true, claimed = _common_names(true, claimed, bodies)
     if true != 0 and _same(claimed, -true, expand):
         return "sign"
     if true != 0 and claimed != 0:
-        r = _ratio(true, claimed, expand)
+        r = _ratio(true, claimed, expand, bodies)
         if r is not None:
             return r
     t = _term(true, claimed, expand)
@@ -49,10 +51,34 @@ def classify(true, claimed, expand, bodies=None, rtol=0.0):
     return "different expression"
 
 
-def _ratio(true, claimed, expand):
+def _common_names(true, claimed, bodies, rounds=10):
+    """Write both sides in the same names: a defined name used on one side only (the
+    claim's ``delta2_1`` against the derivation's ``yhat_1``) is replaced by its body,
+    until the sides share their names, so their ratio can cancel."""
+    if bodies is None:
+        return true, claimed
+    for _ in range(rounds):
+        nt = {s for s in true.free_symbols if s in bodies}
+        nc = {s for s in claimed.free_symbols if s in bodies}
+        only = nt ^ nc
+        if not only:
+            break
+        # replace the latest-defined ones first: they are furthest from the inputs
+        order = list(bodies.bodies)
+        last = max(only, key=order.index)
+        sub = {last: bodies.bodies[last]}
+        true, claimed = true.xreplace(sub), claimed.xreplace(sub)
+    return true, claimed
+
+
+def _ratio(true, claimed, expand, bodies):
     r = sp.cancel(sp.together(claimed / true))
+    if sp.count_ops(r) > MAX_OPS and bodies is not None:
+        r = bodies.fold(r)
     if sp.count_ops(r) > MAX_OPS:
         r = sp.simplify(claimed / true)
+    if bodies is not None:
+        r = bodies.fold(r)      # back to names: sigmoid(W1_11*x_1 + ...) -> a1_1
     if sp.count_ops(r) > MAX_OPS or r == 1:
         return None
     if not _same(claimed, r * true, expand):
@@ -66,10 +92,12 @@ def _ratio(true, claimed, expand):
             return f"{sign}extra factor {num}"
         return f"{sign}wrong factor {r}"
     if den == 1:
-        return f"{sign}extra factor {_named(num)}"
+        return f"{sign}extra factor {_named(num, bodies)}"
     if num == 1:
-        return f"{sign}missing factor {_named(den)}"
-    return f"{sign}factor {_named(den)} replaced by {_named(num)}"
+        return f"{sign}missing factor {_named(den, bodies)}"
+    if sp.count_ops(num) > 6 or sp.count_ops(den) > 6:
+        return None          # not a simple factor: the term analysis says more
+    return f"{sign}factor {_named(den, bodies)} replaced by {_named(num, bodies)}"
 
 
 def _normalized(r):
@@ -100,12 +128,22 @@ def _normalized(r):
     return sp.Mul(*parts[0]), sp.Mul(*parts[1]), negative
 
 
-_DERIVATIVES = []
-
-
-def _named(factor):
-    """Say ``= sigmoid'(z)`` when a factor is a known derivative written in names."""
-    return str(factor)
+def _named(factor, bodies):
+    """Say ``(= sigmoid'(z))`` when a factor is a definition's derivative in names:
+    the classic "σ' applied twice" then reads as such."""
+    text = show(factor)
+    if bodies is None or factor.is_Symbol:
+        return text
+    for sym, body in bodies.bodies.items():
+        if not (isinstance(body, sp.Function) and len(body.args) == 1):
+            continue
+        fname = functions.canonical(type(body).__name__)
+        if fname not in functions.ELEMENTWISE:
+            continue
+        d = bodies.fold(functions.apply(fname, 1, body.args[0]))
+        if d != 0 and sp.expand(d - factor) == 0:
+            return f"{text} (= {fname}'({show(body.args[0])}))"
+    return text
 
 
 def _term(true, claimed, expand):
@@ -115,10 +153,10 @@ def _term(true, claimed, expand):
             continue
         for term in terms:
             if sp.count_ops(term) <= MAX_OPS and _same(part, whole - term, expand):
-                return f"{word} term {term}"
-    d = sp.simplify(claimed - true)
+                return f"{word} term {show(term)}"
+    d = sp.expand(claimed - true)
     if d.free_symbols and sp.count_ops(d) <= 6:
-        return f"off by {d}"
+        return f"off by {show(d)}"
     return None
 
 

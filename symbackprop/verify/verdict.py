@@ -62,8 +62,8 @@ class Verdict:
             if cx is not None:
                 at = ", ".join(f"{k} = {v}" for k, v in cx.items()) or "(no variables)"
                 where = f" element {cx.element}" if cx.element else ""
-                lines.append(f"  counterexample: {at}{where}: left side = {cx.lhs_value}, "
-                             f"right side = {cx.rhs_value}")
+                lines.append(f"  counterexample: {at}{where}: left side = {_num(cx.lhs_value)}, "
+                             f"right side = {_num(cx.rhs_value)}")
                 if cx.functions:
                     lines.append("    with " + ", ".join(f"{f}(u) = {b}"
                                                          for f, b in cx.functions.items()))
@@ -96,3 +96,7 @@ class Verdict:
         if cx is not None and cx.functions:
             d["functions"] = cx.functions
         return d
+
+
+def _num(v):
+    return f"{v:.8g}" if isinstance(v, float) else str(v)
