@@ -1,0 +1,101 @@
+"""sympy simplification of one scalar body, cached per body and cheap by construction.
+
+Function applications (``exp(x0 − x1)``, ``σ(x1)``, ``tanh(x0)``) are held opaque while the
+rational part is simplified, so sympy never splits ``exp(a − b)`` into an overflowing
+``exp(a)·exp(−b)`` nor rewrites ``tanh`` into exponentials; a candidate is kept only when it
+is cheaper by :func:`cost` and uses no function the original did not.
+
+>>> import sympy as sp
+>>> from symbackprop.graph.scalar import ARG, N, sigmoid
+>>> x0, x1 = ARG[:2]
+>>> s = sigmoid(x1)
+>>> simplify_expr((1 - s) * (-x0 / (N * s) + (1 - x0) / (N * (1 - s))) * s)
+(-x0 + sigmoid(x1))/N
+"""
+
+import time
+from functools import lru_cache
+
+import sympy as sp
+
+#: bodies above this many operations get only the cheapest rewrite (cancel)
+MAX_FACTOR_OPS = 60
+
+
+def cost(expr):
+    """Operations to evaluate ``expr``, a function call weighing as ten arithmetic ops.
+
+    >>> from symbackprop.graph.scalar import ARG
+    >>> cost(sp.exp(ARG[0]) * sp.exp(-ARG[1])) > cost(sp.exp(ARG[0] - ARG[1]))
+    True
+    """
+    calls = sum(1 for f in sp.preorder_traversal(expr) if isinstance(f, sp.Function))
+    return sp.count_ops(expr) + 10 * calls
+
+
+def _functions(expr):
+    return {type(f) for f in expr.atoms(sp.Function)}
+
+
+def _opaque(expr):
+    """``expr`` with each outermost function call replaced by a dummy; and the way back."""
+    calls = {}
+
+    def visit(e):
+        if isinstance(e, sp.Function):
+            inner = e.func(*[simplify_expr(a) for a in e.args])
+            if inner not in calls:
+                calls[inner] = sp.Dummy(f"f{len(calls)}", real=True)
+            return calls[inner]
+        if e.is_Atom:
+            return e
+        return e.func(*[visit(a) for a in e.args])
+
+    out = visit(expr)
+    return out, {d: f for f, d in calls.items()}
+
+
+@lru_cache(maxsize=8192)
+def simplify_expr(expr):
+    """The cheapest of a few exact rewrites of ``expr`` (``expr`` itself when none is cheaper)."""
+    if expr.is_Atom or expr.has(sp.Piecewise):
+        return expr
+    rational, back = _opaque(expr)
+    candidates = []
+    try:
+        c = sp.cancel(rational)
+        candidates.append(c)
+        candidates.append(sp.factor_terms(c))
+        if sp.count_ops(rational) <= MAX_FACTOR_OPS:
+            candidates.append(sp.factor(rational))
+    except (sp.PolynomialError, TypeError, ValueError):  # pragma: no cover - sympy corner cases
+        pass
+    allowed = _functions(expr)
+    best, best_cost = expr, cost(expr)
+    for cand in candidates:
+        cand = cand.xreplace(back)
+        if not _functions(cand) <= allowed:
+            continue
+        c = cost(cand)
+        if c < best_cost or (c == best_cost and _negatives(cand) < _negatives(best)):
+            best, best_cost = cand, c
+    return best
+
+
+def _negatives(expr):
+    return sum(1 for e in sp.preorder_traversal(expr) if e.is_Mul and e.could_extract_minus_sign())
+
+
+class Budget:
+    """A wall-clock allowance for sympy work in one ``simplify`` call.
+
+    Bodies met after it runs out are left as fused; cached bodies cost nothing, so in
+    practice only the first simplification of a new model spends any of it.
+    """
+
+    def __init__(self, seconds):
+        self.deadline = time.perf_counter() + seconds
+
+    @property
+    def left(self):
+        return time.perf_counter() < self.deadline
