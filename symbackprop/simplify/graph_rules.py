@@ -119,6 +119,7 @@ def _map(node, args):
             bindings[var] = arg
     if subs:
         expr = expr.xreplace(subs)
+    expr, bindings = _stabilise_through_operands(expr, bindings)
     if not bindings:
         out = ops.apply(expr, {}, where="simplify") if expr.has(N) else ops.const(
             np.array(float(expr), dtype=node.dtype))
@@ -127,6 +128,29 @@ def _map(node, args):
     if out.dtype != node.dtype and out.op == "const":
         out = ops.const(out.attrs[0].array.astype(node.dtype))
     return _fold(_fit(out, node.shape))
+
+
+def _stabilise_through_operands(expr, bindings):
+    """``log(v)`` where ``v`` is an operand map ``σ(z)``, ``1 + exp(z)``, ... : the stable form
+    in ``z`` (the operand map stays where others read it)."""
+    if not expr.has(sp.log):
+        return expr, bindings
+    for log in sorted(expr.atoms(sp.log), key=sp.default_sort_key):
+        var = log.args[0]
+        arg = bindings.get(var)
+        if arg is None or arg.op != "map" or not arg.args:
+            continue
+        inner = arg.attrs[0]
+        fresh = {v: sp.Dummy(f"s{i}", real=True) for i, v in enumerate(inner.variables)}
+        stable = stabilise(sp.log(inner.expr.xreplace(fresh)))
+        if stable.has(sp.log) or stable == sp.log(inner.expr.xreplace(fresh)):
+            continue
+        expr = expr.xreplace({log: stable})
+        bindings = dict(bindings)
+        bindings.update({fresh[v]: a for v, a in zip(inner.variables, arg.args)})
+        if var not in expr.free_symbols:
+            del bindings[var]
+    return expr, bindings
 
 
 def _sum_of_broadcast(node, arg):
