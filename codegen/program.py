@@ -114,9 +114,25 @@ class Program:
     outputs: tuple
     origins: dict = field(default_factory=dict)   # buffer name -> the graph formula it computes
     aliases: dict = field(default_factory=dict)   # view buffer -> the buffer it reshapes
-    slots: dict = field(default_factory=dict)     # temp buffer -> memory slot
-    slot_sizes: tuple = ()                        # elements of each slot (may contain N)
+    slots: dict = field(default_factory=dict)       # temp buffer -> (dtype, slot in that dtype's arena)
+    slot_sizes: dict = field(default_factory=dict)  # dtype -> elements of each slot (may contain N)
 
     def describe(self):
         """The steps one a line, for debugging and golden tests."""
         return "\n".join(step.describe() for step in self.steps)
+
+
+@dataclass(frozen=True)
+class TrainingProgram:
+    """A fused training loop: ``step`` computes the loss then one gradient per param
+    (outputs in that order) from the inputs ``x`` and ``y``; after each step every param
+    is updated by ``updates`` [(target, sympy expr)], applied in order, each seeing the
+    targets updated before it, over symbols p (param), g (gradient), t (step from 1), the
+    ``state`` names and the ``hyper`` names (runtime scalars)."""
+    step: Program
+    x: str
+    y: str
+    params: tuple
+    updates: tuple
+    state: tuple
+    hyper: tuple

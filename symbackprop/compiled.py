@@ -39,6 +39,9 @@ class CompiledFunction:
         self._single = single
         self._run = codegen.backend(backend).build(self.program)
         self.arg_buffers = [self.program.buffers[a] for a in self.program.args]
+        # shapes as functions of the batch size, built once: a call does no sympy work
+        self._concrete = {b.name: _shape_function(b.shape) for b in self.arg_buffers}
+        self._dtypes = {b.name: np.dtype(b.dtype) for b in self.arg_buffers}
 
     @property
     def arg_names(self):
@@ -60,7 +63,7 @@ class CompiledFunction:
             value = kwargs[buf.name]
             array = value if isinstance(value, np.ndarray) else np.asarray(value)
             what = f"{buf.role} {buf.name}"
-            if array.dtype != np.dtype(buf.dtype):
+            if array.dtype != self._dtypes[buf.name]:
                 hint = f"; convert with .astype(np.{buf.dtype})" if array.dtype.kind in "iufb" else ""
                 raise DTypeError(f"{what}: expected dtype {buf.dtype}, got {array.dtype}{hint}")
             if array.ndim != len(buf.shape):
@@ -81,7 +84,7 @@ class CompiledFunction:
             raise ShapeError(f"input {n_from}: the batch is empty (batch size 0)")
         n = 1 if n is None else n
         for buf in self.arg_buffers:
-            want = tuple(int(sp.sympify(d).subs(N, n)) for d in buf.shape)
+            want = self._concrete[buf.name](n)
             if arrays[buf.name].shape != want:
                 raise ShapeError(f"{buf.role} {buf.name}: expected shape {fmt(buf.shape)} = {fmt(want)} "
                                  f"with batch size {n}, got {fmt(arrays[buf.name].shape)}")
@@ -117,3 +120,23 @@ def compile(outputs, backend="numpy"):
     if backend not in codegen.BACKENDS:
         raise CompileError(f"compile: unknown backend {backend!r}; available: {', '.join(sorted(codegen.BACKENDS))}")
     return CompiledFunction(outs, backend, single)
+
+
+def _shape_function(shape):
+    """n -> the concrete shape; plain ints need no sympy at call time."""
+    if all(isinstance(d, int) for d in shape):
+        return lambda n, shape=tuple(shape): shape
+    parts = [d if isinstance(d, int) else sp.lambdify(N, d) for d in shape]
+    return lambda n: tuple(d if isinstance(d, int) else int(d(n)) for d in parts)
+
+
+def compile_training(loss, param_names, x, y, optimizer, backend):
+    """The backend's fused training loop for ``loss`` (None if the backend has none).
+
+    Returns ``train(X, Y, params, state, hyper, perm, t0, bs) -> (steps, losses, status)``.
+    """
+    module = codegen.backend(backend)
+    if not hasattr(module, "build_training"):
+        return None
+    from symbackprop.lower.training import lower_training
+    return module.build_training(lower_training(loss, list(param_names), x, y, optimizer))

@@ -91,6 +91,11 @@ def lower(outputs, arguments=()):
         return node.op == "transpose" and node.ndim == 2 and all(
             c.op == "matmul" for c in readers.get(node, ()))
 
+    def swapped(node):
+        # (op(a)·op(b))ᵀ is computed as op(b)ᵀ·op(a)ᵀ: a product read only by one 2-D transpose
+        return (node.op == "matmul" and node not in outputs and len(readers.get(node, ())) == 1
+                and readers[node][0].op == "transpose")
+
     for node in order:
         if node.op in ("input", "param"):
             names[node] = node.name
@@ -103,12 +108,16 @@ def lower(outputs, arguments=()):
             buffers[name] = Buffer(name, node.shape, node.dtype, "const")
             consts[name] = node.attrs[0].array
             continue
-        if folded(node) and node not in outputs:
+        if (folded(node) and node not in outputs) or swapped(node):
             continue
         name = f"t{len(steps)}"
         names[node] = name
         buffers[name] = Buffer(name, node.shape, node.dtype, "temp")
-        step = _step(node, name, names, folded)
+        if node.op == "transpose" and swapped(node.args[0]):
+            product = _step(node.args[0], name, names, folded)
+            step = MatMul(name, product.b, product.a, not product.trans_b, not product.trans_a)
+        else:
+            step = _step(node, name, names, folded)
         if isinstance(step, Reshape):
             aliases[name] = step.x
         origins[name] = texts[node]
@@ -116,7 +125,7 @@ def lower(outputs, arguments=()):
     out_names = tuple(names[o] for o in outputs)
     slots, slot_sizes = _plan(steps, buffers, aliases, out_names)
     return Program(buffers=buffers, steps=tuple(steps), args=tuple(args), consts=consts, outputs=out_names,
-                   origins=origins, aliases=aliases, slots=slots, slot_sizes=tuple(slot_sizes))
+                   origins=origins, aliases=aliases, slots=slots, slot_sizes=slot_sizes)
 
 
 def _reads(step):
@@ -136,8 +145,16 @@ def _plan(steps, buffers, aliases, outputs):
             last_use[r] = i
     for o in outputs:
         last_use[o] = len(steps)
-    temps = [(s.out, size(buffers[s.out].shape)) for s in steps]
-    return plan_slots(temps, last_use, aliases)
+    slots, sizes = {}, {}
+    for dtype in sorted({buffers[s.out].dtype for s in steps}):
+        # one arena per dtype: a step of another dtype is a gap in this one's timeline
+        temps = [(s.out if buffers[s.out].dtype == dtype else f"#{i}", size(buffers[s.out].shape))
+                 for i, s in enumerate(steps)]
+        skip = {name: name for name, _ in temps if name.startswith("#")}
+        group, group_sizes = plan_slots(temps, last_use, {**aliases, **skip})
+        slots.update({name: (dtype, slot) for name, slot in group.items()})
+        sizes[dtype] = tuple(group_sizes)
+    return slots, sizes
 
 
 def _step(node, out, names, folded):

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from symbackprop.autodiff import grad
-from symbackprop.compiled import compile
-from symbackprop.errors import DTypeError, ShapeError, TrainingDiverged
+from symbackprop.compiled import compile, compile_training
+from symbackprop.errors import CompileError, DTypeError, ShapeError, TrainingDiverged
 from symbackprop.graph import ops
 from symbackprop.graph.node import Expr
 from symbackprop.graph.rewrite import substitute
@@ -67,6 +67,7 @@ class Trainer:
         self._rng = np.random.default_rng(self._shuffle_seed)
         self._built_for = None
         self._updater = None
+        self._train_fn = None
 
     # ---- graph --------------------------------------------------------------------------
     def build(self, n_features):
@@ -96,6 +97,7 @@ class Trainer:
                                 backend=self.backend)
         self._predict_fn = compile(out, backend=self.backend)
         self._built_for = n_features
+        self._train_fn = None
         if self._updater is None:
             self._updater = Updater(self.optimizer, self._params)
 
@@ -157,11 +159,13 @@ class Trainer:
         loss, *grads = self._step_fn(x=X, y=Y, **self._params)
         return float(loss), dict(zip(self._names, grads))
 
-    def fit(self, X, Y, epochs=1, batch_size=None, shuffle=True):
+    def fit(self, X, Y, epochs=1, batch_size=None, shuffle=True, verbose=None):
         """Train for ``epochs`` over shuffled minibatches (the last one may be smaller).
 
         Returns a ``History`` with the mean training loss of each epoch.  Stops with
         ``TrainingDiverged`` naming the epoch and step if a loss or gradient is NaN/inf.
+        Compiled backends run whole chunks of epochs in one native call; a progress bar
+        (tqdm) advances between chunks when ``verbose`` is true, or by default on a terminal.
         """
         X, Y = self._prepare(X, Y)
         n = X.shape[0]
@@ -170,24 +174,96 @@ class Trainer:
             raise ValueError(f"fit: batch_size must be >= 1, got {batch_size!r}")
         if not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
+        run = self._fused_epochs() or self._python_epochs
         hist = History()
+        bar = progress_bar(epochs, verbose)
+        done, chunk = 0, 1
         t0 = time.perf_counter()
-        for epoch in range(epochs):
-            order = self._rng.permutation(n) if shuffle else np.arange(n)
+        try:
+            while done < epochs:
+                count = min(chunk, epochs - done)
+                perm = np.empty((count, n), dtype=np.int64)
+                for e in range(count):
+                    perm[e] = self._rng.permutation(n) if shuffle else np.arange(n)
+                started = time.perf_counter()
+                steps, losses, failed = run(X, Y, perm, bs)
+                hist.steps += steps
+                if failed is not None:
+                    epoch, step, what = failed
+                    raise TrainingDiverged(f"training diverged at epoch {done + epoch + 1}, step {step + 1}: {what} "
+                                           "is NaN or inf; lower the learning rate or check the data",
+                                           epoch=done + epoch + 1, step=step + 1)
+                hist.loss.extend(float(v) for v in losses)
+                done += count
+                if bar is not None:
+                    bar.update(count)
+                    bar.set_postfix(loss=f"{hist.loss[-1]:.4g}",
+                                    steps_per_s=f"{hist.steps / (time.perf_counter() - t0):.3g}")
+                # chunks of about 0.1 s: the bar moves, the native loop is barely interrupted
+                elapsed = time.perf_counter() - started
+                chunk = max(1, min(4 * count, int(count * 0.1 / max(elapsed, 1e-9))))
+        finally:
+            if bar is not None:
+                bar.close()
+        hist.seconds = time.perf_counter() - t0
+        return hist
+
+    def _fused_epochs(self):
+        """The backend's fused training loop as ``run(X, Y, perm, bs)``, or None."""
+        if self._train_fn is None:
+            self._train_fn = compile_training(self.loss_expr, self._names, self.x, self.y, self.optimizer,
+                                              self.backend) or False
+        if not self._train_fn:
+            return None
+        train = self._train_fn
+        params = [self._params[name] for name in self._names]
+        state = [[self._updater.state[name][s] for s in self.optimizer.state] for name in self._names]
+        hyper = list(self.optimizer.hyper.values())
+
+        def run(X, Y, perm, bs):
+            steps, losses, status = train(X, Y, params, state, hyper, perm, self._updater.t, bs)
+            self._updater.t += steps
+            failed = None if status is None else (status[0], status[1], "the loss or a gradient")
+            return steps, losses, failed
+
+        return run
+
+    def _python_epochs(self, X, Y, perm, bs):
+        """The reference loop: one compiled gradient call and one update per minibatch."""
+        n = X.shape[0]
+        losses = []
+        steps = 0
+        for epoch, order in enumerate(perm):
             total = 0.0
             for step, start in enumerate(range(0, n, bs)):
                 idx = order[start:start + bs]
-                xb, yb = (X, Y) if len(idx) == n and not shuffle else (X[idx], Y[idx])
-                loss, *grads = self._step_fn(x=xb, y=yb, **self._params)
+                loss, *grads = self._step_fn(x=X[idx], y=Y[idx], **self._params)
                 if not np.isfinite(loss) or not all(np.isfinite(g).all() for g in grads):
-                    bad = "loss" if not np.isfinite(loss) else "gradient of " + next(
+                    bad = "the loss" if not np.isfinite(loss) else "the gradient of " + next(
                         nm for nm, g in zip(self._names, grads) if not np.isfinite(g).all())
-                    raise TrainingDiverged(f"training diverged at epoch {epoch + 1}, step {step + 1}: {bad} is "
-                                           f"NaN or inf (loss {float(loss)}); lower the learning rate",
-                                           epoch=epoch + 1, step=step + 1)
+                    return steps, losses, (epoch, step, bad)
                 self._updater.step(self._params, dict(zip(self._names, grads)))
                 total += float(loss) * len(idx)
-                hist.steps += 1
-            hist.loss.append(total / n)
-        hist.seconds = time.perf_counter() - t0
-        return hist
+                steps += 1
+            losses.append(total / n)
+        return steps, losses, None
+
+    def export_source(self):
+        """The generated source of the fused training loop (backends that generate code)."""
+        if self._built_for is None:
+            raise CompileError("export_source: call fit, predict or build((n_features,)) first")
+        run = self._fused_epochs()
+        if run is None:
+            raise CompileError(f"export_source: the {self.backend} backend generates no source")
+        return self._train_fn.source
+
+
+def progress_bar(total, verbose):
+    """A tqdm bar over epochs when ``verbose`` (default: when stderr is a terminal)."""
+    import sys
+    if verbose is None:
+        verbose = sys.stderr.isatty()
+    if not verbose or total == 0:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, unit="epoch", leave=False)

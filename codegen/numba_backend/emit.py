@@ -1,0 +1,316 @@
+"""Kernel program -> numba source: loops over flat arrays, one block per step.
+
+Every buffer is a flat, C-ordered 1-D array inside a kernel (a scalar is one element);
+temporaries are slices of one arena per dtype, laid out by the program's slot plan for
+the batch size ``n`` of the call.  Elementwise maps whose operands are full-size or
+single elements become one flat loop (what LLVM vectorises best); broadcasting maps,
+transposes and reductions become loop nests with computed strides.  Small products are
+loop nests ordered for contiguous inner loops, large ones call BLAS through ``np.dot``.
+
+>>> import sympy as sp
+>>> from codegen.program import Program, Buffer, Map
+>>> x = sp.Symbol("x0", real=True)
+>>> p = Program({"a": Buffer("a", (3,), "float64", "input"), "t0": Buffer("t0", (3,), "float64", "temp")},
+...             (Map("t0", ("a",), sp.Lambda(x, 2 * x)),), ("a",), {}, ("t0",),
+...             slots={"t0": ("float64", 0)}, slot_sizes={"float64": (3,)})
+>>> print("\\n".join(Emitter(p).step_lines()))
+# t0 = map(a): 2*x0
+for i in range(3):
+    t0[i] = (2.0*a0[i])
+"""
+
+import math
+
+import sympy as sp
+
+from codegen.numba_backend.printer import body_lines
+from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose
+
+N = sp.Symbol("N", integer=True, positive=True)
+_n = sp.Symbol("n", integer=True, positive=True)
+
+#: products with more multiply-adds than this (batch size taken as 128) go to BLAS
+BLAS_THRESHOLD = 48 * 48 * 48
+
+
+def code(dim):
+    """Source for a dimension or size: ints as literals, the batch size as ``n``.
+
+    >>> code(3 * N + 1)
+    '3*n + 1'
+    """
+    dim = sp.sympify(dim)
+    return str(int(dim)) if dim.is_Integer else sp.sstr(dim.subs(N, _n))
+
+
+def _estimate(dim):
+    return int(sp.sympify(dim).subs(N, 128))
+
+
+def _strides(shape):
+    out, acc = [], sp.Integer(1)
+    for d in reversed(shape):
+        out.append(acc)
+        acc = acc * d
+    return list(reversed(out))
+
+
+def _size(shape):
+    total = sp.Integer(1)
+    for d in shape:
+        total *= d
+    return total
+
+
+class Emitter:
+    """Source lines of a program's steps.  ``var(name)`` is a buffer's identifier."""
+
+    def __init__(self, program):
+        self.p = program
+        self.vars = {}
+        for i, name in enumerate(program.args):
+            self.vars[name] = f"a{i}"
+        for i, name in enumerate(program.consts):
+            self.vars[name] = f"k{i}"
+        for step in program.steps:
+            self.vars[step.out] = step.out
+        for view, src in program.aliases.items():
+            self.vars[view] = self.vars[src]
+
+    def var(self, name):
+        return self.vars[name]
+
+    def shape(self, name):
+        return self.p.buffers[name].shape
+
+    # ---- arena ----------------------------------------------------------------------------
+    def arena_lines(self):
+        """Slices of the arenas for every temporary (sizes depend on ``n``)."""
+        lines = []
+        offsets = {}
+        for dtype, sizes in self.p.slot_sizes.items():
+            acc = sp.Integer(0)
+            for slot, size in enumerate(sizes):
+                offsets[(dtype, slot)] = acc
+                acc = acc + size
+        for step in self.p.steps:
+            if step.out in self.p.aliases:
+                continue
+            dtype, slot = self.p.slots[step.out]
+            start = offsets[(dtype, slot)]
+            size = _size(self.shape(step.out))
+            arena = f"arena_{dtype}"
+            lines.append(f"{step.out} = {arena}[{code(start)}:{code(start + size)}]")
+        return lines
+
+    # ---- steps ----------------------------------------------------------------------------
+    def step_lines(self):
+        lines = []
+        for i, step in enumerate(self.p.steps):
+            if isinstance(step, Reshape):
+                continue
+            origin = self.p.origins.get(step.out)
+            lines.append(f"# {step.describe()}" + (f"    <- {origin}" if origin and isinstance(step, Map) else ""))
+            method = getattr(self, "_" + type(step).__name__.lower())
+            lines.extend(method(step, f"_s{i}_"))
+        return lines
+
+    def _map(self, step, prefix, body=None):
+        body = body if body is not None else step.body
+        out_shape = self.shape(step.out)
+        rank = len(out_shape)
+        size = _size(out_shape)
+        names, invariant = {N: "nf"}, {N}
+        flat = True
+        plans = []
+        for var, name in zip(body.variables, step.ins):
+            shape = (1,) * (rank - len(self.shape(name))) + tuple(self.shape(name))
+            osize = _size(shape)
+            if osize == 1:
+                plans.append((var, name, None))
+            elif tuple(shape) == tuple(out_shape):
+                plans.append((var, name, "full"))
+            else:
+                flat = False
+                plans.append((var, name, shape))
+        loops, index = self._loop_nest(out_shape, flat, prefix)
+        for var, name, kind in plans:
+            v = self.var(name)
+            if kind is None:
+                names[var] = f"{v}[0]"
+                invariant.add(var)
+            elif kind == "full":
+                names[var] = f"{v}[{index}]"
+            else:
+                names[var] = f"{v}[{self._broadcast_index(kind, out_shape, prefix)}]"
+        hoisted, inner, result = body_lines(body.expr, names, invariant, prefix)
+        lines = list(hoisted)
+        if size == 0:
+            return lines
+        depth = len(loops)
+        lines.extend(loops)
+        pad = "    " * depth
+        lines.extend(pad + line for line in inner)
+        lines.append(f"{pad}{self.var(step.out)}[{index}] = {result}")
+        return lines
+
+    def _loop_nest(self, shape, flat, prefix):
+        """Loops over ``shape`` (one flat loop when possible) and the flat index expression."""
+        if flat or len(shape) <= 1:
+            return [f"for {prefix}i in range({code(_size(shape))}):"], f"{prefix}i"
+        loops, terms = [], []
+        strides = _strides(shape)
+        for d, (dim, stride) in enumerate(zip(shape, strides)):
+            loops.append("    " * d + f"for {prefix}i{d} in range({code(dim)}):")
+            terms.append(f"{prefix}i{d}" if stride == 1 else f"{prefix}i{d}*{code(stride)}")
+        return loops, " + ".join(terms)
+
+    def _broadcast_index(self, shape, out_shape, prefix):
+        strides = _strides(shape)
+        terms = []
+        for d, (dim, odim, stride) in enumerate(zip(shape, out_shape, strides)):
+            if dim == 1 and odim != 1:
+                continue
+            terms.append(f"{prefix}i{d}" if stride == 1 else f"{prefix}i{d}*{code(stride)}")
+        return " + ".join(terms) or "0"
+
+    def _broadcast(self, step, prefix):
+        x = sp.Symbol("x0", real=True)
+        fake = Map(step.out, (step.x,), sp.Lambda(x, x))
+        return self._map(fake, prefix)
+
+    def _matmul(self, step, prefix):
+        A, B, C = self.var(step.a), self.var(step.b), self.var(step.out)
+        sa, sb = self.shape(step.a), self.shape(step.b)
+        M, K = (sa[1], sa[0]) if step.trans_a else (sa[0], sa[1])
+        Nn = sb[0] if step.trans_b else sb[1]
+        m, k, nn = code(M), code(K), code(Nn)
+        if _estimate(M) * _estimate(K) * _estimate(Nn) > BLAS_THRESHOLD:
+            a2 = f"{A}.reshape(({k}, {m})).T" if step.trans_a else f"{A}.reshape(({m}, {k}))"
+            b2 = f"{B}.reshape(({nn}, {k})).T" if step.trans_b else f"{B}.reshape(({k}, {nn}))"
+            return [f"np.dot({a2}, {b2}, {C}.reshape(({m}, {nn})))"]
+        i, j, q, s = f"{prefix}i", f"{prefix}j", f"{prefix}p", f"{prefix}s"
+        if not step.trans_b:
+            a_read = f"{A}[{q}*{m} + {i}]" if step.trans_a else f"{A}[{i}*{k} + {q}]"
+            outer = [f"for {q} in range({k}):", f"    for {i} in range({m}):"] if step.trans_a else \
+                    [f"for {i} in range({m}):", f"    for {q} in range({k}):"]
+            return [f"for {i} in range({m}*{nn}):", f"    {C}[{i}] = 0.0", *outer,
+                    f"        {s} = {a_read}",
+                    f"        for {j} in range({nn}):",
+                    f"            {C}[{i}*{nn} + {j}] += {s}*{B}[{q}*{nn} + {j}]"]
+        a_read = f"{A}[{q}*{m} + {i}]" if step.trans_a else f"{A}[{i}*{k} + {q}]"
+        return [f"for {i} in range({m}):",
+                f"    for {j} in range({nn}):",
+                f"        {s} = 0.0",
+                f"        for {q} in range({k}):",
+                f"            {s} += {a_read}*{B}[{j}*{k} + {q}]",
+                f"        {C}[{i}*{nn} + {j}] = {s}"]
+
+    def _reduce(self, step, prefix):
+        X, O = self.var(step.x), self.var(step.out)
+        shape = tuple(self.shape(step.x))
+        axes = tuple(step.axes)
+        rank = len(shape)
+        kept = [d for a, d in enumerate(shape) if a not in axes]
+        reduced = [d for a, d in enumerate(shape) if a in axes]
+        outer, inner = code(_size(kept)), code(_size(reduced))
+        init = {"sum": "0.0", "max": "-np.inf", "logsumexp": "-np.inf"}[step.kind]
+        acc = (lambda a, v: f"{a} += {v}") if step.kind == "sum" else (lambda a, v: f"{a} = max({a}, {v})")
+        r, q, s, m = f"{prefix}r", f"{prefix}q", f"{prefix}s", f"{prefix}m"
+        if axes == tuple(range(rank - len(axes), rank)):  # trailing: one scalar per row
+            if step.kind == "logsumexp":
+                return [f"for {r} in range({outer}):",
+                        f"    {m} = -np.inf",
+                        f"    for {q} in range({inner}):",
+                        f"        {m} = max({m}, {X}[{r}*{inner} + {q}])",
+                        f"    if {m} == -np.inf:",
+                        f"        {m} = 0.0",
+                        f"    {s} = 0.0",
+                        f"    for {q} in range({inner}):",
+                        f"        {s} += fexp({X}[{r}*{inner} + {q}] - {m})",
+                        f"    {O}[{r}] = {m} + np.log({s})"]
+            return [f"for {r} in range({outer}):",
+                    f"    {s} = {init}",
+                    f"    for {q} in range({inner}):",
+                    f"        {acc(s, f'{X}[{r}*{inner} + {q}]')}",
+                    f"    {O}[{r}] = {s}"]
+        if step.kind == "logsumexp":
+            raise NotImplementedError("logsumexp over non-trailing axes is rewritten by lowering")
+        if axes == tuple(range(len(axes))):  # leading: accumulate whole rows
+            return [f"for {q} in range({outer}):",
+                    f"    {O}[{q}] = {init}",
+                    f"for {r} in range({inner}):",
+                    f"    for {q} in range({outer}):",
+                    f"        {acc(f'{O}[{q}]', f'{X}[{r}*{outer} + {q}]')}"]
+        # general: loop over x, accumulate into the kept-axes index
+        loops, index = self._loop_nest(shape, False, prefix)
+        out_strides = _strides(kept)
+        terms, k = [], 0
+        for d in range(rank):
+            if d in axes:
+                continue
+            stride = out_strides[k]
+            terms.append(f"{prefix}i{d}" if stride == 1 else f"{prefix}i{d}*{code(stride)}")
+            k += 1
+        out_index = " + ".join(terms) or "0"
+        pad = "    " * rank
+        return [f"for {q} in range({outer}):", f"    {O}[{q}] = {init}", *loops,
+                pad + acc(f"{O}[{out_index}]", f"{X}[{index}]")]
+
+    def _transpose(self, step, prefix):
+        X, O = self.var(step.x), self.var(step.out)
+        out_shape = tuple(self.shape(step.out))
+        in_strides = _strides(tuple(self.shape(step.x)))
+        loops, index = self._loop_nest(out_shape, False, prefix)
+        terms = []
+        for d, axis in enumerate(step.perm):
+            stride = in_strides[axis]
+            terms.append(f"{prefix}i{d}" if stride == 1 else f"{prefix}i{d}*{code(stride)}")
+        pad = "    " * len(out_shape)
+        return [*loops, f"{pad}{O}[{index}] = {X}[{' + '.join(terms) or '0'}]"]
+
+    def _onehot(self, step, prefix):
+        L, O = self.var(step.labels), self.var(step.out)
+        count = code(_size(self.shape(step.labels)))
+        i, c = f"{prefix}i", f"{prefix}c"
+        return [f"for {i} in range({count}*{step.k}):",
+                f"    {O}[{i}] = 0.0",
+                f"for {i} in range({count}):",
+                f"    {c} = {L}[{i}]",
+                f"    if 0 <= {c} < {step.k}:",
+                f"        {O}[{i}*{step.k} + {c}] = 1.0"]
+
+
+def arena_sizes(program, n):
+    """Elements of each dtype's arena for batch size ``n``.
+
+    >>> from codegen.program import Program
+    >>> arena_sizes(Program({}, (), (), {}, (), slot_sizes={"float64": (3 * N, 4)}), 10)
+    {'float64': 34}
+    """
+    return {dtype: int(sum(sp.sympify(s).subs(N, n) for s in sizes)) for dtype, sizes in program.slot_sizes.items()}
+
+
+def output_views(program, n):
+    """(buffer, dtype, offset, concrete shape) of each output that lives in an arena."""
+    offsets = {}
+    for dtype, sizes in program.slot_sizes.items():
+        acc = 0
+        for slot, size in enumerate(sizes):
+            offsets[(dtype, slot)] = acc
+            acc += int(sp.sympify(size).subs(N, n))
+    views = []
+    for name in program.outputs:
+        root = name
+        while root in program.aliases:
+            root = program.aliases[root]
+        shape = tuple(int(sp.sympify(d).subs(N, n)) for d in program.buffers[name].shape)
+        if root in program.slots:
+            dtype, slot = program.slots[root]
+            views.append((root, dtype, offsets[(dtype, slot)], shape))
+        else:
+            views.append((root, None, None, shape))
+    return views
+
+
+__all__ = ["Emitter", "arena_sizes", "output_views", "code", "math"]
