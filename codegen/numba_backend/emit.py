@@ -15,8 +15,8 @@ loop nests ordered for contiguous inner loops, large ones call BLAS through ``np
 ...             slots={"t0": ("float64", 0)}, slot_sizes={"float64": (3,)})
 >>> print("\\n".join(Emitter(p).step_lines()))
 # t0 = map(a): 2*x0
-for i in range(3):
-    t0[i] = (2.0*a0[i])
+for _s0_i in range(3):
+    t0[_s0_i] = (2.0*a0[_s0_i])
 """
 
 import math
