@@ -206,10 +206,11 @@ def _fixed_point(subs, a, b):
 def _shape_reason(true, claimed, expand):
     st, sc = values.describe_shape(true), values.describe_shape(claimed)
     if values.shape(true) and values.shape(claimed) and true.shape == claimed.shape[::-1]:
-        if all(numeric.differ_generically(expand(a), expand(b),
-                                          sorted(expand(a - b).free_symbols, key=str),
-                                          tries=3) is None
-               for a, b in zip(true.T, claimed)):
+        def same(a, b):
+            a, b = expand(a), expand(b)
+            syms = sorted(a.free_symbols | b.free_symbols, key=lambda s: s.name)
+            return numeric.differ_generically(a, b, syms, tries=3) is None
+        if all(same(a, b) for a, b in zip(true.T, claimed)):
             return f"transposed: the true value is {st}, the claimed {sc}"
     return f"shape: the true value is {st}, the claimed {sc}"
 

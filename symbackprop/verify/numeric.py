@@ -151,7 +151,7 @@ def _at_kink(exprs, subs):
             if isinstance(atom, (sp.Max, sp.Min)):
                 if len(vals) == 2 and vals[0] == vals[1]:
                     return True
-            elif vals[0] == 0:
+            elif vals[0].is_zero:
                 return True
     return False
 
@@ -291,6 +291,8 @@ def readable(v):
         return None
     v = sp.sympify(v)
     f = float(v)
+    if abs(f) < 1e-30:        # zero to 40 digits: cancellation noise, not a value
+        return 0
     if f.is_integer() and abs(f) < 1e15:
         return int(f)
     return f

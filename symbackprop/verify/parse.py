@@ -16,7 +16,7 @@ from symbackprop.verify.errors import ClaimSyntaxError, NotAnEquation
 
 
 def is_latex(text):
-    """True when ``text`` is to be read as LaTeX.
+    r"""True when ``text`` is to be read as LaTeX.
 
     >>> is_latex(r"\sigma(z)"), is_latex("y_{true}"), is_latex("sigmoid(z)")
     (True, True, False)

@@ -165,9 +165,9 @@ def _numeric(true, claimed):
     b = numeric.value(claimed, {})
     if a is None or b is None:
         return "a side is undefined"
-    if a == 0:
-        return f"wrong value: the true value is 0"
-    if b == -a:
+    if a.is_zero:
+        return "wrong value: the true value is 0"
+    if (a + b).is_zero:
         return "sign"
     ratio = b / a
     for k in range(2, 11):

@@ -85,8 +85,9 @@ def matmul(a, b):
     >>> matmul(sp.ImmutableMatrix([[1, 2]]), sp.ImmutableMatrix([[3], [4]]))
     11
     """
-    if not shape(a) or not shape(b):
-        raise ShapeProblem(f"@ needs two matrices, got {_fmt(shape(a))} @ {_fmt(shape(b))}")
+    # a scalar is a 1×1 matrix here: a one-output layer's delta is a scalar
+    a = a if shape(a) else sp.ImmutableMatrix([[a]])
+    b = b if shape(b) else sp.ImmutableMatrix([[b]])
     if a.shape[1] != b.shape[0]:
         raise ShapeProblem(f"inner sizes differ: {_fmt(a.shape)} @ {_fmt(b.shape)}")
     return scalarize(sp.ImmutableMatrix(a * b))

@@ -8,6 +8,8 @@
 
 from dataclasses import dataclass, field
 
+import sympy as sp
+
 from symbackprop.verify.printing import show
 
 
@@ -55,10 +57,19 @@ class Verdict:
             side = "left" if self.reference == "lhs" else "right"
             if self.reason:
                 lines.append(f"  reason:         {self.reason}")
-            lines.append(f"  correct ({side}): {show(self.correct)}")
-            if self.difference is not None:
-                lines.append(f"  claimed − true: {show(self.difference)}")
             cx = self.counterexample
+            correct, difference = self.correct, self.difference
+            label = ""
+            if isinstance(correct, sp.MatrixBase) and cx is not None and cx.element:
+                # a whole matrix is unreadable in a terminal: show the element that differs
+                i, j = cx.element
+                label = f", element {cx.element}"
+                correct = correct[i - 1, j - 1]
+                if isinstance(difference, sp.MatrixBase):
+                    difference = difference[i - 1, j - 1]
+            lines.append(f"  correct ({side}{label}): {show(correct)}")
+            if difference is not None:
+                lines.append(f"  claimed − true{label}: {show(difference)}")
             if cx is not None:
                 at = ", ".join(f"{k} = {v}" for k, v in cx.items()) or "(no variables)"
                 where = f" element {cx.element}" if cx.element else ""

@@ -22,7 +22,7 @@ import sympy as sp
 from symbackprop.verify import expand, functions, values
 from symbackprop.verify import tree as t
 from symbackprop.verify.chain import Bodies
-from symbackprop.verify.errors import (CyclicDefinitions, ShapeMismatch, UndefinedName,
+from symbackprop.verify.errors import (ClaimError, CyclicDefinitions, ShapeMismatch, UndefinedName,
                                        VerifyError)
 from symbackprop.verify.parse import parse_expression, parse_name
 
@@ -195,7 +195,7 @@ class _Evaluator:
             return self.call(node)
         if isinstance(node, t.Derivative):
             return self.derivative(node)
-        raise self.err(VerifyError, f"cannot evaluate {t.show(node)}", getattr(node, "col", 0))
+        raise self.err(ClaimError, f"cannot evaluate {t.show(node)}", getattr(node, "col", 0))
 
     def call(self, node):
         resolved = functions.resolve(node.func, node.primes)
@@ -207,7 +207,7 @@ class _Evaluator:
         args = [self.eval(a) for a in node.args]
         if name in functions.ELEMENTWISE:
             if len(args) != 1:
-                raise self.err(VerifyError, f"{name} takes one argument", node.col)
+                raise self.err(ClaimError, f"{name} takes one argument", node.col)
             return values.elementwise(lambda a: functions.apply(name, n, a), args[0])
         if name in functions.SPECIAL:
             return self.special(name, n, args, node)
@@ -222,14 +222,14 @@ class _Evaluator:
         try:
             return functions.apply_abstract(name, n, args)
         except ValueError as e:
-            raise self.err(VerifyError, str(e), node.col) from None
+            raise self.err(ClaimError, str(e), node.col) from None
 
     def special(self, name, n, args, node):
         if n:
-            raise self.err(VerifyError, f"no derivative form of {name}; use d(...)", node.col)
+            raise self.err(ClaimError, f"no derivative form of {name}; use d(...)", node.col)
         one = len(args) == 1
         if name in ("sum", "mean", "softmax") and not one:
-            raise self.err(VerifyError, f"{name} takes one argument", node.col)
+            raise self.err(ClaimError, f"{name} takes one argument", node.col)
         if name == "sum":
             return sp.Add(*_elements(args[0]))
         if name == "mean":
@@ -241,23 +241,23 @@ class _Evaluator:
             return values.elementwise(lambda e: sp.exp(e) / total, v)
         if name in ("step", "Heaviside"):
             if not one:
-                raise self.err(VerifyError, f"{name} takes one argument", node.col)
+                raise self.err(ClaimError, f"{name} takes one argument", node.col)
             return values.elementwise(lambda a: sp.Heaviside(a, 0), args[0])
         if len(args) != 2:
-            raise self.err(VerifyError, f"{name} takes two arguments", node.col)
+            raise self.err(ClaimError, f"{name} takes two arguments", node.col)
         fn = sp.Max if name.lower() == "max" else sp.Min
         return values.elementwise(fn, *args)
 
     def derivative(self, node):
         if not isinstance(node.v, t.Name):
-            raise self.err(VerifyError, "d(f, v): v must be a variable, not "
+            raise self.err(ClaimError, "d(f, v): v must be a variable, not "
                            f"{t.show(node.v)!r}", node.v.col or node.col)
         v = self.eval(node.v)
         f = self.eval(node.f)
         bodies = self.w.bodies
         if not values.shape(v):
             if not isinstance(v, sp.Symbol):
-                raise self.err(VerifyError, f"d(f, v): {node.v.name} is not a variable",
+                raise self.err(ClaimError, f"d(f, v): {node.v.name} is not a variable",
                                node.col)
             return values.elementwise(lambda e: bodies.derivative(sp.sympify(e), v), f)
         if values.shape(f):
