@@ -25,5 +25,6 @@ from symbackprop.graph.rewrite import substitute
 from symbackprop import nn, optim
 from symbackprop.nn.losses import bce, cross_entropy, hinge, l2, mse
 from symbackprop.train import History, Trainer
+from symbackprop.verify import Verdict, verify
 
 __version__ = "0.1.0"

@@ -11,7 +11,7 @@ True
 >>> v = verify("d(L, w) == (yhat - y) * x",
 ...            define={"z": "w*x + b", "yhat": "sigmoid(z)", "L": "(yhat - y)**2/2"})
 >>> v.holds, v.reason
-(False, 'missing factor yhat*(1 - yhat)')
+(False, "missing factor yhat*(1 - yhat) (= sigmoid'(z))")
 """
 
 from fractions import Fraction
