@@ -93,13 +93,23 @@ class Trainer:
         self.grad_exprs = grad(self.loss_expr, list(self.param_nodes.values()))
         names = list(self.param_nodes)
         self._names = names
-        self._step_fn = compile([self.loss_expr] + [self.grad_exprs[self.param_nodes[n]] for n in names],
-                                backend=self.backend)
-        self._predict_fn = compile(out, backend=self.backend)
+        if self.backend not in _backends():
+            raise CompileError(f"Trainer: unknown backend {self.backend!r}; available: {', '.join(_backends())}")
+        self._compiled = {}  # built on first use: fit on a fused backend needs neither
         self._built_for = n_features
         self._train_fn = None
         if self._updater is None:
             self._updater = Updater(self.optimizer, self._params)
+
+    def _function(self, which):
+        """The compiled ``step`` (loss and gradients) or ``predict`` function, built once."""
+        if which not in self._compiled:
+            if which == "step":
+                outputs = [self.loss_expr] + [self.grad_exprs[self.param_nodes[n]] for n in self._names]
+            else:
+                outputs = self.output
+            self._compiled[which] = compile(outputs, backend=self.backend)
+        return self._compiled[which]
 
     def _loss_graph(self, out, y):
         loss = self.loss
@@ -151,12 +161,12 @@ class Trainer:
     def predict(self, X):
         """The network's output on X (raw scores: logits for bce and cross_entropy)."""
         X, _ = self._prepare(X)
-        return self._predict_fn(x=X, **self._params)
+        return self._function("predict")(x=X, **self._params)
 
     def gradients(self, X, Y):
         """(loss, {name: ∂loss/∂param}) on all of X, Y at the current params."""
         X, Y = self._prepare(X, Y)
-        loss, *grads = self._step_fn(x=X, y=Y, **self._params)
+        loss, *grads = self._function("step")(x=X, y=Y, **self._params)
         return float(loss), dict(zip(self._names, grads))
 
     def fit(self, X, Y, epochs=1, batch_size=None, shuffle=True, verbose=None):
@@ -233,11 +243,12 @@ class Trainer:
         n = X.shape[0]
         losses = []
         steps = 0
+        step_fn = self._function("step")
         for epoch, order in enumerate(perm):
             total = 0.0
             for step, start in enumerate(range(0, n, bs)):
                 idx = order[start:start + bs]
-                loss, *grads = self._step_fn(x=X[idx], y=Y[idx], **self._params)
+                loss, *grads = step_fn(x=X[idx], y=Y[idx], **self._params)
                 if not np.isfinite(loss) or not all(np.isfinite(g).all() for g in grads):
                     bad = "the loss" if not np.isfinite(loss) else "the gradient of " + next(
                         nm for nm, g in zip(self._names, grads) if not np.isfinite(g).all())
@@ -267,3 +278,8 @@ def progress_bar(total, verbose):
         return None
     from tqdm.auto import tqdm
     return tqdm(total=total, unit="epoch", leave=False)
+
+
+def _backends():
+    import codegen
+    return sorted(codegen.BACKENDS)
