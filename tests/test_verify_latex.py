@@ -93,3 +93,23 @@ def test_bad_latex_points_at_the_column(text, col, words):
     assert words in str(info.value)
     assert f"at column {col}" in str(info.value)
     assert str(info.value).splitlines()[-1] == "  " + " " * (col - 1) + "^"
+
+
+def test_multi_letter_names_when_known():
+    # Mazur's worked example: out_{o1} is one name because the definitions use out_o1
+    define = {"net_o1": "w_5*out_h1 + w_6*out_h2 + b_2", "out_o1": "sigmoid(net_o1)",
+              "E": "(target_o1 - out_o1)**2/2"}
+    claim = (r"\frac{\partial E}{\partial w_5} = -(target_{o1} - out_{o1}) \cdot "
+             r"out_{o1}(1 - out_{o1}) \cdot out_{h1}")
+    assert verify(claim, define=define).holds
+    v = verify(claim.replace("-(target", "(target"), define=define)
+    assert not v.holds and v.reason == "sign"
+    # unknown runs stay products of letters, as TeX means: wx is w·x
+    assert show(parse("wx")) == "(w · x)"
+    assert show(parse("wx", known={"wx"})) == "wx"
+
+
+def test_layer_index_superscripts():
+    assert show(parse(r"a^{(L)} + W^{[2]}")) == "(a_L + W_2)"
+    assert verify(r"\frac{\partial a^{(L)}}{\partial z^{(L)}} = \sigma'(z^{(L)})",
+                  define={"a_L": "sigmoid(z_L)"}).holds

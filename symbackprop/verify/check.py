@@ -46,8 +46,8 @@ def verify(claim, define=None, assume=None, *, at=None, shapes=None, sizes=None,
     """
     where = f"claim {name!r}" if name else "claim"
     world = world or World(define, shapes, sizes, assume)
-    tree = parse_claim(claim, where=where)
     world.known |= set(str(k) for k in (at or {}))
+    tree = parse_claim(claim, where=where, known=world.known)
     strict = bool(world.defined) and world.mentions_definition(tree)
     lhs = world.evaluate(tree.lhs, text=claim, where=where, strict=strict)
     rhs = world.evaluate(tree.rhs, text=claim, where=where, strict=strict)

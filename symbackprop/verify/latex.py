@@ -32,6 +32,7 @@ A letter followed by ``(`` multiplies (``y(1-y)``) except ``f``, ``g``, ``h``, `
 '(((sigmoid(z) · (1 - sigmoid(z))) · w_12) · exp(-x))'
 """
 
+from contextvars import ContextVar
 from fractions import Fraction
 
 from lark import Lark, Transformer, v_args
@@ -102,6 +103,10 @@ SIZING.3: /\\(left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|big|Big|bigg|Bigg)(?![a
 """
 
 _parser = Lark(GRAMMAR, parser="lalr", propagate_positions=True)
+
+#: names the surrounding derivation uses; a run of adjacent letters spelling one of them
+#: (``out_{o1}`` when ``out_o1`` is defined) is that name, not a product of letters
+_KNOWN = ContextVar("known_names", default=frozenset())
 
 GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta",
@@ -346,10 +351,12 @@ def _sub_text(val, col):
 def _superscript(node, val, col):
     if val == "T" or (isinstance(val, t.Name) and val.name == "T"):
         return t.Unary("T", _value(node), col=getattr(node, "col", col))
-    if isinstance(val, _Group) and len(val.items) == 1 and isinstance(val.items[0], t.Number) \
-            and isinstance(node, t.Name):
-        # W^{(2)}: a layer index, not a power
-        return t.Name(f"{node.name}_{val.items[0].value}", col=node.col)
+    if isinstance(val, _Group) and len(val.items) == 1 and isinstance(node, t.Name) \
+            and isinstance(val.items[0], (t.Number, t.Name)):
+        # W^{(2)}, a^{(L)}: a layer index, not a power
+        idx = val.items[0]
+        return t.Name(f"{node.name}_{idx.value if isinstance(idx, t.Number) else idx.name}",
+                      col=node.col)
     if isinstance(node, _Func):
         if node.name == "exp" and node.may_be_name == "e" and not node.primes:
             return t.Call("exp", (_value(val),), col=node.col)
@@ -362,6 +369,7 @@ def _juxt(items, col):
     """Juxtaposed items: apply functions to the argument after them, multiply the rest."""
     if len(items) == 1 and isinstance(items[0], _Group):
         return items[0]     # kept whole: it may be an argument list or a layer index
+    items = _merge_runs(items)
     out = []
     i = 0
     while i < len(items):
@@ -395,6 +403,42 @@ def _juxt(items, col):
     for x in out[1:]:
         node = t.Binary("product", node, x, col=col)
     return node
+
+
+def _merge_runs(items):
+    """Adjacent single letters that spell a known name become that name (see _KNOWN)."""
+    known = _KNOWN.get()
+    if not known:
+        return items
+    out, i = [], 0
+    def letter(x):
+        if isinstance(x, t.Name):
+            return x.name
+        if isinstance(x, _Func) and x.may_be_name and len(x.may_be_name) == 1 \
+                and not x.primes and not x.sups:
+            return x.may_be_name     # e, f, g, h inside a word
+        return None
+
+    while i < len(items):
+        best = None
+        first = letter(items[i])
+        if first is not None and len(first) == 1:
+            letters = first
+            j = i + 1
+            while j < len(items) and letter(items[j]) is not None \
+                    and items[j].col == items[j - 1].col + 1 \
+                    and len(letter(items[j - 1])) == 1:
+                letters += letter(items[j])
+                if letters in known:
+                    best = (j, letters)
+                j += 1
+        if best:
+            out.append(t.Name(best[1], col=items[i].col))
+            i = best[0] + 1
+        else:
+            out.append(items[i])
+            i += 1
+    return out
 
 
 class _PartialProduct:
@@ -457,8 +501,11 @@ def _value(x):
     return x
 
 
-def parse(text):
+def parse(text, known=()):
     r"""Parse one LaTeX claim or expression into a tree.
+
+    ``known``: names of the derivation, so ``out_{o1}`` reads as ``out_o1`` when that
+    name is defined or used (otherwise it is o·u·t_o1, as TeX means).
 
     >>> from symbackprop.verify.tree import show
     >>> show(parse(r"\frac{dL}{dw} = 2wx"))
@@ -469,6 +516,7 @@ def parse(text):
     except UnexpectedInput as e:
         message, col = describe(e, text)
         raise ClaimSyntaxError(message, text=text, col=col) from None
+    token = _KNOWN.set(frozenset(known))
     try:
         return _value(_ToTree().transform(parsed))
     except VisitError as e:
@@ -478,3 +526,5 @@ def parse(text):
         raise
     except ClaimSyntaxError as err:
         raise ClaimSyntaxError(err.message, text=text, col=err.col) from None
+    finally:
+        _KNOWN.reset(token)

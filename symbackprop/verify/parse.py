@@ -24,7 +24,11 @@ def is_latex(text):
     return "\\" in text or "{" in text
 
 
-def parse_expression(text, where=None):
+def _parse(text, known):
+    return latex.parse(text, known) if is_latex(text) else syntax.parse(text)
+
+
+def parse_expression(text, where=None, known=()):
     """Parse an expression (a definition's right side, an ``at`` value) into a tree.
 
     >>> from symbackprop.verify.tree import show
@@ -34,7 +38,7 @@ def parse_expression(text, where=None):
     if not isinstance(text, str):
         text = str(text)
     try:
-        node = (latex.parse if is_latex(text) else syntax.parse)(text)
+        node = _parse(text, known)
     except ClaimSyntaxError as e:
         e.where = e.where or where
         raise e.locate() from None
@@ -44,7 +48,7 @@ def parse_expression(text, where=None):
     return node
 
 
-def parse_claim(text, where=None):
+def parse_claim(text, where=None, known=()):
     """Parse a claim; it must be an equation ``lhs == rhs`` (``=`` or ``\\approx`` in LaTeX).
 
     >>> parse_claim("sigmoid(0)")
@@ -58,7 +62,7 @@ def parse_claim(text, where=None):
         raise NotAnEquation(f"a claim must be a string, got {type(text).__name__}",
                             where=where)
     try:
-        node = (latex.parse if is_latex(text) else syntax.parse)(text)
+        node = _parse(text, known)
     except ClaimSyntaxError as e:
         e.where = e.where or where
         raise e.locate() from None

@@ -24,7 +24,7 @@ from symbackprop.verify import tree as t
 from symbackprop.verify.chain import Bodies
 from symbackprop.verify.errors import (ClaimError, CyclicDefinitions, ShapeMismatch, UndefinedName,
                                        VerifyError)
-from symbackprop.verify.parse import parse_expression, parse_name
+from symbackprop.verify.parse import is_latex, parse_expression, parse_name
 
 #: user assumption words -> sympy assumptions
 ASSUMPTIONS = {"positive": {"positive": True}, "negative": {"negative": True},
@@ -51,18 +51,30 @@ class World:
     # -- definitions -------------------------------------------------------------------
     def _read(self, define):
         items = define.items() if hasattr(define, "items") else define
-        trees, texts = {}, {}
+        trees, texts, keys = {}, {}, []
         for key, text in items:
             where = f"definition of {str(key)!r}"
             try:
                 name = parse_name(key, where=where)
-                if name in trees:
-                    raise VerifyError(f"{where}: '{name}' is defined twice")
-                text = str(text) if not isinstance(text, str) else text
-                trees[name] = parse_expression(text, where=where)
-                texts[name] = text
             except VerifyError as e:
                 raise self._locate(e, key)
+            if name in texts:
+                raise self._locate(ClaimError(f"'{name}' is defined twice", where=where), key)
+            texts[name] = text if isinstance(text, str) else str(text)
+            keys.append((name, key))
+        # sympy-syntax bodies first: their names let LaTeX bodies read out_{o1} as one name
+        known = set(texts) | self.known
+        for latex_pass in (False, True):
+            for name, key in keys:
+                if is_latex(texts[name]) != latex_pass:
+                    continue
+                try:
+                    trees[name] = parse_expression(texts[name], where=f"definition of "
+                                                   f"{str(key)!r}", known=known)
+                except VerifyError as e:
+                    raise self._locate(e, key)
+                known |= _names(trees[name])
+        trees = {name: trees[name] for name, _ in keys}
         self.texts = texts
         self.known |= set(trees)
         for node in trees.values():
