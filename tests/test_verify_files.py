@@ -128,6 +128,7 @@ EXPECTED = {
     "softmax_matrix.yaml": [True, True, False],
     "wrong_claims.yaml": [False] * 11,
     "wrong_matrix.yaml": [False, False],
+    "quickstart.yaml": [True, False, True],
 }
 
 WRONG_REASONS = ["sign", "extra factor 2", "missing factor x",

@@ -21,7 +21,7 @@ import sympy as sp
 from symbackprop.verify import numeric, reason, values
 from symbackprop.verify import tree as t
 from symbackprop.verify.errors import VerifyError
-from symbackprop.verify.parse import parse_claim, parse_expression
+from symbackprop.verify.parse import is_latex, parse_claim, parse_name
 from symbackprop.verify.verdict import Verdict
 from symbackprop.verify.world import World
 
@@ -46,7 +46,7 @@ def verify(claim, define=None, assume=None, *, at=None, shapes=None, sizes=None,
     """
     where = f"claim {name!r}" if name else "claim"
     world = world or World(define, shapes, sizes, assume)
-    world.known |= set(str(k) for k in (at or {}))
+    world.known |= {parse_name(k) if is_latex(str(k)) else str(k) for k in (at or {})}
     tree = parse_claim(claim, where=where, known=world.known)
     strict = bool(world.defined) and world.mentions_definition(tree)
     lhs = world.evaluate(tree.lhs, text=claim, where=where, strict=strict)
@@ -63,7 +63,7 @@ def _has_derivative(node):
 def _at_values(world, at, claim, where):
     subs = {}
     for key, val in (at or {}).items():
-        key = str(key)
+        key = parse_name(key, where=where) if is_latex(str(key)) else str(key)
         target = world.values.get(key) or world.elements.get(key)
         if target is None:
             try:
@@ -234,4 +234,32 @@ def _tidy(e):
             continue
         if sp.count_ops(cand) < sp.count_ops(best):
             best = cand
+    return _fewer_minus_signs(best)
+
+
+def _fewer_minus_signs(e):
+    """-2*x*(y - yhat)*(yhat - 1) → 2*x*(1 - yhat)*(y - yhat): minus signs moved between
+    the coefficient and the sum factors to leave as few as possible (value unchanged)."""
+    if not isinstance(e, sp.Mul):
+        return e
+    coeff, factors = e.as_coeff_mul()
+    adds = [k for k, f in enumerate(factors) if f.is_Add]
+    if not adds or len(adds) > 5:
+        return e
+
+    def score(x):
+        text = str(x)
+        return (text.count("-"), text.count(" - 1)"), len(text))
+
+    best, best_score = e, score(e)
+    for mask in range(1, 2 ** len(adds)):
+        fs = list(factors)
+        flipped = 0
+        for bit, k in enumerate(adds):
+            if mask >> bit & 1:
+                fs[k] = -fs[k]
+                flipped += 1
+        cand = sp.Mul(coeff if flipped % 2 == 0 else -coeff, *fs)
+        if score(cand) < best_score:
+            best, best_score = cand, score(cand)
     return best
