@@ -180,3 +180,10 @@ def test_to_dict_fields():
     assert set(d) >= {"holds", "correct", "difference", "counterexample", "reason",
                       "lhs_value", "rhs_value"}
     assert isinstance(d["correct"], str) and isinstance(d["counterexample"], dict)
+
+
+def test_counterexample_keeps_forward_values_defined():
+    # L = log(1 - yhat) is undefined for yhat >= 1: no counterexample may sit there
+    v = verify("d(L, yhat) == 1/(1 - yhat)", define={"L": "log(1 - yhat)"})
+    assert not v.holds and v.reason == "sign"
+    assert v.counterexample["yhat"] < 1

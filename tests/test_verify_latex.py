@@ -113,3 +113,13 @@ def test_layer_index_superscripts():
     assert show(parse(r"a^{(L)} + W^{[2]}")) == "(a_L + W_2)"
     assert verify(r"\frac{\partial a^{(L)}}{\partial z^{(L)}} = \sigma'(z^{(L)})",
                   define={"a_L": "sigmoid(z_L)"}).holds
+
+
+@pytest.mark.parametrize("claim", [
+    r"\frac{d}{dx} \tanh(x) = 1 - \tanh^2(x)",
+    r"\frac{\partial}{\partial x} \sigma(x) = \sigma(x)(1 - \sigma(x))",
+    r"\frac{\partial \sigma(x)}{\partial x} = \sigma(x)(1 - \sigma(x))",
+    r"\frac{d}{dz} \log(1 + e^{z}) = \sigma(z)",
+])
+def test_derivative_operator_forms(claim):
+    assert verify(claim).holds

@@ -142,11 +142,13 @@ def _judge(claim, name, tree, world, lhs, rhs, subs, tol):
         pairs = [(true[i, j], claimed[i, j]) for i, j in cells]
     else:
         cells, pairs = [None], [(true, claimed)]
+    guards = _guards(tree, world, expand)
     results = []
     for tr, cl in pairs:
         # only the first failing element is classified: reasons cost simplifications
         explain = not any(not r[0] for r in results)
-        results.append(_judge_scalar(tr, cl, expand, subs, tol, ref_is_lhs, bodies, explain))
+        results.append(_judge_scalar(tr, cl, expand, subs, tol, ref_is_lhs, bodies, explain,
+                                     guards))
     holds = all(r[0] for r in results)
     correct = values.elementwise(shown, true)
     if holds:
@@ -166,7 +168,25 @@ def _judge(claim, name, tree, world, lhs, rhs, subs, tol):
                    reason=why_all, **verdict)
 
 
-def _judge_scalar(true, claimed, expand, subs, tol, ref_is_lhs, bodies, explain=True):
+def _guards(tree, world, expand):
+    """The forward values a claim is about (its defined names and what they use), expanded:
+    a counterexample must be a point where all of them are defined."""
+    syms = set()
+    for node in t.walk(tree):
+        if isinstance(node, t.Name):
+            v = world.values.get(node.name) or world.elements.get(node.name)
+            if v is not None:
+                syms |= set(v) if values.shape(v) else {v}
+    out = set()
+    for s in syms:
+        if s in world.bodies:
+            out.add(s)
+            out |= {a for a in world.bodies.ancestors(s) if a in world.bodies}
+    return [expand(s) for s in sorted(out, key=lambda s: s.name)]
+
+
+def _judge_scalar(true, claimed, expand, subs, tol, ref_is_lhs, bodies, explain=True,
+                  guards=()):
     """(holds, counterexample Point or None, reason) for one pair of scalar sides."""
     et, ec = expand(true), expand(claimed)
     left, right = (et, ec) if ref_is_lhs else (ec, et)
@@ -180,13 +200,13 @@ def _judge_scalar(true, claimed, expand, subs, tol, ref_is_lhs, bodies, explain=
             return True, None, None
         return False, _fixed_point(subs, a, b), reason.classify(
             true.xreplace(subs), claimed.xreplace(subs), expand, bodies)
-    found = numeric.differ_generically(left, right, syms, tol)
+    found = numeric.differ_generically(left, right, syms, tol, guards=guards)
     if found == "undecided":
         if sp.simplify(et - ec) == 0:
             return True, None, None
     elif found is None:
         return True, None, None
-    cx = numeric.find_counterexample(left, right, syms, tol, fallback=found)
+    cx = numeric.find_counterexample(left, right, syms, tol, fallback=found, guards=guards)
     if cx is not None:
         for s, v in sorted(subs.items(), key=lambda kv: kv[0].name):
             cx[s.name] = numeric.readable(v)

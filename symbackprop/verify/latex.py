@@ -392,13 +392,23 @@ def _juxt(items, col):
                 i += 2
                 continue
             out.append(_value(it))
-        elif isinstance(it, _Partial):
+        elif isinstance(it, (_Partial, _DerivOp)):
             out.append(it)
         else:
             out.append(_value(it))
         i += 1
     if any(isinstance(x, _Partial) for x in out):
         return _PartialProduct(out, col)
+    for k in range(len(out) - 1, -1, -1):       # innermost operator first
+        if isinstance(out[k], _DerivOp):
+            rest = out[k + 1:]
+            if not rest:
+                raise _err("\\frac{d}{dx} needs something to differentiate after it",
+                           out[k].col)
+            f = rest[0]
+            for x in rest[1:]:
+                f = t.Binary("product", f, x, col=col)
+            out = out[:k] + [t.Derivative(f, out[k].v, col=out[k].col)]
     node = out[0]
     for x in out[1:]:
         node = t.Binary("product", node, x, col=col)
@@ -441,6 +451,13 @@ def _merge_runs(items):
     return out
 
 
+class _DerivOp:
+    """``\frac{d}{dx}`` without a numerator: differentiates the juxtaposed rest."""
+
+    def __init__(self, v, col):
+        self.v, self.col = v, col
+
+
 class _PartialProduct:
     """``\\partial L`` as juxtaposed items: only a ``\\frac`` may consume it."""
 
@@ -460,6 +477,10 @@ def _leibniz(num, den, col):
         return None
 
     n, d = split(num), split(den)
+    if d is not None and len(d) == 1 and isinstance(d[0], t.Name) and (
+            (isinstance(num, t.Name) and num.name == "d") or isinstance(num, _Partial)
+            or (isinstance(num, _PartialProduct) and len(num.items) == 1)):
+        return _DerivOp(d[0], col)       # \frac{d}{dx} f: applies to what follows
     if n is None or d is None:
         if isinstance(num, _PartialProduct) or isinstance(den, _PartialProduct):
             raise _err("expected \\frac{\\partial f}{\\partial v}", col)
@@ -496,6 +517,8 @@ def _value(x):
         for sup, col in x.sups:
             node = _superscript(node, sup, col)
         return node
+    if isinstance(x, _DerivOp):
+        raise _err("\\frac{d}{dx} needs something to differentiate after it", x.col)
     if isinstance(x, (_Partial, _PartialProduct)):
         raise _err("\\partial outside \\frac{\\partial f}{\\partial v}", x.col)
     return x

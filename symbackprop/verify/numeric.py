@@ -197,7 +197,15 @@ def _random_functions(fs, rng):
             + sp.exp(sp.Rational(rng.randint(1, 5), 9) * _U) for f in fs}
 
 
-def differ_generically(lhs, rhs, symbols, rtol=0.0, seed=0, tries=8):
+def _defined(guards, subs):
+    """Every guard (a forward value the claim is about: the loss, its inputs' functions)
+    is a finite real number at ``subs``: a point where L = log(1 - yhat) is undefined is
+    no counterexample, even if the derivative formula is defined there."""
+    return all(value(g, {s: v for s, v in subs.items() if s in g.free_symbols}) is not None
+               for g in guards)
+
+
+def differ_generically(lhs, rhs, symbols, rtol=0.0, seed=0, tries=8, guards=()):
     """At random generic points: a point where the sides differ, or None if they agree.
 
     Returns ``(point_subs, functions)`` for the first disagreement, ``None`` when all
@@ -215,7 +223,7 @@ def differ_generically(lhs, rhs, symbols, rtol=0.0, seed=0, tries=8):
         choice = _random_functions(fs, rng) if fs else {}
         a = value(concretize(lhs, choice), subs)
         b = value(concretize(rhs, choice), subs)
-        if a is None or b is None:
+        if a is None or b is None or not _defined(guards, subs):
             continue
         valid += 1
         if not close(a, b, rtol, floats):
@@ -242,7 +250,7 @@ def _candidates(symbols, rng):
         yield [rng.choice(READABLE) for _ in range(n)]
 
 
-def find_counterexample(lhs, rhs, symbols, rtol=0.0, fallback=None, budget=400):
+def find_counterexample(lhs, rhs, symbols, rtol=0.0, fallback=None, budget=400, guards=()):
     """A readable point where ``lhs`` and ``rhs`` differ, as a ``Point``, or None.
 
     ``fallback`` (from ``differ_generically``) is used when no readable point differs.
@@ -263,6 +271,8 @@ def find_counterexample(lhs, rhs, symbols, rtol=0.0, fallback=None, budget=400):
             subs = {s: _rational(v) for s, v in zip(symbols, vals)}
             a, b = value(l, subs), value(r, subs)
             if a is None or b is None or close(a, b, rtol, floats) or _at_kink([l, r], subs):
+                continue
+            if not _defined(guards, subs):
                 continue
             return _point(subs, a, b, choice)
     if fallback and fallback != "undecided":
