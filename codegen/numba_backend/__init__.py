@@ -56,8 +56,7 @@ def flat(array):
 def build(program):
     """A function running ``program``: ``run(arrays, n) -> [output arrays]``."""
     source = kernel_source(program)
-    module, _ = cache.load(source)
-    kernel = module.kernel
+    kernel = cache.CachedKernel(source, "kernel")
     consts = [flat(program.consts[c]) for c in program.consts]
     arenas = {}
 

@@ -75,3 +75,37 @@ def forget(source):
                 shutil.rmtree(p, ignore_errors=True)
             else:
                 p.unlink(missing_ok=True)
+
+
+class CachedKernel:
+    """A function of a cached module; its first call rebuilds the cache entry once if
+    numba's cache files turn out to be unreadable (a corrupt entry is rebuilt, not trusted)."""
+
+    def __init__(self, source, name):
+        self.source, self.name = source, name
+        module, self.warm = load(source)
+        self.function = getattr(module, name)
+        self.checked = False
+
+    def __call__(self, *args):
+        if self.checked:
+            return self.function(*args)
+        try:
+            result = self.function(*args)
+        except Exception as error:
+            if not _cache_failure(error):
+                raise
+            forget(self.source)
+            module, _ = load(self.source)
+            self.function = getattr(module, self.name)
+            self.warm = False
+            result = self.function(*args)
+        self.checked = True
+        return result
+
+
+def _cache_failure(error):
+    """True when ``error`` came from reading numba's cache files, not from compiling."""
+    import traceback
+    frames = traceback.extract_tb(error.__traceback__)
+    return any(f.filename.endswith(os.path.join("numba", "core", "caching.py")) for f in frames)

@@ -107,8 +107,7 @@ def build_training(tp):
     """A function ``train(X, Y, params, state, hyper, perm, t0, bs, losses) -> (steps, status)``
     running the fused loop; ``params``/``state`` are lists of arrays updated in place."""
     source = training_source(tp)
-    module, warm = cache.load(source)
-    kernel = module.train
+    kernel = cache.CachedKernel(source, "train")
     step = tp.step
     consts = [flat(step.consts[c]) for c in step.consts]
     xdtype = np.dtype(step.buffers[tp.x].dtype)
@@ -132,7 +131,7 @@ def build_training(tp):
         return int(steps), losses, (int(status[0]), int(status[1])) if status[0] >= 0 else None
 
     train.source = source
-    train.warm = warm
+    train.kernel = kernel
     return train
 
 
