@@ -14,7 +14,6 @@ True
 (False, "missing factor yhat*(1 - yhat) (= sigmoid'(z))")
 """
 
-from fractions import Fraction
 
 import sympy as sp
 
