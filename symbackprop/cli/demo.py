@@ -15,7 +15,7 @@ def register(subparsers):
     p = subparsers.add_parser("demo", help="train the two-moons classifier and show its gradient formulas",
                               description="Builds the 2-16-16-1 tanh network on seeded two-moons data, derives "
                                           "its gradients symbolically, trains it and reports accuracy.")
-    p.add_argument("--backend", default="numpy", help="code generator (default: numpy)")
+    p.add_argument("--backend", default="numba", help="code generator: numba (default) or numpy")
     p.add_argument("--epochs", type=int, default=1000, help="full-batch epochs (default: 1000)")
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     p.add_argument("--seed", type=int, default=0)
@@ -36,9 +36,11 @@ def run(args):
     tr = sb.Trainer(net, loss="mse", optimizer=sb.optim.SGD(lr=0.05), backend=args.backend, dtype=args.dtype,
                     seed=args.seed)
     tr.build((2,))
-    print(f"derived and compiled ∂L/∂θ for {len(tr.param_nodes)} params "
-          f"({args.backend} backend) in {time.perf_counter() - t0:.2f} s")
+    print(f"derived ∂L/∂θ for {len(tr.param_nodes)} params in {time.perf_counter() - t0:.2f} s")
     print("\n∂L/∂(4.bias), the output layer's bias gradient:\n  " + str(tr.grad_exprs[tr.param_nodes['4.bias']]))
+    seconds, warm = tr.compile(X, Y)
+    print(f"\ncompiled the training loop ({args.backend} backend) in {seconds:.2f} s "
+          f"({'warm cache' if warm else 'cold cache'})")
     hist = tr.fit(X, Y, epochs=args.epochs, batch_size=100)
     for epoch in sorted({0, len(hist.loss) // 4, len(hist.loss) // 2, 3 * len(hist.loss) // 4, len(hist.loss) - 1}):
         if 0 <= epoch < len(hist.loss):

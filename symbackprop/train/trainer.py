@@ -218,6 +218,26 @@ class Trainer:
         hist.seconds = time.perf_counter() - t0
         return hist
 
+    def compile(self, X, Y):
+        """Build and JIT-compile what ``fit`` on data like X, Y runs, without training.
+
+        Returns ``(seconds, warm)``: the time taken and whether the kernel came from the
+        disk cache (always warm for backends that compile nothing).
+
+        >>> import numpy as np, symbackprop as sb
+        >>> tr = sb.Trainer(sb.nn.Linear(2, 1))
+        >>> tr.compile(np.zeros((4, 2)), np.zeros((4, 1)))[1]
+        True
+        """
+        t0 = time.perf_counter()
+        X, Y = self._prepare(X, Y)
+        run = self._fused_epochs()
+        if run is None:
+            self._function("step")
+            return time.perf_counter() - t0, True
+        run(X, Y, np.empty((0, X.shape[0]), dtype=np.int64), X.shape[0])  # zero epochs: compiles only
+        return time.perf_counter() - t0, self._train_fn.kernel.warm
+
     def _fused_epochs(self):
         """The backend's fused training loop as ``run(X, Y, perm, bs)``, or None."""
         if self._train_fn is None:
