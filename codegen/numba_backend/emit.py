@@ -24,6 +24,7 @@ import math
 import sympy as sp
 
 from codegen.numba_backend.printer import body_lines
+from codegen.layout import arena_sizes, output_views, slot_offsets
 from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose
 
 N = sp.Symbol("N", integer=True, positive=True)
@@ -79,12 +80,7 @@ class Emitter:
     def arena_lines(self):
         """Slices of the arenas for every temporary (sizes depend on ``n``)."""
         lines = []
-        offsets = {}
-        for dtype, sizes in self.p.slot_sizes.items():
-            acc = sp.Integer(0)
-            for slot, size in enumerate(sizes):
-                offsets[(dtype, slot)] = acc
-                acc = acc + size
+        offsets = slot_offsets(self.p)
         for step in self.p.steps:
             if step.out in self.p.aliases:
                 continue
@@ -258,36 +254,4 @@ class Emitter:
                 f"        {O}[{i}*{step.k} + {c}] = 1.0"]
 
 
-def arena_sizes(program, n):
-    """Elements of each dtype's arena for batch size ``n``.
-
-    >>> from codegen.program import Program
-    >>> arena_sizes(Program({}, (), (), {}, (), slot_sizes={"float64": (3 * N, 4)}), 10)
-    {'float64': 34}
-    """
-    return {dtype: int(sum(sp.sympify(s).subs(N, n) for s in sizes)) for dtype, sizes in program.slot_sizes.items()}
-
-
-def output_views(program, n):
-    """(buffer, dtype, offset, concrete shape) of each output that lives in an arena."""
-    offsets = {}
-    for dtype, sizes in program.slot_sizes.items():
-        acc = 0
-        for slot, size in enumerate(sizes):
-            offsets[(dtype, slot)] = acc
-            acc += int(sp.sympify(size).subs(N, n))
-    views = []
-    for name in program.outputs:
-        root = name
-        while root in program.aliases:
-            root = program.aliases[root]
-        shape = tuple(int(sp.sympify(d).subs(N, n)) for d in program.buffers[name].shape)
-        if root in program.slots:
-            dtype, slot = program.slots[root]
-            views.append((root, dtype, offsets[(dtype, slot)], shape))
-        else:
-            views.append((root, None, None, shape))
-    return views
-
-
-__all__ = ["Emitter", "arena_sizes", "output_views", "code", "math"]
+__all__ = ["Emitter", "arena_sizes", "output_views", "code", "math"]  # the last two live in codegen.layout

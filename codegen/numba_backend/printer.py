@@ -13,6 +13,8 @@ subexpressions and hoists the parts that do not change inside the loop.
 
 import sympy as sp
 
+from codegen.bodies import split_body
+
 #: sympy function -> numba source function (numpy ufuncs on scalars are libm calls)
 FUNCTIONS = {
     sp.exp: "fexp", sp.tanh: "ftanh", sp.log: "np.log", sp.sin: "np.sin", sp.cos: "np.cos",
@@ -141,47 +143,17 @@ def body_lines(expr, names, invariant, prefix):
     """Split ``expr`` by common subexpressions into (hoisted lines, loop lines, result).
 
     Subexpressions whose symbols are all in ``invariant`` (scalars, hyperparameters) are
-    computed once before the loop; locals are named ``{prefix}{k}``.
+    computed once before the loop; locals are named ``{prefix}{k}`` (``codegen.bodies``).
 
     >>> x, s = sp.symbols("x0 x1", real=True)
     >>> body_lines(sp.exp(x) * s**2 + sp.exp(x), {x: "a[i]", s: "b[0]"}, {s}, "_c")
     (['_c0 = b[0]*b[0]'], ['_c1 = fexp(a[i])'], '(_c1 + (_c0*_c1))')
     """
-    inv = set(invariant)
-    fresh = sp.numbered_symbols(prefix)
-    pulled = []
-    expr = _pull_invariant(expr, inv, fresh, pulled)
-    replacements, (reduced,) = sp.cse([expr], symbols=fresh, optimizations=None)
+    hoisted_exprs, inner_exprs, reduced = split_body(expr, invariant, prefix)
     names = dict(names)
     hoisted, inner = [], []
-    for sym, sub in pulled:
-        hoisted.append(f"{sym} = {print_expr(sub, names)}")
-        names[sym] = str(sym)
-        inv.add(sym)
-    for sym, sub in replacements:
-        line = f"{sym} = {print_expr(sub, names)}"
-        names[sym] = str(sym)
-        if sub.free_symbols <= inv:
-            inv.add(sym)
-            hoisted.append(line)
-        else:
-            inner.append(line)
+    for target, group in ((hoisted, hoisted_exprs), (inner, inner_exprs)):
+        for sym, sub in group:
+            target.append(f"{sym} = {print_expr(sub, names)}")
+            names[sym] = str(sym)
     return hoisted, inner, print_expr(reduced, names)
-
-
-def _pull_invariant(e, inv, fresh, pulled):
-    """Replace each maximal loop-invariant subexpression of ``e`` by a new symbol."""
-    if e.is_Atom:
-        return e
-    if e.free_symbols and e.free_symbols <= inv:
-        sym = next(fresh)
-        pulled.append((sym, e))
-        return sym
-    if e.is_Add or e.is_Mul:
-        fixed = [a for a in e.args if a.free_symbols <= inv and not a.is_Number]
-        if len(fixed) > 1 or (fixed and not fixed[0].is_Atom):
-            sym = next(fresh)
-            pulled.append((sym, e.func(*fixed)))
-            rest = [_pull_invariant(a, inv, fresh, pulled) for a in e.args if a not in fixed]
-            return e.func(sym, *rest)
-    return e.func(*[_pull_invariant(a, inv, fresh, pulled) for a in e.args])

@@ -1,0 +1,53 @@
+"""Backend-neutral preparation of a sympy scalar body for a loop: common subexpressions
+split out, and the parts that do not change inside the loop hoisted before it.
+
+>>> import sympy as sp
+>>> x, s = sp.symbols("x0 x1", real=True)
+>>> split_body(sp.exp(x) * s**2 + sp.exp(x), {s}, "_c")
+([(_c0, x1**2)], [(_c1, exp(x0))], _c0*_c1 + _c1)
+"""
+
+import sympy as sp
+
+
+def split_body(expr, invariant, prefix):
+    """(hoisted [(symbol, expr)], loop [(symbol, expr)], result expr) for ``expr``.
+
+    Subexpressions whose symbols are all in ``invariant`` (scalars, hyperparameters) go
+    to ``hoisted``, computed once before the loop; new locals are named ``{prefix}{k}``.
+    Each list is in dependency order; loop entries may use hoisted symbols.
+    """
+    inv = set(invariant)
+    fresh = sp.numbered_symbols(prefix)
+    pulled = []
+    expr = _pull_invariant(expr, inv, fresh, pulled)
+    replacements, (reduced,) = sp.cse([expr], symbols=fresh, optimizations=None)
+    hoisted, inner = [], []
+    for sym, sub in pulled:
+        hoisted.append((sym, sub))
+        inv.add(sym)
+    for sym, sub in replacements:
+        if sub.free_symbols <= inv:
+            inv.add(sym)
+            hoisted.append((sym, sub))
+        else:
+            inner.append((sym, sub))
+    return hoisted, inner, reduced
+
+
+def _pull_invariant(e, inv, fresh, pulled):
+    """Replace each maximal loop-invariant subexpression of ``e`` by a new symbol."""
+    if e.is_Atom:
+        return e
+    if e.free_symbols and e.free_symbols <= inv:
+        sym = next(fresh)
+        pulled.append((sym, e))
+        return sym
+    if e.is_Add or e.is_Mul:
+        fixed = [a for a in e.args if a.free_symbols <= inv and not a.is_Number]
+        if len(fixed) > 1 or (fixed and not fixed[0].is_Atom):
+            sym = next(fresh)
+            pulled.append((sym, e.func(*fixed)))
+            rest = [_pull_invariant(a, inv, fresh, pulled) for a in e.args if a not in fixed]
+            return e.func(sym, *rest)
+    return e.func(*[_pull_invariant(a, inv, fresh, pulled) for a in e.args])

@@ -1,0 +1,82 @@
+"""Backend-neutral layout of a kernel program: shapes, strides, arena offsets, output views.
+
+Every buffer is a flat, C-ordered array inside a kernel; temporaries are slices of one
+arena per dtype, laid out by the program's slot plan (``Program.slots``/``slot_sizes``)
+for the batch size ``n`` of a call.  Sizes are sympy expressions in the batch symbol ``N``.
+
+>>> from codegen.program import Program
+>>> p = Program({}, (), (), {}, (), slot_sizes={"float64": (3 * N, 4)})
+>>> arena_sizes(p, 10)
+{'float64': 34}
+>>> slot_offsets(p)[("float64", 1)]
+3*N
+"""
+
+import sympy as sp
+
+N = sp.Symbol("N", integer=True, positive=True)
+
+
+def strides(shape):
+    """C-order strides (in elements) of ``shape``.
+
+    >>> strides((N, 2, 3))
+    [6, 3, 1]
+    """
+    out, acc = [], sp.Integer(1)
+    for d in reversed(shape):
+        out.append(acc)
+        acc = acc * d
+    return list(reversed(out))
+
+
+def size(shape):
+    """Number of elements of ``shape`` (a sympy expression in N)."""
+    total = sp.Integer(1)
+    for d in shape:
+        total *= d
+    return total
+
+
+def slot_offsets(program):
+    """{(dtype, slot): offset in elements} of every slot, as expressions in N."""
+    offsets = {}
+    for dtype, sizes in program.slot_sizes.items():
+        acc = sp.Integer(0)
+        for slot, s in enumerate(sizes):
+            offsets[(dtype, slot)] = acc
+            acc = acc + s
+    return offsets
+
+
+def arena_sizes(program, n):
+    """Elements of each dtype's arena for batch size ``n``."""
+    return {dtype: int(sum(sp.sympify(s).subs(N, n) for s in sizes)) for dtype, sizes in program.slot_sizes.items()}
+
+
+def root(program, name):
+    """The buffer a (chain of) reshape view(s) ``name`` finally refers to."""
+    while name in program.aliases:
+        name = program.aliases[name]
+    return name
+
+
+def output_views(program, n):
+    """(buffer, dtype, offset, concrete shape) of each output that lives in an arena;
+    (buffer, None, None, shape) for an output that is an argument or a constant."""
+    offsets = {}
+    for dtype, sizes in program.slot_sizes.items():
+        acc = 0
+        for slot, s in enumerate(sizes):
+            offsets[(dtype, slot)] = acc
+            acc += int(sp.sympify(s).subs(N, n))
+    views = []
+    for name in program.outputs:
+        r = root(program, name)
+        shape = tuple(int(sp.sympify(d).subs(N, n)) for d in program.buffers[name].shape)
+        if r in program.slots:
+            dtype, slot = program.slots[r]
+            views.append((r, dtype, offsets[(dtype, slot)], shape))
+        else:
+            views.append((r, None, None, shape))
+    return views
