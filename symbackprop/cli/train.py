@@ -1,0 +1,287 @@
+"""``symbackprop train MODEL.py --data FILE``: train a model defined in a Python file on a user's data.
+
+The model file is ordinary Python, run once with ``symbackprop`` imported as ``sb``
+already available (importing it yourself is fine too). It defines:
+
+- ``net`` (required): an ``sb.nn`` module, e.g. ``sb.nn.Sequential(sb.nn.Linear(4, 8), ...)``;
+- ``loss`` (optional, default ``"mse"``): ``"mse"``, ``"bce"``, ``"cross_entropy"``,
+  ``"hinge"``, a callable ``loss(yhat, y)`` or a scalar Expr over inputs ``yhat`` and ``y``;
+- ``optimizer`` (optional, default ``sb.optim.Adam(lr=1e-3)``): an ``sb.optim`` optimizer.
+
+Command-line options win over the file: ``--loss`` replaces ``loss``, ``--optimizer``
+replaces ``optimizer`` (with ``--lr`` or that optimizer's default rate), and ``--lr`` alone
+changes the learning rate of the file's optimizer.
+
+Data: ``.npz`` with arrays ``X`` (n, features) and ``y`` (n,) or (n, outputs); or ``.csv``
+of numbers, one sample a row, the last column the target (``--targets K``: the last K
+columns), an optional header row of names, ``#`` comments.
+
+>>> import argparse
+>>> sub = argparse.ArgumentParser().add_subparsers()
+>>> register(sub)
+"""
+
+import os
+import runpy
+import time
+import traceback
+
+import numpy as np
+
+from symbackprop.errors import DataError, ShapeError, SymbackpropError
+
+LOSS_NAMES = ("mse", "bce", "cross_entropy", "hinge")
+
+
+class ModelFileError(SymbackpropError, ValueError):
+    """A model file is missing, fails to run, or does not define what ``train`` needs."""
+
+
+def register(subparsers):
+    """Add the ``train`` subcommand."""
+    p = subparsers.add_parser(
+        "train", help="train a model defined in a Python file on data from .npz or .csv",
+        description="Train the network a model file defines (net, and optionally loss and optimizer) on a "
+                    "data file: .npz with arrays X and y, or .csv whose last column is the target.")
+    p.add_argument("model", metavar="MODEL.py", help="Python file defining net (and optionally loss, optimizer)")
+    p.add_argument("--data", required=True, metavar="FILE", help="training data: FILE.npz (X, y) or FILE.csv")
+    p.add_argument("--targets", type=int, default=1, metavar="K",
+                   help="CSV only: the last K columns are targets (default: 1)")
+    p.add_argument("--epochs", type=int, default=100, help="passes over the data (default: 100)")
+    p.add_argument("--batch-size", type=int, default=32, help="minibatch size (default: 32)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's)")
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default=None,
+                   help="replace the model file's optimizer (default: the file's, else adam)")
+    p.add_argument("--loss", choices=LOSS_NAMES, default=None, help="replace the model file's loss (default: "
+                                                                    "the file's, else mse)")
+    p.add_argument("--backend", default="auto", help="auto (numba if installed, else numpy), numba or numpy")
+    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and shuffling (default: 0)")
+    p.add_argument("--save", metavar="PARAMS.npz", help="write the trained params, one array per name")
+    p.set_defaults(func=run)
+
+
+# ---- the model file ---------------------------------------------------------------------
+def load_model(path):
+    """Run a model file; returns its namespace (a dict) after checking ``net``."""
+    import symbackprop as sb
+    if not os.path.isfile(path):
+        raise ModelFileError(f"model file {path!r} does not exist" if not os.path.exists(path)
+                             else f"model file {path!r} is not a file")
+    try:
+        namespace = runpy.run_path(path, init_globals={"sb": sb, "np": np}, run_name="__symbackprop_model__")
+    except SymbackpropError as e:
+        raise ModelFileError(f"model file {path}: {type(e).__name__}: {e}") from e
+    except SyntaxError as e:
+        raise ModelFileError(f"model file {path}, line {e.lineno}: syntax error: {e.msg}") from e
+    except Exception as e:
+        line = _line_in(path, e)
+        raise ModelFileError(f"model file {path}{line}: {type(e).__name__}: {e}") from e
+    net = namespace.get("net")
+    if net is None:
+        raise ModelFileError(f"model file {path} defines no `net`; it must set net = an sb.nn module, e.g. "
+                             "net = sb.nn.Sequential(sb.nn.Linear(2, 8), sb.nn.Tanh(), sb.nn.Linear(8, 1))")
+    if not isinstance(net, sb.nn.Module):
+        raise ModelFileError(f"model file {path}: `net` must be an sb.nn module, got {type(net).__name__}")
+    optimizer = namespace.get("optimizer")
+    if optimizer is not None and not isinstance(optimizer, sb.optim.Optimizer):
+        raise ModelFileError(f"model file {path}: `optimizer` must be sb.optim.SGD(...) or sb.optim.Adam(...), "
+                             f"got {type(optimizer).__name__}")
+    loss = namespace.get("loss")
+    if isinstance(loss, str) and loss not in LOSS_NAMES:
+        raise ModelFileError(f"model file {path}: unknown loss {loss!r}; use one of {', '.join(LOSS_NAMES)}, "
+                             "a callable loss(yhat, y) or an Expr")
+    return namespace
+
+
+def _line_in(path, exc):
+    """', line N' of the deepest traceback frame inside ``path``, or ''."""
+    where = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if os.path.abspath(frame.filename) == os.path.abspath(path):
+            where = f", line {frame.lineno}"
+    return where
+
+
+def input_features(net):
+    """The number of inputs the network's first Linear layer takes, or None if unknown."""
+    import symbackprop as sb
+    module = net
+    while isinstance(module, sb.nn.Sequential) and len(module):
+        module = module[0]
+    return getattr(module, "in_features", None)
+
+
+# ---- the data file ----------------------------------------------------------------------
+def load_data(path, targets=1):
+    """(X, y, description) from ``.npz`` (arrays X, y) or ``.csv`` (last ``targets`` columns)."""
+    if not os.path.exists(path):
+        raise DataError(f"data file {path!r} does not exist")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npz":
+        return _load_npz(path)
+    if ext == ".csv":
+        return _load_csv(path, targets)
+    raise DataError(f"data file {path}: unknown format {ext or '(no extension)'!r}; use .npz (arrays X, y) or .csv")
+
+
+def _load_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as e:
+        raise DataError(f"data file {path}: not a readable .npz archive ({type(e).__name__}: {e})") from e
+    missing = [k for k in ("X", "y") if k not in arrays]
+    if missing:
+        raise DataError(f"data file {path}: needs arrays 'X' and 'y'; missing {', '.join(map(repr, missing))} "
+                        f"(found: {', '.join(map(repr, arrays)) or 'none'})")
+    X, y = arrays["X"], arrays["y"]
+    for key, a in (("X", X), ("y", y)):
+        if a.dtype.kind not in "iufb":
+            raise DataError(f"data file {path}: array {key!r} holds {a.dtype}, not numbers")
+        if a.ndim == 0 or a.shape[0] == 0:
+            raise DataError(f"data file {path}: array {key!r} is empty or a scalar (shape {a.shape})")
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise DataError(f"data file {path}: X must have shape (samples, features), got {X.shape}")
+    if X.shape[0] != y.shape[0]:
+        raise DataError(f"data file {path}: X has {X.shape[0]} rows but y has {y.shape[0]}")
+    for key, a in (("X", X), ("y", y)):
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+            raise DataError(f"data file {path}: {key}[{', '.join(map(str, bad))}] is {a[bad]}; "
+                            "remove or fill rows with missing values")
+    return X, y, f"{X.shape[0]} samples, {X.shape[1]} features"
+
+
+def _data_lines(path):
+    """(line number, text) of the lines numpy reads as rows: not blank, not a # comment."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return [(i, line) for i, line in enumerate(f, 1) if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _load_csv(path, targets):
+    lines = _data_lines(path)
+    if not lines:
+        raise DataError(f"data file {path}: no rows")
+    first = [c.strip() for c in lines[0][1].split(",")]
+    header = not all(_is_number(c) for c in first if c)
+    rows = lines[1:] if header else lines
+    if not rows:
+        raise DataError(f"data file {path}: a header and no rows")
+    columns = len(first)
+    for number, line in rows:  # numpy's own message says "Line #k" counting differently: name the line here
+        got = len(line.split(","))
+        if got != columns:
+            raise DataError(f"data file {path}, line {number}: {got} columns, but the "
+                            f"{'header' if header else 'first row'} has {columns}")
+    try:
+        data = np.genfromtxt(path, delimiter=",", dtype=np.float64, skip_header=lines[0][0] if header else 0,
+                             comments="#", ndmin=2)
+    except ValueError as e:
+        raise DataError(f"data file {path}: cannot be read as numbers ({e})") from e
+    if not np.isfinite(data).all():
+        r, c = (int(i) for i in np.argwhere(~np.isfinite(data))[0])
+        number, line = rows[r]
+        cell = line.rstrip("\n").split(",")[c].strip()
+        what = "is empty" if not cell else f"is {cell!r}, not a finite number"
+        raise DataError(f"data file {path}, line {number}, column {c + 1}"
+                        f"{' (' + first[c] + ')' if header else ''}: {what}")
+    if not 1 <= targets < columns:
+        raise DataError(f"data file {path}: {columns} columns; --targets {targets} leaves "
+                        f"{columns - targets} feature column(s) (need at least 1)")
+    X, y = data[:, :-targets], data[:, -targets:]
+    if targets == 1:
+        y = y[:, 0]
+    return X, y, f"{X.shape[0]} samples, {X.shape[1]} features" + (" (header row skipped)" if header else "")
+
+
+# ---- training ---------------------------------------------------------------------------
+def make_optimizer(kind, lr, from_file):
+    """The optimizer: ``kind`` (sgd/adam) with ``lr``, else the file's (lr replaced), else Adam(1e-3)."""
+    import symbackprop as sb
+    if kind is not None:
+        cls = sb.optim.SGD if kind == "sgd" else sb.optim.Adam
+        return cls(lr=lr) if lr is not None else cls()
+    optimizer = from_file if from_file is not None else sb.optim.Adam(lr=1e-3)
+    if lr is not None:
+        if not lr > 0:
+            raise DataError(f"--lr must be positive, got {lr}")
+        optimizer.hyper["lr"] = float(lr)  # hyperparameters are runtime arguments of the compiled loop
+    return optimizer
+
+
+def accuracy(loss, scores, y):
+    """Training accuracy in % for classification losses, else None."""
+    y = np.asarray(y)
+    if loss == "cross_entropy":
+        return 100.0 * np.mean(np.argmax(scores, axis=1) == y.reshape(-1).astype(np.int64))
+    if loss == "bce":
+        return 100.0 * np.mean((scores > 0) == (y.reshape(scores.shape) > 0.5))
+    if loss == "hinge":
+        return 100.0 * np.mean(np.sign(scores) == y.reshape(scores.shape))
+    return None
+
+
+def run(args):
+    """Load, train, report, save; returns 0 (user errors raise SymbackpropError: exit status 2)."""
+    import symbackprop as sb
+    from symbackprop.cli.demo import pick_backend
+
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise DataError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.lr is not None and not args.lr > 0:
+        raise DataError(f"--lr must be positive, got {args.lr}")
+    if args.save and not os.path.isdir(os.path.dirname(os.path.abspath(args.save))):
+        raise DataError(f"--save {args.save}: directory {os.path.dirname(os.path.abspath(args.save))} "
+                        "does not exist")
+    model = load_model(args.model)
+    X, y, described = load_data(args.data, args.targets)
+    net = model["net"]
+    loss = args.loss or model.get("loss") or "mse"
+    optimizer = make_optimizer(args.optimizer, args.lr, model.get("optimizer"))
+    backend, note = pick_backend(args.backend)
+    if note:
+        print(note)
+
+    expected = input_features(net)
+    if expected is not None and expected != X.shape[1]:
+        raise DataError(f"data file {args.data} has {X.shape[1]} feature column(s) but the model in {args.model} "
+                        f"takes {expected} inputs (its first Linear layer)" +
+                        (f"; CSV targets are the last --targets {args.targets} column(s)"
+                         if args.data.lower().endswith(".csv") else ""))
+    tr = sb.Trainer(net, loss=loss, optimizer=optimizer, backend=backend, dtype=args.dtype, seed=args.seed)
+    loss_name = loss if isinstance(loss, str) else "custom"
+    print(f"model {args.model}: {net!r}")
+    print(f"data {args.data}: {described}; loss {loss_name}, optimizer {optimizer!r}, {backend} backend")
+    try:
+        seconds, warm = tr.compile(X, y)
+    except (DataError, ShapeError) as e:
+        raise type(e)(f"data file {args.data} does not fit the model in {args.model} with loss {loss_name}: "
+                      f"{e}") from e
+    if backend != "numpy":
+        print(f"compiled the training loop in {seconds:.2f} s ({'warm' if warm else 'cold'} cache)")
+    t0 = time.perf_counter()
+    hist = tr.fit(X, y, epochs=args.epochs, batch_size=args.batch_size)
+    marks = sorted({0, len(hist.loss) // 2, len(hist.loss) - 1})
+    for epoch in marks:
+        print(f"  epoch {epoch + 1:5d}  loss {hist.loss[epoch]:.6g}")
+    print(f"trained {args.epochs} epochs ({hist.steps} steps) in {time.perf_counter() - t0:.2f} s, "
+          f"{1e6 * hist.seconds_per_step:.0f} µs/step")
+    acc = accuracy(loss_name, tr.predict(X), y)
+    if acc is not None:
+        print(f"training accuracy: {acc:.1f}%")
+    if args.save:
+        np.savez(args.save, **tr.params)
+        print(f"saved {len(tr.params)} params to {args.save} ({', '.join(tr.params)})")
+    return 0
