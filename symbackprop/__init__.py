@@ -25,6 +25,8 @@ from symbackprop.graph.rewrite import substitute
 from symbackprop import nn, optim
 from symbackprop.nn.losses import bce, cross_entropy, hinge, l2, mse
 from symbackprop.train import History, Trainer
+from symbackprop.render import explain, name
+from symbackprop.simplify import simplify
 from symbackprop.verify import Verdict, verify
 
 __version__ = "0.1.0"

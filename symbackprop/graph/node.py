@@ -119,18 +119,50 @@ class Expr:
         return f"<{self.op} {fmt(self.shape)} {self.dtype}>"
 
     def __str__(self):
-        from symbackprop.graph.text import formula
-        return formula(self)
+        """The node as a textbook formula (simplified; named values by name, defined below it).
+
+        >>> import symbackprop as sb
+        >>> print(sb.tanh(sb.input("x", (2,)) * 3))
+        tanh(3x)
+        """
+        from symbackprop.render import text
+        return text(self)
+
+    def latex(self):
+        """The node's formula in LaTeX (``$…$``-ready; renders in matplotlib's mathtext).
+
+        >>> import symbackprop as sb
+        >>> print(sb.sigmoid(sb.input("z", (2,))).latex())
+        \\sigma\\left(z\\right)
+        """
+        from symbackprop.render import latex
+        return latex(self)
+
+    def _repr_latex_(self):
+        return "$" + self.latex() + "$"
+
+    def named(self, name):
+        """Give this node a display name for formulas, listings and explanations; returns it.
+
+        >>> import symbackprop as sb
+        >>> h = sb.tanh(sb.input("x", (2,))).named("h")
+        >>> print(h * 2)
+        2h
+          where h = tanh(x)
+        """
+        from symbackprop.render.names import name as _name
+        return _name(self, name)
 
     def listing(self):
-        """An SSA listing of the graph that computes this node, one op a line (for debugging).
+        """An SSA listing of the graph that computes this node, one op a line (for debugging),
+        with each named value's name beside its line.
 
         >>> import symbackprop as sb
         >>> print((sb.input("x", (2,)) * 3).listing())
         %0 = input x (2,) float64
         %1 = map(%0) (2,) float64: 3*x0
         """
-        from symbackprop.graph.text import listing
+        from symbackprop.render.listing import listing
         return listing([self])
 
     # ---- operators ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ import numpy as np
 from symbackprop.errors import ShapeError
 from symbackprop.graph import functions as fn
 from symbackprop.graph import ops
+from symbackprop.render import names
 
 
 class Module:
@@ -77,11 +78,13 @@ class Linear(Module):
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ShapeError(f"Linear({self.in_features}, {self.out_features}) {prefix or ''}: expects inputs with "
                              f"last dimension {self.in_features}, got {x.describe()}")
-        W = ops.param(prefix + "weight", (self.out_features, self.in_features), x.dtype)
-        out = x @ W.T
-        if self.bias:
-            out = out + ops.param(prefix + "bias", (self.out_features,), x.dtype)
-        return out
+        with names.model_scope():
+            layer = names.new_layer()
+            W = names.tag(ops.param(prefix + "weight", (self.out_features, self.in_features), x.dtype), "W", layer)
+            out = x @ W.T
+            if self.bias:
+                out = out + names.tag(ops.param(prefix + "bias", (self.out_features,), x.dtype), "b", layer)
+            return names.tag(out, "z", layer)
 
     def __repr__(self):
         return f"Linear(in_features={self.in_features}, out_features={self.out_features}, bias={self.bias})"
@@ -108,9 +111,10 @@ class Sequential(Module):
             yield from m._init(rng, f"{prefix}{i}.")
 
     def build(self, x, prefix=""):
-        for i, m in enumerate(self.modules):
-            x = m.build(x, f"{prefix}{i}.")
-        return x
+        with names.model_scope():
+            for i, m in enumerate(self.modules):
+                x = m.build(x, f"{prefix}{i}.")
+            return x
 
     def __len__(self):
         return len(self.modules)
@@ -129,7 +133,7 @@ class Activation(Module):
     function = None
 
     def build(self, x, prefix=""):
-        return type(self).function(x)
+        return names.tag(type(self).function(x), "a", names.current_layer())
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -167,7 +171,7 @@ class LeakyReLU(Activation):
         self.negative_slope = negative_slope
 
     def build(self, x, prefix=""):
-        return fn.leaky_relu(x, self.negative_slope)
+        return names.tag(fn.leaky_relu(x, self.negative_slope), "a", names.current_layer())
 
     def __repr__(self):
         return f"LeakyReLU(negative_slope={self.negative_slope})"

@@ -55,9 +55,24 @@ def _opaque(expr):
     return out, {d: f for f, d in calls.items()}
 
 
+def exact_rationals(expr):
+    """Floats that are exactly small binary fractions (``1.0``, ``0.5``) as sympy rationals.
+
+    >>> exact_rationals(sp.Float(0.5) * sp.Symbol("x") + sp.Float(0.1))
+    x/2 + 0.1
+    """
+    subs = {}
+    for f in expr.atoms(sp.Float):
+        num, den = float(f).as_integer_ratio()
+        if den <= 1024 and abs(num) <= 2 ** 20:
+            subs[f] = sp.Rational(num, den)
+    return expr.xreplace(subs) if subs else expr
+
+
 @lru_cache(maxsize=8192)
 def simplify_expr(expr):
     """The cheapest of a few exact rewrites of ``expr`` (``expr`` itself when none is cheaper)."""
+    expr = exact_rationals(expr)
     if expr.is_Atom or expr.has(sp.Piecewise):
         return expr
     rational, back = _opaque(expr)

@@ -176,6 +176,8 @@ def _fold(node):
     """Evaluate a node whose operands are all constants (no batch size involved)."""
     if node.is_leaf or not node.args or not all(a.op == "const" for a in node.args):
         return node
+    if node.op in ("broadcast_to", "reshape"):  # layout of a literal: nothing to compute
+        return node
     if any(isinstance(d, sp.Basic) for d in node.shape) or size(node.shape) > MAX_FOLD:
         return node
     if node.op == "map" and node.attrs[0].expr.has(N):

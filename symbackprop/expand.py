@@ -1,0 +1,181 @@
+"""``sb.expand(expr, sizes)``: per-element sympy expressions of a graph node for small sizes.
+
+Every leaf element becomes a real sympy symbol named after the leaf and the element's
+1-based indices, leaving out axes of size 1 and the batch axis when ``N = 1`` (so an input
+``x`` of shape (N, 2) with N = 1 gives ``x_1, x_2``; a param ``W1`` of shape (2, 3) gives
+``W1_11 … W1_23``; a scalar is its own name).  One-hot labels become indicator symbols
+``y_1, y_2, …``.  The graph is simplified first, so σ' appears as ``σ(z)(1 − σ(z))``.
+
+>>> import symbackprop as sb
+>>> x = sb.input("x", (None, 2)); w = sb.param("w", (2, 1)); y = sb.input("y", (None, 1))
+>>> L = sb.mean((sb.sigmoid(x @ w) - y) ** 2) / 2
+>>> e = expand(sb.grad(L, w), sizes={"N": 1})
+>>> e.shape
+(2, 1)
+>>> e[0]
+x_1*(y - sigmoid(w_1*x_1 + w_2*x_2))*(sigmoid(w_1*x_1 + w_2*x_2) - 1)*sigmoid(w_1*x_1 + w_2*x_2)
+"""
+
+import numpy as np
+import sympy as sp
+
+from symbackprop.errors import DerivationError
+from symbackprop.graph.node import Expr
+from symbackprop.graph.scalar import N, sigmoid, softplus
+from symbackprop.graph.traverse import topo_order
+
+#: the largest number of elements any one value may have
+MAX_ELEMENTS = 256
+#: the largest batch size
+MAX_BATCH = 16
+#: the largest total number of sympy operations in the result
+MAX_OPS = 50_000
+
+
+def expand(expr, sizes=None, simplify=True, closed_form=False):
+    """The elements of ``expr`` as sympy expressions of its leaves' elements.
+
+    ``sizes`` gives the batch size (``{"N": 1}``, the default); every other dimension is
+    static in the graph.  Returns a sympy expression for a scalar, an ``ImmutableMatrix`` for
+    1-D (a column) and 2-D values, a sympy ``Array`` above.  ``closed_form=True`` writes σ and
+    softplus with exp and log.  Sizes whose values exceed :data:`MAX_ELEMENTS` elements, a
+    batch above :data:`MAX_BATCH`, or results above :data:`MAX_OPS` operations are refused
+    with a ``DerivationError`` naming the limit.
+    """
+    if not isinstance(expr, Expr):
+        raise DerivationError(f"expand: expected a graph node, got {type(expr).__name__}")
+    sizes = dict(sizes or {})
+    unknown = set(sizes) - {"N"}
+    if unknown:
+        raise DerivationError(f"expand: unknown size name(s) {sorted(unknown)}; only the batch size 'N' is free "
+                              "(every other dimension is fixed in the graph)")
+    n = sizes.get("N", 1)
+    if not isinstance(n, int) or n < 1:
+        raise DerivationError(f"expand: N must be a positive int, got {n!r}")
+    if n > MAX_BATCH:
+        raise DerivationError(f"expand: batch size N = {n} is above the limit of {MAX_BATCH} "
+                              "(symbackprop.expand.MAX_BATCH); per-element formulas are for small examples")
+    node = expr
+    if simplify:
+        from symbackprop.simplify import simplify as simp
+        (node,) = simp([expr])
+    order = topo_order([node])
+    for m in order:
+        count = _count(m.shape, n)
+        if count > MAX_ELEMENTS:
+            raise DerivationError(
+                f"expand: {m.describe()} has {count} elements with N = {n}, above the limit of {MAX_ELEMENTS} "
+                "elements per value (symbackprop.expand.MAX_ELEMENTS); use smaller layers or batch")
+    values = {}
+    total = 0
+    for m in order:
+        values[m] = _value(m, [values[a] for a in m.args], n)
+        total += sum(sp.count_ops(e) for e in np.ravel(values[m]) if isinstance(e, sp.Basic))
+        if total > MAX_OPS:
+            raise DerivationError(f"expand: the expressions exceed {MAX_OPS} operations "
+                                  "(symbackprop.expand.MAX_OPS) at " + m.describe() + "; use a smaller network")
+    out = values[node]
+    from symbackprop.simplify.bodies import simplify_expr
+    out = np.vectorize(lambda e: _finish(sp.sympify(e), closed_form, simplify_expr), otypes=[object])(out)
+    if out.ndim == 0:
+        return out.item()
+    if out.ndim == 1:
+        return sp.ImmutableMatrix(out.tolist())
+    if out.ndim == 2:
+        return sp.ImmutableMatrix(out.tolist())
+    return sp.ImmutableDenseNDimArray(out.tolist())
+
+
+def _finish(e, closed_form, simplify_expr):
+    e = simplify_expr(e)
+    if closed_form:
+        e = e.rewrite(sigmoid, sp.exp).replace(sigmoid, lambda a: 1 / (1 + sp.exp(-a)))
+        e = e.replace(softplus, lambda a: sp.log(1 + sp.exp(a)))
+    return e
+
+
+def _dims(shape, n):
+    return tuple(int(sp.sympify(d).subs(N, n)) for d in shape)
+
+
+def _count(shape, n):
+    return int(np.prod(_dims(shape, n), dtype=np.int64)) if shape else 1
+
+
+def symbols_for(node, n):
+    """The object array of element symbols of a leaf ``node`` with batch size ``n``."""
+    dims = _dims(node.shape, n)
+    name = node.name
+    keep = [i for i, (d, s) in enumerate(zip(dims, node.shape)) if d != 1]
+    out = np.empty(dims, dtype=object)
+    for idx in np.ndindex(*dims) if dims else [()]:
+        parts = [idx[i] + 1 for i in keep]
+        if not parts:
+            label = name
+        elif all(p < 10 for p in parts):
+            label = f"{name}_{''.join(map(str, parts))}"
+        else:
+            label = f"{name}_{','.join(map(str, parts))}"
+        out[idx] = sp.Symbol(label, real=True)
+    return out
+
+
+def _value(m, args, n):
+    op = m.op
+    if op in ("input", "param"):
+        return symbols_for(m, n)
+    if op == "const":
+        arr = m.attrs[0].array
+        return np.vectorize(lambda v: sp.nsimplify(v) if float(v).is_integer() else sp.Float(v),
+                            otypes=[object])(arr) if arr.size else arr.astype(object)
+    if op == "map":
+        body = m.attrs[0]
+        expr = body.expr.subs(N, n)
+        if not args:
+            return np.broadcast_to(np.array(expr, dtype=object), _dims(m.shape, n))
+        arrays = np.broadcast_arrays(*[np.asarray(a, dtype=object) for a in args])
+        out = np.empty(arrays[0].shape, dtype=object)
+        for idx in np.ndindex(*out.shape) if out.shape else [()]:
+            out[idx] = expr.xreplace({v: a[idx] for v, a in zip(body.variables, arrays)})
+        return np.broadcast_to(out, _dims(m.shape, n))
+    if op == "matmul":
+        a, b = (np.asarray(x, dtype=object) for x in args)
+        out = np.empty((a.shape[0], b.shape[1]), dtype=object)
+        for i in range(a.shape[0]):
+            for j in range(b.shape[1]):
+                out[i, j] = sp.Add(*[a[i, k] * b[k, j] for k in range(a.shape[1])])
+        return out
+    if op == "reduce":
+        kind, axes = m.attrs
+        x = np.asarray(args[0], dtype=object)
+        moved = np.moveaxis(x, axes, tuple(range(-len(axes), 0)))
+        flat = moved.reshape(moved.shape[:moved.ndim - len(axes)] + (-1,))
+        out = np.empty(flat.shape[:-1], dtype=object)
+        for idx in np.ndindex(*out.shape) if out.shape else [()]:
+            items = list(flat[idx])
+            if kind == "sum":
+                out[idx] = sp.Add(*items)
+            elif kind == "max":
+                out[idx] = sp.Max(*items)
+            else:
+                out[idx] = sp.log(sp.Add(*[sp.exp(v) for v in items]))
+        return out
+    if op == "transpose":
+        return np.transpose(np.asarray(args[0], dtype=object), m.attrs[0])
+    if op == "broadcast_to":
+        return np.broadcast_to(np.asarray(args[0], dtype=object), _dims(m.shape, n))
+    if op == "reshape":
+        return np.reshape(np.asarray(args[0], dtype=object), _dims(m.shape, n))
+    if op == "onehot":
+        labels = m.args[0]
+        if labels.op != "input":
+            raise DerivationError(f"expand: onehot of {labels.describe()}: only onehot of an input is expanded")
+        k = m.attrs[0]
+        dims = _dims(m.shape, n)
+        out = np.empty(dims, dtype=object)
+        for idx in np.ndindex(*dims):
+            parts = [i + 1 for i, d in zip(idx, dims) if d != 1]
+            out[idx] = sp.Symbol(f"{labels.name}_{''.join(map(str, parts))}" if all(p < 10 for p in parts)
+                                 else f"{labels.name}_{','.join(map(str, parts))}", real=True)
+        return out
+    raise AssertionError(op)

@@ -1,0 +1,209 @@
+"""Textbook formulas of graph nodes: named values by name, everything else inline.
+
+>>> import symbackprop as sb
+>>> x = sb.input("x", (None, 2)); W = sb.param("W", (2, 1)); b = sb.param("b", (1,))
+>>> y = sb.input("y", (None, 1))
+>>> print(text(sb.grad(sb.bce(x @ W + b, y), W)))
+xᵀ ((ŷ − y)/N)
+  where ŷ = σ(z)
+        z = x W + b
+"""
+
+import sympy as sp
+
+from symbackprop.graph.scalar import N
+from symbackprop.graph.traverse import topo_order
+from symbackprop.render.namer import Namer
+from symbackprop.render.printer import ATOM, LATEX, MATMUL, MUL, POW, UNICODE, Piece
+
+#: formulas longer than this fall back to the SSA listing
+MAX_CHARS = 3000
+
+_SUBN = {"text": "Σₙ ", "latex": r"\sum_{n} "}
+
+
+def _strip(node):
+    while node.op in ("broadcast_to", "reshape"):
+        node = node.args[0]
+    return node
+
+
+def _wrap(style, piece, prec):
+    t = style.piece(piece)
+    return t if piece.prec >= prec else style.paren(t)
+
+
+class Renderer:
+    """Renders nodes of one graph in one style, naming what ``namer`` names."""
+
+    def __init__(self, namer, style):
+        self.namer, self.style = namer, style
+        self.cache = {}
+        self.used = []  # named non-leaf nodes met, in order
+
+    def name_piece(self, node, name):
+        return Piece(str(name), name.latex, ATOM, node.ndim > 0)
+
+    def piece(self, root, define=True):
+        """The Piece of ``root``: its definition when ``define``, else its name if it has one."""
+        if not define:
+            name = self.namer.name(root)
+            if name is not None:
+                self._use(root)
+                return self.name_piece(root, name)
+        todo = [n for n in topo_order([root]) if n not in self.cache]
+        stop = set()
+        for n in todo:
+            if n is not root and self.namer.name(n) is not None:
+                stop.add(n)
+        for n in topo_order([root]):
+            if n in self.cache and n is not root:
+                continue
+            if n is not root and n in stop:
+                self._use(n)
+                continue
+            args = []
+            for a in n.args:
+                if a in stop:
+                    self._use(a)
+                    args.append(self.name_piece(a, self.namer.name(a)))
+                else:
+                    args.append(self.cache[a])
+            p = self._node(n, args)
+            if n is root:
+                return p
+            self.cache[n] = p
+        raise AssertionError("unreachable")
+
+    def _use(self, node):
+        if not node.is_leaf and node not in self.used:
+            self.used.append(node)
+
+    def _node(self, n, args):
+        st = self.style
+        tensor = n.ndim > 0
+        if n.op in ("input", "param"):
+            name = self.namer.name(n)
+            return Piece(str(name), name.latex, ATOM, tensor)
+        if n.op == "const":
+            arr = n.attrs[0].array
+            if arr.size == 1 or (arr.size and (arr == arr.flat[0]).all()):
+                v = sp.nsimplify(float(arr.flat[0])) if float(arr.flat[0]).is_integer() else sp.Float(arr.flat[0])
+                t = st.number(v) if v >= 0 else "−" + st.number(-v)
+                return Piece(t, t.replace("−", "-"), ATOM, tensor)
+            t = "[" + ", ".join(f"{v:g}" for v in arr.ravel()[:6]) + (", …]" if arr.size > 6 else "]")
+            return Piece(t, t.replace("…", r"\ldots"), ATOM, tensor)
+        if n.op == "map":
+            return self._map(n, args)
+        if n.op == "matmul":
+            a, b = args
+            t = f"{_wrap(UNICODE, a, POW)} {_wrap(UNICODE, b, POW)}"
+            l = f"{_wrap(LATEX, a, POW)} {_wrap(LATEX, b, POW)}"
+            return Piece(t, l, MATMUL, tensor)
+        if n.op == "transpose":
+            a = args[0]
+            if n.ndim == 2:
+                return Piece(_wrap(UNICODE, a, ATOM) + "ᵀ", _wrap(LATEX, a, ATOM) + r"^{\top}", POW, tensor)
+            return Piece(f"transpose({a.text}, {n.attrs[0]})", r"\mathrm{transpose}\left(%s\right)" % a.latex, ATOM, tensor)
+        if n.op in ("broadcast_to", "reshape"):
+            return args[0]
+        if n.op == "onehot":
+            return Piece(f"onehot({args[0].text})", r"\mathrm{onehot}\left(%s\right)" % args[0].latex, ATOM, tensor)
+        if n.op == "reduce":
+            kind, axes = n.attrs
+            x = n.args[0]
+            a = args[0]
+            if kind == "sum":
+                if len(axes) == x.ndim:
+                    t, l = "Σ " + _wrap(UNICODE, a, POW), r"\sum " + _wrap(LATEX, a, POW)
+                elif axes == (0,) and x.shape[0] == N:
+                    t, l = "Σₙ " + _wrap(UNICODE, a, POW), r"\sum_{n} " + _wrap(LATEX, a, POW)
+                else:
+                    ax = ",".join(map(str, axes))
+                    t, l = f"Σ[axis {ax}] " + _wrap(UNICODE, a, POW), r"\sum_{\mathrm{axis}\ %s} " % ax + _wrap(LATEX, a, POW)
+                return Piece(t, l, MUL, tensor)
+            name = "logsumexp" if kind == "logsumexp" else "max"
+            return Piece(f"{name}({a.text})", r"\mathrm{%s}\left(%s\right)" % (name, a.latex), ATOM, tensor)
+        raise AssertionError(n.op)
+
+    def _map(self, n, args):
+        body = n.attrs[0]
+        expr = body.expr
+        holders = {}
+        subs = {}
+        for i, (v, p) in enumerate(zip(body.variables, args)):
+            s = sp.Symbol(f"_op{i}")
+            subs[v] = s
+            holders[s] = p
+        expr = expr.xreplace(subs)
+        expr = self._softmax(expr, n, holders)
+        tu = UNICODE.expr(expr, holders)
+        tl = LATEX.expr(expr, holders)
+        return Piece(tu.text, tl.text, tu.prec, n.ndim > 0)
+
+    def _softmax(self, expr, n, holders):
+        """``exp(z − logsumexp(z))`` reads as ``softmax(z)``."""
+        syms = list(holders)
+        for e in expr.atoms(sp.exp):
+            arg = e.args[0]
+            if not (arg.is_Add and len(arg.args) == 2):
+                continue
+            pos = [t for t in arg.args if t in holders]
+            neg = [-t for t in arg.args if (-t) in holders]
+            if len(pos) != 1 or len(neg) != 1:
+                continue
+            zi, li = syms.index(pos[0]), syms.index(neg[0])
+            lse = _strip(n.args[li])
+            z = n.args[zi]
+            if lse.op == "reduce" and lse.attrs[0] == "logsumexp" and _strip(lse.args[0]) is _strip(z):
+                zp = holders[pos[0]]
+                s = sp.Symbol(f"_softmax{zi}")
+                holders[s] = Piece(f"softmax({zp.text})", r"\mathrm{softmax}\left(%s\right)" % zp.latex, ATOM, True)
+                expr = expr.xreplace({e: s})
+        return expr
+
+
+def prepare(outputs, simplify=True):
+    """(simplified outputs, namer) for rendering ``outputs`` with names."""
+    from symbackprop.simplify import simplify as simp
+    outputs = list(outputs)
+    first = Namer(outputs)
+    simple = simp(outputs, reuse=first.reusable()) if simplify else outputs
+    return simple, Namer(simple, extra=outputs + first.reusable())
+
+
+def definitions(renderer, skip=()):
+    """[(node, Piece)] defining every named non-leaf value the renderer used, innermost first."""
+    done, out = set(skip), []
+    i = 0
+    while i < len(renderer.used):
+        node = renderer.used[i]
+        i += 1
+        if node in done:
+            continue
+        done.add(node)
+        out.append((node, renderer.piece(node, define=True)))
+    order = {n: k for k, n in enumerate(topo_order([n for n, _ in out]))}
+    out.sort(key=lambda item: -order[item[0]])
+    return out
+
+
+def text(node, simplify=True):
+    """``node`` as a Unicode textbook formula, followed by the named values it uses."""
+    (simple,), namer = prepare([node], simplify)
+    r = Renderer(namer, UNICODE)
+    main = r.piece(simple).text
+    if len(main) > MAX_CHARS:
+        from symbackprop.render.listing import listing
+        return listing([simple])
+    defs = definitions(r, skip=[simple])
+    lines = [main]
+    for k, (n, p) in enumerate(defs):
+        lines.append(("  where " if k == 0 else "        ") + f"{namer.name(n)} = {p.text}")
+    return "\n".join(lines)
+
+
+def latex(node, simplify=True):
+    """``node`` as a LaTeX formula (named values by name; see ``sb.explain`` for their definitions)."""
+    (simple,), namer = prepare([node], simplify)
+    return Renderer(namer, UNICODE).piece(simple).latex
