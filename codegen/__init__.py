@@ -4,12 +4,12 @@ Each backend module exposes ``build(program) -> run`` where ``run(arrays, n)`` t
 {arg name: array} and the batch size and returns the output arrays in order.
 
 >>> sorted(BACKENDS)
-['numba', 'numpy']
+['llvm', 'numba', 'numpy']
 """
 
 import importlib
 
-BACKENDS = {"numpy": "codegen.numpy_backend", "numba": "codegen.numba_backend"}
+BACKENDS = {"numpy": "codegen.numpy_backend", "numba": "codegen.numba_backend", "llvm": "codegen.llvm_backend"}
 
 
 def backend(name):

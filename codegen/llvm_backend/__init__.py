@@ -1,0 +1,103 @@
+"""The LLVM backend: the whole kernel program as LLVM IR built with ``llvmlite.ir``,
+compiled for the host at O3 and called through ctypes on numpy buffers.
+
+``build(program)`` returns ``run(arrays, n)`` like every backend; ``build_training(tp)``
+the fused training loop (``training.py``).  The IR is readable (one function per step,
+each preceded by a comment saying what it computes); its object code is cached on disk
+(``jit.py``), so a second run of the same model compiles nothing.
+
+>>> import sympy as sp, numpy as np
+>>> from codegen.program import Program, Buffer, Map
+>>> x = sp.Symbol("x0", real=True)
+>>> p = Program({"a": Buffer("a", (2,), "float64", "input"), "t0": Buffer("t0", (2,), "float64", "temp")},
+...             (Map("t0", ("a",), sp.Lambda(x, x + 1)),), ("a",), {}, ("t0",),
+...             slots={"t0": ("float64", 0)}, slot_sizes={"float64": (2,)})
+>>> build(p)({"a": np.array([1.0, 2.0])}, 1)
+[array([2., 3.])]
+"""
+
+import ctypes
+
+import numpy as np
+from llvmlite import ir
+
+from codegen.layout import arena_sizes, output_views
+from codegen.llvm_backend import jit
+from codegen.llvm_backend.emit import I64, VOID, ModuleBuilder, ProgramEmitter, ltype
+
+P = ctypes.c_void_p
+
+
+def flat(array):
+    """A C-contiguous 1-D view (or copy) of ``array``; a scalar becomes one element."""
+    return np.ascontiguousarray(array).reshape(-1)
+
+
+def address(array):
+    return array.__array_interface__["data"][0]
+
+
+def kernel_ir(program, name="kernel"):
+    """(IR text, argument count) of ``name(<args>, <consts>, n, <one arena per dtype>)``."""
+    mb = ModuleBuilder("symbackprop_kernel")
+    pe = ProgramEmitter(mb, program)
+    argtys = [ltype(program.buffers[a].dtype).as_pointer() for a in program.args] + \
+             [ltype(program.buffers[c].dtype).as_pointer() for c in program.consts] + [I64] + \
+             [ltype(d).as_pointer() for d in program.slot_sizes]
+    fn = ir.Function(mb.module, ir.FunctionType(VOID, argtys), name)
+    fn.attributes.add("nounwind")
+    names = list(program.args) + list(program.consts)
+    for arg, a in zip(fn.args, names):
+        arg.name = f"arg.{a}"
+    n = fn.args[len(names)]
+    n.name = "n"
+    arenas = dict(zip(program.slot_sizes, fn.args[len(names) + 1:]))
+    for d, arg in arenas.items():
+        arg.name = f"arena.{d}"
+        arg.add_attribute("noalias")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    pe.emit(b, n, dict(zip(names, fn.args)), arenas)
+    b.ret_void()
+    mb.comments[name] = [f"arguments: {', '.join(program.args)}; constants: {', '.join(program.consts)}"]
+    return mb.text(), len(argtys)
+
+
+def build(program):
+    """A function running ``program``: ``run(arrays, n) -> [output arrays]``."""
+    text, nargs = kernel_ir(program)
+    nbefore = len(program.args) + len(program.consts)
+    sig = [P] * nbefore + [ctypes.c_int64] + [P] * (nargs - nbefore - 1)
+    kernel = jit.Kernel(text, {"kernel": (None, sig)})
+    fn = kernel.functions["kernel"]
+    consts = [flat(np.asarray(program.consts[c], dtype=program.buffers[c].dtype)) for c in program.consts]
+    const_ptrs = [address(a) for a in consts]
+    dtypes = {a: np.dtype(program.buffers[a].dtype) for a in program.args}
+    arenas = {}
+
+    def run(arrays, n):
+        if n not in arenas:
+            arenas.clear()  # keep one batch size's arenas: repeated calls allocate nothing
+            arena = {d: np.empty(max(s, 1), dtype=d) for d, s in arena_sizes(program, n).items()}
+            arenas[n] = (arena, [address(a) for a in arena.values()], output_views(program, n))
+        arena, arena_ptrs, views = arenas[n]
+        args = [flat(np.asarray(arrays[a], dtype=dtypes[a])) for a in program.args]
+        fn(*[address(a) for a in args], *const_ptrs, n, *arena_ptrs)
+        out = []
+        for (root_name, dtype, offset, shape), name in zip(views, program.outputs):
+            if dtype is None:  # an argument or constant returned as is
+                source_array = arrays[root_name] if root_name in arrays else program.consts[root_name]
+                out.append(np.array(source_array, dtype=program.buffers[name].dtype, copy=True).reshape(shape))
+            else:
+                s = int(np.prod(shape, dtype=np.int64))
+                out.append(arena[dtype][offset:offset + s].reshape(shape).copy())
+        return out
+
+    run.source = text
+    run.kernel = kernel
+    return run
+
+
+def build_training(tp):
+    """The fused training loop of a ``TrainingProgram`` (see ``training.py``)."""
+    from codegen.llvm_backend.training import build_training as build_loop
+    return build_loop(tp)

@@ -1,0 +1,450 @@
+"""Kernel program -> LLVM IR: one internal function per step, called from a kernel.
+
+Every buffer is a flat, C-ordered array (a scalar is one element); temporaries are
+slices of one arena per dtype laid out by the program's slot plan (``codegen.layout``)
+for the batch size ``n`` passed at run time.  Each step is its own function whose
+pointer arguments are ``noalias`` (a step never writes a buffer it reads: the slot plan
+keeps a step's inputs alive while it runs) and which is always inlined into the kernel,
+where LLVM keeps the no-alias facts as scoped metadata: the vectoriser needs no runtime
+overlap checks.  Inner sizes are constants in the IR; only the batch size is a value.
+
+Elementwise maps whose operands are full-size or single elements become one flat loop;
+broadcasting maps, transposes and reductions become loop nests with computed strides;
+products call BLAS (``dgemm``/``sgemm`` through scipy's function pointers) as
+Cᵀ = op(B)ᵀ·op(A)ᵀ on the column-major views of the row-major buffers.  Arithmetic is in
+double; float32 buffers are widened on load and narrowed on store.
+"""
+
+import re
+from contextlib import contextmanager
+
+import sympy as sp
+from llvmlite import ir
+
+from codegen.bodies import split_body
+from codegen.layout import N, root, size, slot_offsets, strides
+from codegen.llvm_backend import jit
+from codegen.llvm_backend.mathfns import DOUBLE, MathLib, c, maximum
+from codegen.llvm_backend.scalar import Translator
+from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose
+
+I64 = ir.IntType(64)
+I32 = ir.IntType(32)
+I8 = ir.IntType(8)
+VOID = ir.VoidType()
+TYPES = {"float64": DOUBLE, "float32": ir.FloatType(), "int64": I64, "int32": I32}
+#: reassociation for reductions (so sums vectorise), as numba's fastmath={"reassoc"}
+REASSOC = ("reassoc", "contract")
+
+
+def ltype(dtype):
+    try:
+        return TYPES[str(dtype)]
+    except KeyError:
+        raise NotImplementedError(f"llvm backend: no element type for dtype {dtype}") from None
+
+
+def i64(v):
+    return ir.Constant(I64, int(v))
+
+
+def to_double(b, v):
+    """A loaded element as a double."""
+    if v.type == DOUBLE:
+        return v
+    if isinstance(v.type, ir.FloatType):
+        return b.fpext(v, DOUBLE)
+    return b.sitofp(v, DOUBLE)
+
+
+def from_double(b, v, ty):
+    """A double stored into an element of type ``ty``."""
+    if ty == DOUBLE:
+        return v
+    if isinstance(ty, ir.FloatType):
+        return b.fptrunc(v, ty)
+    return b.fptosi(v, ty)
+
+
+def load(b, ptr, index):
+    return b.load(b.gep(ptr, [index], inbounds=True))
+
+
+def store(b, value, ptr, index):
+    b.store(value, b.gep(ptr, [index], inbounds=True))
+
+
+def dim_value(b, expr, n):
+    """An i64 value for a size: an int, or an expression in the batch symbol N."""
+    expr = sp.expand(sp.sympify(expr))
+    if expr.is_Integer:
+        return i64(expr)
+    if expr == N:
+        return n
+    if expr.is_Add:
+        parts = [dim_value(b, a, n) for a in expr.args]
+        out = parts[0]
+        for p in parts[1:]:
+            out = b.add(out, p, flags=["nsw"])
+        return out
+    if expr.is_Mul:
+        parts = [dim_value(b, a, n) for a in expr.args]
+        out = parts[0]
+        for p in parts[1:]:
+            out = b.mul(out, p, flags=["nsw"])
+        return out
+    if expr.is_Pow and expr.exp.is_Integer and expr.exp > 0:
+        out = base = dim_value(b, expr.base, n)
+        for _ in range(int(expr.exp) - 1):
+            out = b.mul(out, base, flags=["nsw"])
+        return out
+    raise NotImplementedError(f"llvm backend: size {expr} is not a polynomial in N")
+
+
+def entry_alloca(b, ty, name=""):
+    """An alloca in the function's entry block (promoted to a register by LLVM)."""
+    block = b.block
+    b.position_at_start(b.function.entry_basic_block)
+    slot = b.alloca(ty, name=name)
+    b.position_at_end(block)
+    return slot
+
+
+@contextmanager
+def loop(b, count, name="i"):
+    """``for i in range(count)`` (an i64 ``count``); yields the index; code after the
+    ``with`` continues after the loop."""
+    fn = b.function
+    pre = b.block
+    head = fn.append_basic_block(f"{name}.head")
+    body = fn.append_basic_block(f"{name}.body")
+    end = fn.append_basic_block(f"{name}.end")
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64, name=name)
+    i.add_incoming(i64(0), pre)
+    b.cbranch(b.icmp_signed("<", i, count), body, end)
+    b.position_at_end(body)
+    yield i
+    nxt = b.add(i, i64(1), flags=["nsw", "nuw"])
+    i.add_incoming(nxt, b.block)
+    b.branch(head)
+    b.position_at_end(end)
+
+
+def nest(b, counts, emit, name="i"):
+    """Nested loops over ``counts`` (outermost first); ``emit(indices)`` writes the body."""
+    def level(d, indices):
+        if d == len(counts):
+            emit(indices)
+            return
+        with loop(b, counts[d], f"{name}{d}") as i:
+            level(d + 1, indices + [i])
+    level(0, [])
+
+
+def linear(b, terms):
+    """Σ index·stride for [(i64 index, i64 stride value)] (0 when empty)."""
+    out = None
+    for idx, stride in terms:
+        t = idx if (isinstance(stride, ir.Constant) and stride.constant == 1) else b.mul(idx, stride, flags=["nsw"])
+        out = t if out is None else b.add(out, t, flags=["nsw"])
+    return out if out is not None else i64(0)
+
+
+class ModuleBuilder:
+    """An IR module for the host, its math library and readable comments."""
+
+    def __init__(self, name):
+        self.module = ir.Module(name=name)
+        self.module.triple = jit.triple()
+        self.module.data_layout = jit.data_layout()
+        self.math = MathLib(self.module)
+        self.comments = {}
+        self.blas = {}
+
+    def gemm(self, dtype):
+        """The BLAS ``?gemm`` of ``dtype`` (Fortran convention: every argument by pointer)."""
+        if dtype not in self.blas:
+            ty = ltype(dtype)
+            p32, pt = I32.as_pointer(), ty.as_pointer()
+            fnty = ir.FunctionType(VOID, [I8.as_pointer(), I8.as_pointer(), p32, p32, p32, pt, pt, p32, pt, p32,
+                                          pt, pt, p32])
+            name = jit.BLAS_SYMBOLS["dgemm" if dtype == "float64" else "sgemm"]
+            self.blas[dtype] = ir.Function(self.module, fnty, name)
+        return self.blas[dtype]
+
+    def text(self):
+        """The module's IR text with each step function preceded by what it computes."""
+        text = str(self.module)
+        if not self.comments:
+            return text
+        lines = []
+        for line in text.splitlines():
+            m = re.match(r'define .*@"?([\w.$]+)"?\(', line)
+            if m and m.group(1) in self.comments:
+                lines.extend("; " + c for c in self.comments[m.group(1)])
+            lines.append(line)
+        return "\n".join(lines) + "\n"
+
+
+class ProgramEmitter:
+    """IR for the steps of one program inside a module: ``emit(b, n, ptrs, arenas)`` calls
+    every step function; ``ptrs`` holds the pointers of arguments and constants."""
+
+    def __init__(self, mb, program, prefix="s"):
+        self.mb, self.p, self.prefix = mb, program, prefix
+        self.functions = {}
+        for i, step in enumerate(program.steps):
+            if not isinstance(step, Reshape):
+                self.functions[i] = self._step_function(i, step)
+
+    def shape(self, name):
+        return self.p.buffers[name].shape
+
+    def dtype(self, name):
+        return self.p.buffers[name].dtype
+
+    def pointers(self, b, n, ptrs, arenas):
+        """{buffer name: pointer} for every buffer: arguments and constants from ``ptrs``,
+        temporaries sliced from ``arenas`` {dtype: pointer}, views as their roots."""
+        out = dict(ptrs)
+        offsets = slot_offsets(self.p)
+        for step in self.p.steps:
+            if step.out in self.p.aliases:
+                continue
+            dtype, slot = self.p.slots[step.out]
+            out[step.out] = b.gep(arenas[dtype], [dim_value(b, offsets[(dtype, slot)], n)], inbounds=True,
+                                  name=step.out)
+        for view in self.p.aliases:
+            out[view] = out[root(self.p, view)]
+        return out
+
+    def emit(self, b, n, ptrs, arenas):
+        """Call every step in order; returns the {buffer: pointer} map used."""
+        bufs = self.pointers(b, n, ptrs, arenas)
+        for i, step in enumerate(self.p.steps):
+            if i in self.functions:
+                fn, reads = self.functions[i]
+                b.call(fn, [bufs[step.out]] + [bufs[r] for r in reads] + [n])
+        return bufs
+
+    # ---- step functions -------------------------------------------------------------------
+    def _step_function(self, i, step):
+        reads = []
+        for r in _reads(step):
+            if r not in reads:
+                reads.append(r)
+        argtys = [ltype(self.dtype(step.out)).as_pointer()] + [ltype(self.dtype(r)).as_pointer() for r in reads] + [I64]
+        name = f"{self.prefix}{i}_{step.out}"
+        fn = ir.Function(self.mb.module, ir.FunctionType(VOID, argtys), name)
+        fn.linkage = "internal"
+        fn.attributes.add("alwaysinline")
+        fn.attributes.add("nounwind")
+        for arg in fn.args[:-1]:
+            arg.add_attribute("noalias")
+        fn.args[0].name = "out"
+        for arg, r in zip(fn.args[1:-1], reads):
+            arg.name = r
+        fn.args[-1].name = "n"
+        comment = [step.describe()]
+        origin = self.p.origins.get(step.out)
+        if origin and isinstance(step, Map):
+            comment.append(f"  <- {origin}")
+        self.mb.comments[name] = comment
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        ptrs = dict(zip(reads, fn.args[1:-1]))
+        ptrs[step.out] = fn.args[0]
+        getattr(self, "_" + type(step).__name__.lower())(b, step, ptrs, fn.args[-1])
+        b.ret_void()
+        return fn, reads
+
+    def _map(self, b, step, ptrs, n, body=None):
+        body = body if body is not None else step.body
+        out_shape = tuple(self.shape(step.out))
+        rank = len(out_shape)
+        used = body.expr.free_symbols
+        env = {N: b.sitofp(n, DOUBLE)}
+        invariant = {N}
+        flat = True
+        plans = []
+        for var, name in zip(body.variables, step.ins):
+            shape = (1,) * (rank - len(self.shape(name))) + tuple(self.shape(name))
+            if var not in used:
+                continue
+            if size(shape) == 1:
+                env[var] = to_double(b, load(b, ptrs[name], i64(0)))
+                invariant.add(var)
+            elif shape == out_shape:
+                plans.append((var, name, "full"))
+            else:
+                flat = False
+                plans.append((var, name, shape))
+        hoisted, inner, result = split_body(body.expr, invariant, "_h")
+        t = Translator(b, self.mb.math, env)
+        for sym, sub in hoisted:
+            t.bind(sym, t.value(sub))
+        out_ty = ltype(self.dtype(step.out))
+
+        def emit(index, loop_vars):
+            for var, name, kind in plans:
+                if kind == "full":
+                    at = index
+                else:
+                    st = strides(kind)
+                    at = linear(b, [(loop_vars[d], dim_value(b, st[d], n)) for d in range(rank)
+                                    if not (kind[d] == 1 and out_shape[d] != 1)])
+                t.bind(var, to_double(b, load(b, ptrs[name], at)))
+            for sym, sub in inner:
+                t.bind(sym, t.value(sub))
+            store(b, from_double(b, t.value(result), out_ty), ptrs[step.out], index)
+
+        if flat or rank <= 1:
+            with loop(b, dim_value(b, size(out_shape), n)) as i:
+                emit(i, [i])
+        else:
+            st = strides(out_shape)
+            nest(b, [dim_value(b, d, n) for d in out_shape],
+                 lambda idx: emit(linear(b, [(idx[d], dim_value(b, st[d], n)) for d in range(rank)]), idx))
+
+    def _broadcast(self, b, step, ptrs, n):
+        x = sp.Symbol("x0", real=True)
+        self._map(b, Map(step.out, (step.x,), sp.Lambda(x, x)), ptrs, n)
+
+    def _matmul(self, b, step, ptrs, n):
+        dtype = self.dtype(step.out)
+        ty = ltype(dtype)
+        sa, sb = self.shape(step.a), self.shape(step.b)
+        M, K = (sa[1], sa[0]) if step.trans_a else (sa[0], sa[1])
+        Nn = sb[0] if step.trans_b else sb[1]
+        m, k, nn = (dim_value(b, d, n) for d in (M, K, Nn))
+        A, B, C = ptrs[step.a], ptrs[step.b], ptrs[step.out]
+        total = b.mul(b.mul(m, nn), k)
+        fn = b.function
+        call_block, zero_block, done = (fn.append_basic_block(x) for x in ("gemm", "zero", "done"))
+        b.cbranch(b.icmp_signed(">", total, i64(0)), call_block, zero_block)
+        b.position_at_end(zero_block)
+        with loop(b, b.mul(m, nn), "z") as i:
+            store(b, ir.Constant(ty, 0.0), C, i)
+        b.branch(done)
+        b.position_at_end(call_block)
+
+        def cell(ty_, value, name):
+            slot = entry_alloca(b, ty_, name)
+            b.store(value, slot)
+            return slot
+
+        def i32(v):
+            return b.trunc(v, I32)
+
+        def ld(stored_cols):  # leading dimension of a row-major buffer seen column-major
+            v = i32(dim_value(b, stored_cols, n))
+            return b.select(b.icmp_signed("<", v, ir.Constant(I32, 1)), ir.Constant(I32, 1), v)
+
+        flag = lambda t: ir.Constant(I8, ord("T" if t else "N"))
+        # row-major C = op(A)·op(B)  <=>  column-major Cᵀ = op(B)ᵀ·op(A)ᵀ
+        args = [cell(I8, flag(step.trans_b), "tb"), cell(I8, flag(step.trans_a), "ta"),
+                cell(I32, i32(nn), "m"), cell(I32, i32(m), "n"), cell(I32, i32(k), "k"),
+                cell(ty, ir.Constant(ty, 1.0), "alpha"), B, cell(I32, ld(sb[1]), "ldb"),
+                A, cell(I32, ld(sa[1]), "lda"), cell(ty, ir.Constant(ty, 0.0), "beta"), C,
+                cell(I32, ld(Nn), "ldc")]
+        b.call(self.mb.gemm(dtype), args)
+        b.branch(done)
+        b.position_at_end(done)
+
+    def _reduce(self, b, step, ptrs, n):
+        X, O = ptrs[step.x], ptrs[step.out]
+        out_ty = ltype(self.dtype(step.out))
+        shape = tuple(self.shape(step.x))
+        axes = tuple(step.axes)
+        rank = len(shape)
+        kept = [d for a, d in enumerate(shape) if a not in axes]
+        reduced = [d for a, d in enumerate(shape) if a in axes]
+        outer, inner = dim_value(b, size(kept), n), dim_value(b, size(reduced), n)
+        init = c(0.0) if step.kind == "sum" else c(float("-inf"))
+
+        def combine(acc, v):
+            return b.fadd(acc, v, flags=REASSOC) if step.kind == "sum" else maximum(b, v, acc)
+
+        acc = entry_alloca(b, DOUBLE, "acc")
+        if axes == tuple(range(rank - len(axes), rank)):  # trailing: one scalar per row
+            with loop(b, outer, "r") as r:
+                base = b.mul(r, inner, flags=["nsw"])
+                b.store(init, acc)
+                with loop(b, inner, "q") as q:
+                    b.store(combine(b.load(acc), to_double(b, load(b, X, b.add(base, q, flags=["nsw"])))), acc)
+                m = b.load(acc)
+                if step.kind == "logsumexp":  # as numpy: a non-finite max is replaced by 0
+                    finite = b.fcmp_ordered("!=", b.call(self.mb.math.function("fabs"), [m]), c(float("inf")))
+                    m = b.select(finite, m, c(0.0))
+                    b.store(c(0.0), acc)
+                    with loop(b, inner, "q") as q:
+                        v = to_double(b, load(b, X, b.add(base, q, flags=["nsw"])))
+                        e = self.mb.math.call(b, "exp", b.fsub(v, m))
+                        b.store(b.fadd(b.load(acc), e, flags=REASSOC), acc)
+                    result = b.fadd(m, self.mb.math.call(b, "log", b.load(acc)))
+                else:
+                    result = m
+                store(b, from_double(b, result, out_ty), O, r)
+            return
+        if step.kind == "logsumexp":
+            raise NotImplementedError("logsumexp over non-trailing axes is rewritten by lowering")
+        if axes == tuple(range(len(axes))):  # leading: accumulate whole rows (vectorises over q)
+            with loop(b, outer, "q") as q:
+                store(b, from_double(b, init, out_ty), O, q)
+            with loop(b, inner, "r") as r:
+                base = b.mul(r, outer, flags=["nsw"])
+                with loop(b, outer, "q") as q:
+                    v = to_double(b, load(b, X, b.add(base, q, flags=["nsw"])))
+                    store(b, from_double(b, combine(to_double(b, load(b, O, q)), v), out_ty), O, q)
+            return
+        # general: loop over x, accumulate into the kept-axes index
+        with loop(b, outer, "q") as q:
+            store(b, from_double(b, init, out_ty), O, q)
+        in_st, out_st = strides(shape), strides(kept)
+
+        def emit(idx):
+            at = linear(b, [(idx[d], dim_value(b, in_st[d], n)) for d in range(rank)])
+            kept_axes = [d for d in range(rank) if d not in axes]
+            o = linear(b, [(idx[d], dim_value(b, out_st[j], n)) for j, d in enumerate(kept_axes)])
+            v = to_double(b, load(b, X, at))
+            store(b, from_double(b, combine(to_double(b, load(b, O, o)), v), out_ty), O, o)
+
+        nest(b, [dim_value(b, d, n) for d in shape], emit)
+
+    def _transpose(self, b, step, ptrs, n):
+        X, O = ptrs[step.x], ptrs[step.out]
+        out_shape = tuple(self.shape(step.out))
+        in_st, out_st = strides(tuple(self.shape(step.x))), strides(out_shape)
+
+        def emit(idx):
+            src = linear(b, [(idx[d], dim_value(b, in_st[axis], n)) for d, axis in enumerate(step.perm)])
+            dst = linear(b, [(idx[d], dim_value(b, out_st[d], n)) for d in range(len(out_shape))])
+            store(b, load(b, X, src), O, dst)
+
+        nest(b, [dim_value(b, d, n) for d in out_shape], emit)
+
+    def _onehot(self, b, step, ptrs, n):
+        L, O = ptrs[step.labels], ptrs[step.out]
+        ty = ltype(self.dtype(step.out))
+        count = dim_value(b, size(self.shape(step.labels)), n)
+        k = i64(step.k)
+        with loop(b, b.mul(count, k), "z") as i:
+            store(b, ir.Constant(ty, 0.0), O, i)
+        with loop(b, count, "i") as i:
+            label = load(b, L, i)
+            if label.type != I64:
+                label = b.sext(label, I64) if isinstance(label.type, ir.IntType) else b.fptosi(label, I64)
+            inside = b.and_(b.icmp_signed(">=", label, i64(0)), b.icmp_signed("<", label, k))
+            with b.if_then(inside):
+                store(b, ir.Constant(ty, 1.0), O, b.add(b.mul(i, k), label))
+
+
+def _reads(step):
+    if isinstance(step, Map):
+        return step.ins
+    if isinstance(step, MatMul):
+        return (step.a, step.b)
+    if isinstance(step, OneHot):
+        return (step.labels,)
+    return (step.x,)

@@ -1,0 +1,200 @@
+"""LLVM IR text -> native code: host target at O3 (loop and SLP vectorisers on), object
+code cached on disk, loaded into an MCJIT engine, called through ctypes.
+
+Every module is compiled to an object file by the host's target machine, and every
+object file, fresh or from the cache, is loaded the same way (``add_object_file``).
+Entries live in ``$SYMBACKPROP_CACHE_DIR/llvm`` named by a hash of the IR text, the
+llvmlite/LLVM versions, the host CPU and its features, and this backend's version; an
+entry starts with a digest of its payload, so a truncated or corrupt file is detected
+and rebuilt, never loaded.  External functions (BLAS through scipy's ``cython_blas``
+function pointers) are bound by name with ``llvm.add_symbol`` before loading, so no
+address is baked into the IR or the cached object.
+
+>>> ir_text = 'define double @twice(double %x) {\\n  %y = fmul double %x, 2.0\\n  ret double %y\\n}\\n'
+>>> k = Kernel(ir_text, {"twice": (ctypes.c_double, [ctypes.c_double])})
+>>> k.functions["twice"](1.25)
+2.5
+"""
+
+import ctypes
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import llvmlite
+import llvmlite.binding as llvm
+
+#: bump when generated code changes meaning, so old cache entries are never reused
+BACKEND_VERSION = "1"
+_MAGIC = b"SBPLLVMOBJ1\n"
+_lock = threading.Lock()
+_state = {}
+
+
+def _init():
+    """Initialise LLVM's native target once; the host target machine and symbols."""
+    with _lock:
+        if "tm" not in _state:
+            llvm.initialize_native_target()
+            llvm.initialize_native_asmprinter()
+            cpu, features = llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+            _state["host"] = f"{llvm.get_process_triple()} {cpu} {features}"
+            _state["cpu"] = (cpu, features)
+            _state["tm"] = _new_target_machine()
+            _bind_blas()
+    return _state["tm"]
+
+
+def _new_target_machine():
+    cpu, features = _state["cpu"]
+    target = llvm.Target.from_triple(llvm.get_process_triple())
+    return target.create_target_machine(cpu=cpu, features=features, opt=3, codemodel="jitdefault")
+
+
+def target_machine():
+    """The host's target machine (CPU name and features, O3), shared for compiling."""
+    return _init()
+
+
+def data_layout():
+    return str(_init().target_data)
+
+
+def triple():
+    return llvm.get_process_triple()
+
+
+def _capsule_pointer(capsule):
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    return get_pointer(capsule, get_name(capsule))
+
+
+#: symbol names the generated IR calls for BLAS (bound to scipy's function pointers)
+BLAS_SYMBOLS = {"dgemm": "sbp_dgemm", "sgemm": "sbp_sgemm"}
+
+
+def _bind_blas():
+    from scipy.linalg import cython_blas
+    for name, symbol in BLAS_SYMBOLS.items():
+        llvm.add_symbol(symbol, _capsule_pointer(cython_blas.__pyx_capi__[name]))
+
+
+def cache_dir():
+    """``$SYMBACKPROP_CACHE_DIR``, else the user's cache directory (XDG), ``/llvm`` below it."""
+    base = os.environ.get("SYMBACKPROP_CACHE_DIR")
+    if not base:
+        base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "symbackprop")
+    path = Path(base) / "llvm"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def key_of(ir_text):
+    """Cache key of an IR module for this host and this backend version."""
+    _init()
+    text = f"{BACKEND_VERSION}\n{llvmlite.__version__}\n{llvm.llvm_version_info}\n{_state['host']}\n{ir_text}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def optimise(module):
+    """Run LLVM's O3 pipeline (loop and SLP vectorisers on) over a parsed module."""
+    tm = _init()
+    module.triple = triple()
+    module.data_layout = str(tm.target_data)
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pto.loop_unrolling = True
+    pb = llvm.create_pass_builder(tm, pto)
+    mpm = pb.getModulePassManager()
+    mpm.run(module, pb)
+    mpm.close()
+    pb.close()
+    pto.close()
+    return module
+
+
+def compile_object(ir_text):
+    """Parse, verify, optimise and compile IR text to host object code (bytes)."""
+    module = llvm.parse_assembly(ir_text)
+    module.verify()
+    optimise(module)
+    return target_machine().emit_object(module)
+
+
+def optimised_ir(ir_text):
+    """The IR after the O3 pipeline (for reading what the vectoriser did)."""
+    module = llvm.parse_assembly(ir_text)
+    return str(optimise(module))
+
+
+def assembly(ir_text):
+    """Host assembly of the optimised IR (for checking vector instructions once)."""
+    module = llvm.parse_assembly(ir_text)
+    optimise(module)
+    return target_machine().emit_assembly(module)
+
+
+def _read_entry(path):
+    """The object code stored at ``path``, or None if absent or corrupt."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    head = len(_MAGIC) + 32
+    if len(data) <= head or not data.startswith(_MAGIC):
+        return None
+    payload = data[head:]
+    if hashlib.sha256(payload).digest() != data[len(_MAGIC):head]:
+        return None
+    return payload
+
+
+def _write_entry(path, payload):
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(_MAGIC + hashlib.sha256(payload).digest() + payload)
+    os.replace(tmp, path)  # atomic: a reader never sees half a file
+
+
+class Kernel:
+    """Native functions of one IR module: ``functions[name]`` is a ctypes function.
+
+    ``signatures`` maps each function to (restype, [argtypes]).  ``warm`` says the
+    object code came from the disk cache.
+    """
+
+    def __init__(self, ir_text, signatures):
+        self.ir = ir_text
+        self.key = key_of(ir_text)
+        path = cache_dir() / f"k_{self.key}.o"
+        payload = _read_entry(path)
+        self.warm = payload is not None
+        if payload is not None:
+            try:
+                self._load(payload, signatures)
+                return
+            except Exception:  # a valid digest over bad code: rebuild, never trust it
+                self.warm = False
+        payload = compile_object(ir_text)
+        _write_entry(path, payload)
+        self._load(payload, signatures)
+
+    def _load(self, payload, signatures):
+        _init()
+        # an engine takes ownership of its target machine (and frees it): give it its own
+        with _lock:
+            tm = _new_target_machine()
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
+        engine.add_object_file(llvm.ObjectFileRef.from_data(payload))
+        engine.finalize_object()
+        functions = {}
+        for name, (restype, argtypes) in signatures.items():
+            address = engine.get_function_address(name)
+            if not address:
+                raise RuntimeError(f"llvm backend: function {name} missing from the compiled object")
+            functions[name] = ctypes.CFUNCTYPE(restype, *argtypes)(address)
+        self.engine, self.functions = engine, functions  # the engine owns the code: keep it alive
