@@ -1,0 +1,241 @@
+"""The fused training loop as one LLVM function: epochs × minibatches × (gather, forward,
+backward, optimizer update), with no Python between steps.
+
+The same semantics as the numba backend's ``training.py``: minibatches come from a
+permutation array made by the caller (one row per epoch), a last partial batch is a
+smaller ``n``; after each step every param is updated by the optimizer's rules (applied
+in order, each seeing the targets updated before it) in one loop per param, whose first
+read of the gradient also feeds a running sum; a non-finite loss or sum stops the loop
+and reports (epoch, step) in ``status``.  The update arithmetic is in double.
+"""
+
+import ctypes
+
+import numpy as np
+import sympy as sp
+from llvmlite import ir
+
+from codegen.bodies import split_body
+from codegen.layout import arena_sizes, root, size
+from codegen.llvm_backend import address, flat, jit
+from codegen.llvm_backend.emit import (DOUBLE, I64, REASSOC, VOID, ModuleBuilder, ProgramEmitter, dim_value,
+                                       entry_alloca, from_double, i64, load, loop, ltype, store, to_double)
+from codegen.llvm_backend.mathfns import c
+from codegen.llvm_backend.scalar import Translator
+
+P = ctypes.c_void_p
+
+
+def _row(shape):
+    """Elements per sample of a buffer whose first axis is the batch."""
+    return size(tuple(shape[1:]))
+
+
+def training_ir(tp):
+    """IR text of ``train(X, Y, <params>, <state>, hyper, perm, epochs, ntot, step0, bs, xb, yb,
+    <consts>, <arenas>, losses, status) -> steps done``."""
+    step = tp.step
+    mb = ModuleBuilder("symbackprop_train")
+    pe = ProgramEmitter(mb, step)
+    xt, yt = ltype(step.buffers[tp.x].dtype), ltype(step.buffers[tp.y].dtype)
+    ptypes = [ltype(step.buffers[p].dtype) for p in tp.params]
+    nstate = len(tp.state)
+    argtys = [xt.as_pointer(), yt.as_pointer()] + [t.as_pointer() for t in ptypes] + \
+             [t.as_pointer() for t in ptypes for _ in range(nstate)] + \
+             [DOUBLE.as_pointer(), I64.as_pointer(), I64, I64, I64, I64, xt.as_pointer(), yt.as_pointer()] + \
+             [ltype(step.buffers[k].dtype).as_pointer() for k in step.consts] + \
+             [ltype(d).as_pointer() for d in step.slot_sizes] + [DOUBLE.as_pointer(), I64.as_pointer()]
+    updates = [_update_function(mb, tp, i, ptypes[i]) for i in range(len(tp.params))]
+    fn = ir.Function(mb.module, ir.FunctionType(I64, argtys), "train")
+    fn.attributes.add("nounwind")
+    args = list(fn.args)
+    X, Y = args[0], args[1]
+    params = args[2:2 + len(tp.params)]
+    k = 2 + len(tp.params)
+    states = [args[k + i * nstate:k + (i + 1) * nstate] for i in range(len(tp.params))]
+    k += len(tp.params) * nstate
+    hyper, perm, epochs, ntot, step0, bs, xb, yb = args[k:k + 8]
+    k += 8
+    consts = args[k:k + len(step.consts)]
+    k += len(step.consts)
+    arenas = dict(zip(step.slot_sizes, args[k:k + len(step.slot_sizes)]))
+    losses, status = args[-2:]
+    names = ["X", "Y"] + [f"p.{p}" for p in tp.params] + \
+            [f"s.{p}.{s}" for p in tp.params for s in tp.state] + \
+            ["hyper", "perm", "epochs", "ntot", "step0", "bs", "xb", "yb"] + [f"const.{c_}" for c_ in step.consts] + \
+            [f"arena.{d}" for d in step.slot_sizes] + ["losses", "status"]
+    for arg, name in zip(args, names):
+        arg.name = name
+    for arg in [X, Y, xb, yb, *arenas.values(), *params, *[s for g in states for s in g]]:
+        arg.add_attribute("noalias")
+    fx, fy = _row(step.buffers[tp.x].shape), _row(step.buffers[tp.y].shape)
+
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    steps = entry_alloca(b, I64, "steps")
+    total = entry_alloca(b, DOUBLE, "total")
+    b.store(i64(0), steps)
+    fail = fn.append_basic_block("diverged")
+    nbatches = b.sdiv(b.sub(b.add(ntot, bs), i64(1)), bs)
+    fx_v, fy_v = dim_value(b, fx, i64(1)), dim_value(b, fy, i64(1))
+    epoch_at = entry_alloca(b, I64, "epoch.at")
+    batch_at = entry_alloca(b, I64, "batch.at")
+    with loop(b, epochs, "epoch") as epoch:
+        b.store(c(0.0), total)
+        with loop(b, nbatches, "batch") as j:
+            start = b.mul(j, bs, flags=["nsw"])
+            rest = b.sub(ntot, start)
+            n = b.select(b.icmp_signed("<", bs, rest), bs, rest, name="n")
+            row0 = b.add(b.mul(epoch, ntot, flags=["nsw"]), start, flags=["nsw"])
+            with loop(b, n, "r") as r:  # gather this minibatch's rows
+                src = load(b, perm, b.add(row0, r, flags=["nsw"]))
+                for data, buf, width in ((X, xb, fx_v), (Y, yb, fy_v)):
+                    with loop(b, width, "col") as col:
+                        v = load(b, data, b.add(b.mul(src, width, flags=["nsw"]), col, flags=["nsw"]))
+                        store(b, v, buf, b.add(b.mul(r, width, flags=["nsw"]), col, flags=["nsw"]))
+            ptrs = {}
+            for name in step.args:
+                if name == tp.x:
+                    ptrs[name] = xb
+                elif name == tp.y:
+                    ptrs[name] = yb
+                elif name in tp.params:
+                    ptrs[name] = params[tp.params.index(name)]
+                else:
+                    raise ValueError(f"training step reads {name!r}, which is neither data nor a param")
+            ptrs.update(zip(step.consts, consts))
+            bufs = pe.emit(b, n, ptrs, arenas)
+            loss = to_double(b, load(b, bufs[step.outputs[0]], i64(0)))
+            tt = b.sitofp(b.add(b.add(step0, b.load(steps)), i64(1)), DOUBLE)
+            chk = c(0.0)
+            for i, (update, _) in enumerate(updates):
+                g = bufs[step.outputs[1 + i]]
+                part = b.call(update, [params[i], g, *states[i], hyper, tt])
+                chk = b.fadd(chk, part, flags=REASSOC)
+            fabs = mb.math.function("fabs")
+            finite = b.and_(b.fcmp_ordered("!=", b.call(fabs, [loss]), c(float("inf"))),
+                            b.fcmp_ordered("!=", b.call(fabs, [chk]), c(float("inf"))))
+            ok = fn.append_basic_block("finite")
+            b.store(epoch, epoch_at)
+            b.store(j, batch_at)
+            b.cbranch(finite, ok, fail)
+            b.position_at_end(ok)
+            b.store(b.fadd(b.load(total), b.fmul(loss, b.sitofp(n, DOUBLE))), total)
+            b.store(b.add(b.load(steps), i64(1)), steps)
+        store(b, b.fdiv(b.load(total), b.sitofp(ntot, DOUBLE)), losses, epoch)
+    b.ret(b.load(steps))
+    b.position_at_end(fail)
+    store(b, b.load(epoch_at), status, i64(0))
+    store(b, b.load(batch_at), status, i64(1))
+    b.ret(b.load(steps))
+    doc = ", ".join(f"p{i}={p}" for i, p in enumerate(tp.params))
+    mb.comments["train"] = [f"params: {doc}; optimizer state: {', '.join(tp.state) or 'none'}; "
+                            f"hyperparameters: {', '.join(tp.hyper)}"]
+    return mb.text(), len(argtys)
+
+
+def _update_function(mb, tp, i, ty):
+    """``double update_i(p, g, <state>, hyper, t)``: the optimizer's update of param i as one
+    flat loop (targets applied in order); returns the sum of the gradient it read."""
+    step = tp.step
+    name = tp.params[i]
+    count = size(step.buffers[name].shape)
+    gname = step.outputs[1 + i]
+    gtype = ltype(step.buffers[gname].dtype)
+    argtys = [ty.as_pointer(), gtype.as_pointer()] + [ty.as_pointer()] * len(tp.state) + [DOUBLE.as_pointer(), DOUBLE]
+    fn = ir.Function(mb.module, ir.FunctionType(DOUBLE, argtys), f"update{i}")
+    fn.linkage = "internal"
+    fn.attributes.add("alwaysinline")
+    fn.attributes.add("nounwind")
+    p_ptr, g_ptr, *s_ptrs, hyper, tt = fn.args
+    p_ptr.name, g_ptr.name, hyper.name, tt.name = "p", "g", "hyper", "t"
+    for s, arg in zip(tp.state, s_ptrs):
+        arg.name = s
+    # the gradient may be the param itself (a loss like ½‖W‖²): then the two may not be noalias
+    g_is_param = root(step, gname) in tp.params
+    for arg in [p_ptr, *s_ptrs] + ([] if g_is_param else [g_ptr]):
+        arg.add_attribute("noalias")
+    mb.comments[fn.name] = [f"update of {name}: " + "; ".join(f"{t} <- {e}" for t, e in tp.updates)]
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    p, g, t = sp.symbols("p g t", real=True)
+    env = {t: tt}
+    invariant = {t}
+    for j, h in enumerate(tp.hyper):
+        sym = sp.Symbol(h, real=True)
+        env[sym] = load(b, hyper, i64(j))
+        invariant.add(sym)
+    tr = Translator(b, mb.math, env)
+    chk = entry_alloca(b, DOUBLE, "chk")
+    b.store(c(0.0), chk)
+    splits = [split_body(expr, invariant, f"_h{k}_") for k, (_, expr) in enumerate(tp.updates)]
+    for hoisted, _, _ in splits:
+        for sym, sub in hoisted:
+            tr.bind(sym, tr.value(sub))
+    state_syms = {s: sp.Symbol(s, real=True) for s in tp.state}
+    with loop(b, dim_value(b, count, i64(1)), "u") as u:
+        gv = to_double(b, load(b, g_ptr, u))
+        b.store(b.fadd(b.load(chk), gv, flags=REASSOC), chk)
+        tr.bind(g, gv)
+        tr.bind(p, to_double(b, load(b, p_ptr, u)))
+        for s, arg in zip(tp.state, s_ptrs):
+            tr.bind(state_syms[s], to_double(b, load(b, arg, u)))
+        new = {}
+        for (target, _), (_, inner, result) in zip(tp.updates, splits):
+            for sym, sub in inner:
+                tr.bind(sym, tr.value(sub))
+            value = tr.value(result)
+            new[target] = value
+            tr.memo.clear()  # later rules see the updated target
+            tr.bind(sp.Symbol(target, real=True), value)
+        if "p" in new:
+            store(b, from_double(b, new["p"], ty), p_ptr, u)
+        for s, arg in zip(tp.state, s_ptrs):
+            if s in new:
+                store(b, from_double(b, new[s], ty), arg, u)
+    b.ret(b.load(chk))
+    return fn, count
+
+
+def build_training(tp):
+    """A function ``train(X, Y, params, state, hyper, perm, t0, bs) -> (steps, losses, status)``
+    running the fused loop; ``params``/``state`` are lists of arrays updated in place."""
+    text, nargs = training_ir(tp)
+    step = tp.step
+    nlead = 2 + len(tp.params) * (1 + len(tp.state)) + 2
+    sig = [P] * nlead + [ctypes.c_int64] * 4 + [P] * (nargs - nlead - 4)
+    kernel = jit.Kernel(text, {"train": (ctypes.c_int64, sig)})
+    fn = kernel.functions["train"]
+    consts = [flat(np.asarray(step.consts[k], dtype=step.buffers[k].dtype)) for k in step.consts]
+    const_ptrs = [address(a) for a in consts]
+    xdtype = np.dtype(step.buffers[tp.x].dtype)
+    ydtype = np.dtype(step.buffers[tp.y].dtype)
+    pdtypes = [np.dtype(step.buffers[p].dtype) for p in tp.params]
+    scratch = {}
+
+    def train(X, Y, params, state, hyper, perm, t0, bs):
+        n_rows = min(bs, perm.shape[1])
+        if n_rows not in scratch:
+            scratch.clear()
+            x_row = int(np.prod(X.shape[1:], dtype=np.int64))
+            y_row = int(np.prod(Y.shape[1:], dtype=np.int64))
+            arrays = [np.empty(max(n_rows * x_row, 1), xdtype), np.empty(max(n_rows * y_row, 1), ydtype)]
+            arenas = [np.empty(max(s, 1), dtype=d) for d, s in arena_sizes(step, n_rows).items()]
+            scratch[n_rows] = (arrays, arenas, [address(a) for a in arrays], [address(a) for a in arenas])
+        _, _, (xb, yb), arena_ptrs = scratch[n_rows]
+        X = np.ascontiguousarray(X, dtype=xdtype)
+        Y = np.ascontiguousarray(Y, dtype=ydtype)
+        perm = np.ascontiguousarray(perm, dtype=np.int64)
+        for p, d in zip(params, pdtypes):  # updated in place: must be the caller's own memory
+            if not (p.flags.c_contiguous and p.dtype == d):
+                raise ValueError("llvm backend: params must be C-contiguous arrays of the program's dtype")
+        hyper = np.asarray(hyper, np.float64)
+        losses = np.zeros(perm.shape[0])
+        status = np.full(2, -1, dtype=np.int64)
+        steps = fn(address(X), address(Y), *[address(p) for p in params],
+                   *[address(s) for group in state for s in group], address(hyper), address(perm),
+                   perm.shape[0], perm.shape[1], int(t0), int(bs), xb, yb, *const_ptrs, *arena_ptrs,
+                   address(losses), address(status))
+        return int(steps), losses, (int(status[0]), int(status[1])) if status[0] >= 0 else None
+
+    train.source = text
+    train.kernel = kernel
+    return train
