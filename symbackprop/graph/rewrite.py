@@ -3,8 +3,9 @@
 >>> import symbackprop as sb
 >>> yhat = sb.input("yhat", (None, 1)); z = sb.input("z", (None, 1))
 >>> L = sb.mean(yhat ** 2)
->>> print(substitute([L], {yhat: sb.tanh(z)})[0])
-sum(tanh(z)**2, axis=(0, 1))/N
+>>> from symbackprop.graph.text import formula
+>>> formula(substitute([L], {yhat: sb.tanh(z)})[0])
+'sum(tanh(z)**2, axis=(0, 1))/N'
 """
 
 from symbackprop.graph import ops

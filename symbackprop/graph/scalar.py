@@ -117,10 +117,12 @@ NAMED_FUNCTIONS = {"sigmoid": sigmoid, "softplus": softplus}
 def leaky_relu_body(negative_slope=0.01):
     """The body of leaky ReLU with the given slope (PyTorch's default 0.01).
 
+    Written piecewise so that its derivative at 0 is the slope, as in PyTorch.
+
     >>> leaky_relu_body(0.1)
-    Lambda(x0, Max(0, x0) + 0.1*Min(0, x0))
+    Lambda(x0, Piecewise((x0, x0 > 0), (0.1*x0, True)))
     """
-    return sp.Lambda(x, sp.Max(x, 0) + sp.Float(negative_slope) * sp.Min(x, 0))
+    return sp.Lambda(x, sp.Piecewise((x, x > 0), (sp.Float(negative_slope) * x, True)))
 
 
 #: every built-in elementwise function, one line each
