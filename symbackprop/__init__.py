@@ -25,7 +25,9 @@ from symbackprop.graph.rewrite import substitute
 from symbackprop import nn, optim
 from symbackprop.nn.losses import bce, cross_entropy, hinge, l2, mse
 from symbackprop.train import History, Trainer
-from symbackprop.render import explain, name
+from symbackprop.render import name
+from symbackprop.render.expand import expand
+from symbackprop.render.explain import explain
 from symbackprop.simplify import simplify
 from symbackprop.verify import Verdict, verify
 

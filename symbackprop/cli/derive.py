@@ -86,8 +86,8 @@ def resolve(loss, names, path="MODEL.py"):
 
 def run(args):
     """Print the derivation; 0 on success (errors reach the dispatcher as SymbackpropError)."""
-    from symbackprop.expand import expand
-    from symbackprop.render import explain
+    from symbackprop.render.expand import expand
+    from symbackprop.render.explain import explain
     from symbackprop.render.names import display_name
     loss, wrt = load(args.model)
     targets = resolve(loss, args.wrt if args.wrt else wrt, args.model)

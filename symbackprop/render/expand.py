@@ -54,7 +54,7 @@ def expand(expr, sizes=None, simplify=True, closed_form=False):
         raise DerivationError(f"expand: N must be a positive int, got {n!r}")
     if n > MAX_BATCH:
         raise DerivationError(f"expand: batch size N = {n} is above the limit of {MAX_BATCH} "
-                              "(symbackprop.expand.MAX_BATCH); per-element formulas are for small examples")
+                              "(symbackprop.render.expand.MAX_BATCH); per-element formulas are for small examples")
     node = expr
     if simplify:
         from symbackprop.simplify import simplify as simp
@@ -65,7 +65,7 @@ def expand(expr, sizes=None, simplify=True, closed_form=False):
         if count > MAX_ELEMENTS:
             raise DerivationError(
                 f"expand: {m.describe()} has {count} elements with N = {n}, above the limit of {MAX_ELEMENTS} "
-                "elements per value (symbackprop.expand.MAX_ELEMENTS); use smaller layers or batch")
+                "elements per value (symbackprop.render.expand.MAX_ELEMENTS); use smaller layers or batch")
     values = {}
     total = 0
     for m in order:
@@ -73,7 +73,7 @@ def expand(expr, sizes=None, simplify=True, closed_form=False):
         total += sum(sp.count_ops(e) for e in np.ravel(values[m]) if isinstance(e, sp.Basic))
         if total > MAX_OPS:
             raise DerivationError(f"expand: the expressions exceed {MAX_OPS} operations "
-                                  "(symbackprop.expand.MAX_OPS) at " + m.describe() + "; use a smaller network")
+                                  "(symbackprop.render.expand.MAX_OPS) at " + m.describe() + "; use a smaller network")
     out = values[node]
     from symbackprop.simplify.bodies import simplify_expr
     out = np.vectorize(lambda e: _finish(sp.sympify(e), closed_form, simplify_expr), otypes=[object])(out)

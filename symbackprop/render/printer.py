@@ -113,10 +113,10 @@ class Style:
             return self._mul(e, ops)
         if e.is_Pow:
             return self._pow(e, ops)
-        if isinstance(e, (sp.Function, sp.Max, sp.Min)):
-            return self._function(e, ops)
         if isinstance(e, sp.Piecewise):
             return self._piecewise(e, ops)
+        if isinstance(e, (sp.Function, sp.Max, sp.Min)):
+            return self._function(e, ops)
         return Out(sp.sstr(e), ATOM, True)
 
     def _piecewise(self, e, ops):

@@ -33,8 +33,11 @@ def cost(expr):
     return sp.count_ops(expr) + 10 * calls
 
 
+_OPAQUE = (sp.Function, sp.Max, sp.Min, sp.Piecewise)
+
+
 def _functions(expr):
-    return {type(f) for f in expr.atoms(sp.Function)}
+    return {type(f) for f in expr.atoms(*_OPAQUE)}
 
 
 def _opaque(expr):
@@ -42,8 +45,11 @@ def _opaque(expr):
     calls = {}
 
     def visit(e):
-        if isinstance(e, sp.Function):
+        if isinstance(e, sp.Piecewise):
+            inner = e
+        elif isinstance(e, _OPAQUE):
             inner = e.func(*[simplify_expr(a) for a in e.args])
+        if isinstance(e, _OPAQUE):
             if inner not in calls:
                 calls[inner] = sp.Dummy(f"f{len(calls)}", real=True)
             return calls[inner]
