@@ -1,0 +1,338 @@
+#!/usr/bin/env python
+"""The benchmark harness of issue 4: ``python benchmarks/run.py`` or ``symbackprop bench``.
+
+For each workload (W1 2-16-16-1 tanh MSE, W2 64-128-64-10 and W3 784-256-256-10 ReLU
+softmax-CE) and dtype, it measures in this one process, interleaved round by round so that the
+machine's drift hits every implementation alike:
+
+- time per training step of symbackprop's backends (``Trainer.fit``) and of the baselines
+  (``benchmarks/baselines``: numpy and numba by hand, PyTorch eager, JAX jit + scan), all
+  starting from the same params and visiting the same minibatches;
+- compile time of our backends in fresh processes (``benchmarks/compile_probe.py``): cold with
+  an empty ``SYMBACKPROP_CACHE_DIR``, then cached with the same directory;
+- the final loss of every implementation against ours (a sanity check, not a timing);
+
+then prints a table per workload and the issue's targets, met or missed.  Everything runs
+sequentially (2-core machine).  ``--quick`` is the CI smoke setting.
+"""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from benchmarks import report  # noqa: E402
+from benchmarks.baselines import BASELINES, load as load_baseline  # noqa: E402
+from benchmarks.workloads import WORKLOADS, shuffle_rng  # noqa: E402
+
+BACKENDS = ("numba", "numpy")
+DTYPES = ("float64", "float32")
+
+#: timed repeats, minimum repeats, and the time after which an implementation stops repeating
+FULL = dict(repeats=7, min_repeats=3, budget=8.0, probe_timeout=300)
+QUICK = dict(repeats=2, min_repeats=2, budget=2.0, probe_timeout=120)
+
+#: relative difference of final losses still called agreement, by dtype
+LOSS_TOL = {"float64": 1e-4, "float32": 1e-2}
+
+
+def split(text, allowed, what):
+    items = [t.strip() for t in text.split(",") if t.strip()] if text else []
+    if items == ["none"]:
+        return []
+    bad = [t for t in items if t not in allowed]
+    if bad:
+        raise SystemExit(f"bench: unknown {what} {', '.join(bad)}; choose from {', '.join(allowed)}")
+    return items
+
+
+# ---- compile probes ---------------------------------------------------------------------------
+
+def probe(key, dtype, backend, cache_dir, timeout):
+    """Run ``compile_probe`` in a fresh interpreter; its JSON result, or {"error": ...}."""
+    env = dict(os.environ, SYMBACKPROP_CACHE_DIR=str(cache_dir))
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    try:
+        done = subprocess.run([sys.executable, "-m", "benchmarks.compile_probe", key, dtype, backend], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"exit {done.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
+def compile_times(w, dtype, backends, mode, tmp, timeout, log):
+    """{backend: {"cold": result, "cached": result}}, and the cache dir the probes filled."""
+    cache_dir = Path(tmp) / f"{w.key}-{dtype}"
+    results = {}
+    for backend in backends:
+        if mode == "none" or (mode == "targets" and (w.key != "W1" or backend != "numba")):
+            continue
+        log(f"  compile probe: {backend} cold ...")
+        cold = probe(w.key, dtype, backend, cache_dir / backend, timeout)
+        log(f"  compile probe: {backend} cached ...")
+        cached = probe(w.key, dtype, backend, cache_dir / backend, timeout)
+        results[backend] = {"cold": cold, "cached": cached}
+    return results, cache_dir
+
+
+def fmt_probe(result):
+    if result is None:
+        return "—"
+    if "error" in result:
+        return "error"
+    return report.fmt_seconds(result["seconds"])
+
+
+# ---- timing -----------------------------------------------------------------------------------
+
+class Entry:
+    """One implementation under measurement."""
+
+    def __init__(self, key, label, make, ours=False, backend=None):
+        self.key, self.label, self.make, self.ours, self.backend = key, label, make, ours, backend
+        self.impl, self.error, self.note = None, None, ""
+        self.samples, self.losses, self.warmup_seconds = [], [], None
+
+
+def run_workload(w, dtype, args, cfg, tmp, log):
+    """Measure one workload in one dtype; returns its JSON-able result."""
+    from benchmarks.ours import Ours
+
+    epochs = w.quick_epochs if args.quick else w.epochs
+    steps = epochs * w.steps_per_epoch
+    X, Y = w.data(dtype)
+    compile_results, cache_dir = compile_times(w, dtype, args.backends, args.compile, tmp, cfg["probe_timeout"], log)
+
+    entries = []
+    previous = os.environ.get("SYMBACKPROP_CACHE_DIR")
+    for backend in args.backends:
+        if backend in compile_results:  # the probes' cache: this process compiles nothing more
+            os.environ["SYMBACKPROP_CACHE_DIR"] = str(cache_dir / backend)
+        e = Entry(f"ours:{backend}", f"symbackprop {backend}", None, ours=True, backend=backend)
+        try:
+            e.impl = Ours(w, dtype, backend, X, Y)
+        except Exception as exc:  # a backend that cannot build this model: report, go on
+            e.error = f"{type(exc).__name__}: {exc}"
+        entries.append(e)
+    built = [e for e in entries if e.impl is not None]
+    if built:
+        params0 = built[0].impl.initial_params()
+        rng0 = shuffle_rng(built[0].impl.trainer)
+    else:  # no backend of ours: baselines still share one init and one shuffle
+        ref = w.trainer("numpy", dtype)
+        params0, rng0 = ref.params, shuffle_rng(ref)
+
+    for key in args.baselines:
+        cls, why = load_baseline(key)
+        variants = [(BASELINES[key][2], {})]
+        if key == "numba" and w.key == "W1":
+            variants.append(("numba by hand, libm tanh", {"tanh": "libm"}))
+        for lab, kw in variants:
+            e = Entry(key, lab, None)
+            if cls is None:
+                e.error = why  # the reason it is not available
+            else:
+                try:
+                    e.impl = cls(w, dtype, params0, X, Y, copy.deepcopy(rng0), **kw)
+                except Exception as exc:
+                    e.error = f"{type(exc).__name__}: {exc}"
+            entries.append(e)
+
+    try:
+        active = [e for e in entries if e.impl is not None]
+        # warm-up: JIT compiles (hand numba from its cache, JAX for this epochs count), caches warm
+        for e in active:
+            log(f"  warm-up: {e.label} ...")
+            t0 = time.perf_counter()
+            try:
+                e.losses.append(e.impl.fit(epochs))
+            except Exception as exc:
+                e.error = f"{type(exc).__name__}: {exc}"
+            e.warmup_seconds = time.perf_counter() - t0
+        active = [e for e in active if e.error is None]
+        log(f"  timing {len(active)} implementations, {cfg['repeats']} rounds of {epochs} epochs ({steps} steps) ...")
+        for _ in range(cfg["repeats"]):
+            for e in active:
+                if len(e.samples) >= cfg["min_repeats"] and sum(e.samples) * steps > cfg["budget"]:
+                    e.note = f"{len(e.samples)} repeats (time budget)"
+                    continue
+                t0 = time.perf_counter()
+                try:
+                    loss = e.impl.fit(epochs)
+                except Exception as exc:
+                    e.error = f"{type(exc).__name__}: {exc}"
+                    continue
+                e.samples.append((time.perf_counter() - t0) / steps)
+                e.losses.append(loss)
+            active = [e for e in active if e.error is None]
+    finally:
+        if previous is None:
+            os.environ.pop("SYMBACKPROP_CACHE_DIR", None)
+        else:
+            os.environ["SYMBACKPROP_CACHE_DIR"] = previous
+
+    return summarise(w, dtype, epochs, steps, entries, compile_results)
+
+
+def summarise(w, dtype, epochs, steps, entries, compile_results):
+    ref = next((e for e in entries if e.ours and e.backend == "numba" and e.samples), None) or \
+        next((e for e in entries if e.ours and e.samples), None)
+    ref_median = float(np.median(ref.samples)) if ref else None
+    rows = []
+    for e in entries:
+        row = {"key": e.key, "label": e.label, "ours": e.ours, "backend": e.backend, "samples": e.samples,
+               "warmup_seconds": e.warmup_seconds, "losses": e.losses, "note": e.note}
+        if e.error is not None or not e.samples:
+            row.update(median=None, note=e.error or "no samples")
+            rows.append(row)
+            continue
+        med = float(np.median(e.samples))
+        row.update(median=med, spread=report.spread(e.samples),
+                   ratio=med / ref_median if ref_median else None, loss=e.losses[-1])
+        if ref is not None and ref.losses:
+            k = min(len(e.losses), len(ref.losses)) - 1  # the same number of epochs trained
+            theirs, ours = e.losses[k], ref.losses[k]
+            row["dloss"] = abs(theirs - ours) / max(abs(ours), 1e-300)
+            row["loss_ok"] = bool(np.isfinite(theirs) and row["dloss"] <= LOSS_TOL[dtype])
+            if k != len(e.losses) - 1:
+                row["loss"] = theirs
+        if e.ours and e.backend in compile_results:
+            c = compile_results[e.backend]
+            row.update(cold=fmt_probe(c["cold"]), cached=fmt_probe(c["cached"]), compile=c)
+        rows.append(row)
+    return {"workload": w.key, "title": w.title, "dtype": dtype, "epochs_per_fit": epochs, "steps_per_fit": steps,
+            "rows": rows}
+
+
+# ---- targets ----------------------------------------------------------------------------------
+
+def targets(results):
+    """The speed and compile targets of issue 4 that these results can judge: (text, met)."""
+    out = []
+    for r in results:
+        rows = {row["label"]: row for row in r["rows"] if row.get("median") is not None}
+        ours = rows.get("symbackprop numba")
+        if ours is None:
+            continue
+        tag = f"{r['workload']} {r['dtype']}"
+        if r["workload"] == "W1":
+            for label, factor in (("JAX jit+scan", 2.0), ("PyTorch eager", 20.0)):
+                if label in rows:
+                    speedup = rows[label]["median"] / ours["median"]
+                    out.append((f"{tag}: ≥ {factor:g}× faster than {label}: {speedup:.2f}×", speedup >= factor))
+            comp = ours.get("compile", {})
+            for which, limit in (("cold", 5.0), ("cached", 0.5)):
+                res = comp.get(which)
+                if res and "seconds" in res:
+                    out.append((f"{tag}: {which} compile < {limit:g} s: {res['seconds']:.2f} s",
+                                res["seconds"] < limit))
+        else:
+            peers = [rows[k] for k in ("PyTorch eager", "JAX jit+scan", "numba by hand") if k in rows]
+            if peers:
+                best = min(peers, key=lambda row: row["median"])
+                ratio = ours["median"] / best["median"]
+                out.append((f"{tag}: within 1.1× of the fastest peer ({best['label']}, "
+                            f"{report.fmt_time(best['median'])}): {ratio:.2f}×", ratio <= 1.1))
+    return out
+
+
+# ---- main -------------------------------------------------------------------------------------
+
+def main(args):
+    """Run the benchmarks described by parsed ``args`` (see ``symbackprop.cli.bench``); 0 when done."""
+    args.workloads = split(args.workloads, list(WORKLOADS), "workload")
+    args.dtypes = split(args.dtypes, DTYPES, "dtype")
+    args.backends = split(args.backends, BACKENDS, "backend")
+    args.baselines = split(args.baselines, list(BASELINES), "baseline")
+    if args.compile is None:
+        args.compile = "targets" if args.quick else "all"
+    cfg = dict(QUICK if args.quick else FULL)
+    if args.repeats:
+        cfg["repeats"] = args.repeats
+        cfg["min_repeats"] = min(cfg["min_repeats"], args.repeats)
+    out = sys.stdout
+
+    def log(msg):
+        if not args.no_progress:
+            print(msg, file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    threads_note = "threads: each library's default"
+    if args.threads:
+        from benchmarks import threads
+        threads_note = threads.limit(args.threads)
+    info = report.machine_info(ROOT)
+    info["threads"] = threads_note
+    print("symbackprop bench" + (" (--quick)" if args.quick else ""), file=out)
+    report.print_machine(info, out)
+    print(threads_note, file=out)
+    unavailable = []
+    for key in args.baselines:
+        cls, why = load_baseline(key)
+        if cls is None:
+            unavailable.append(f"{BASELINES[key][2]}: n/a ({why})")
+    if unavailable:
+        print("skipped: " + "; ".join(unavailable), file=out)
+    out.flush()
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="symbackprop-bench-") as tmp:
+        for key in args.workloads:
+            w = WORKLOADS[key]
+            blocks = []
+            for dtype in args.dtypes:
+                log(f"{w.key} {dtype}:")
+                res = run_workload(w, dtype, args, cfg, tmp, log)
+                results.append(res)
+                blocks.append((dtype, res["rows"]))
+            epochs = results[-1]["epochs_per_fit"]
+            report.workload_table(f"{w.title}; SGD lr {w.lr:g}; {epochs} epochs × {w.steps_per_epoch} steps per fit",
+                                  blocks, out)
+            out.flush()
+    report.legend(out)
+    checks = targets(results)
+    if checks:
+        print("\ntargets (issue 4):", file=out)
+        for text, met in checks:
+            print(f"  {'met   ' if met else 'MISSED'}  {text}", file=out)
+    bad = [(r["workload"], r["dtype"], row["label"]) for r in results for row in r["rows"]
+           if row.get("median") is not None and row.get("loss_ok") is False]
+    if bad:
+        print("\nloss check: final losses disagree with ours for " +
+              ", ".join(f"{w} {d} {lab}" for w, d, lab in bad), file=out)
+    elapsed = time.perf_counter() - started
+    info["load_average_end"] = report.load_average()
+    print(f"\ntotal {elapsed:.0f} s; load average at the end {info['load_average_end']}", file=out)
+    if args.json:
+        report.write_json(args.json, {"machine": info, "quick": args.quick, "seconds": elapsed,
+                                      "options": {k: getattr(args, k) for k in ("workloads", "dtypes", "backends",
+                                                                               "baselines", "compile")},
+                                      "results": results, "targets": [{"text": t, "met": m} for t, m in checks]})
+        print(f"wrote {args.json}", file=out)
+    return 0
+
+
+def cli(argv=None):
+    import argparse
+    from symbackprop.cli.bench import add_arguments
+    parser = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return main(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,57 @@
+"""``--threads N``: limit the BLAS and framework thread pools of this process (default: leave
+every library at its default, as issue 4 measures).
+
+On a 2-core machine shared with other processes, multi-threaded BLAS and OpenMP pools can
+stall (threads spin waiting for a core), so single-threaded numbers are the steadier
+comparison.  OpenBLAS is limited through its own ``*_set_num_threads`` in every OpenBLAS
+library loaded here (numpy's and scipy's, which numba's ``np.dot`` calls), PyTorch through
+``torch.set_num_threads`` (by the baseline, reading ``LIMIT``), XLA through ``XLA_FLAGS``
+(single-threaded Eigen; only for N = 1, and only before jax is imported).
+"""
+
+import ctypes
+import os
+import sys
+
+#: the requested thread count, or None for library defaults
+LIMIT = None
+
+_SETTERS = ("openblas_set_num_threads", "scipy_openblas_set_num_threads", "scipy_openblas_set_num_threads64_",
+            "openblas_set_num_threads64_", "MKL_Set_Num_Threads")
+
+
+def limit(n):
+    """Limit thread pools to ``n``; returns a description of what was limited."""
+    global LIMIT
+    LIMIT = n
+    done = []
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS numba's np.dot calls)
+    except ImportError:
+        pass
+    paths = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1] if line.strip() else ""
+                if path.endswith(".so") or ".so." in path:
+                    name = os.path.basename(path).lower()
+                    if "openblas" in name or "mkl_rt" in name:
+                        paths.add(path)
+    except OSError:
+        pass
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for sym in _SETTERS:
+            if hasattr(lib, sym):
+                getattr(lib, sym)(ctypes.c_int(n))
+                done.append(os.path.basename(path).split("-")[0])
+                break
+    if n == 1 and "jax" not in sys.modules:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+        done.append("XLA")
+    done.append("torch")
+    return f"threads limited to {n}: " + ", ".join(done)
