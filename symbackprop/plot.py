@@ -25,8 +25,11 @@ def available():
 
 
 def _pyplot():
+    """pyplot, on the Agg backend unless the caller (a notebook, say) already chose one."""
+    import sys
     import matplotlib
-    matplotlib.use("Agg", force=True)
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
 

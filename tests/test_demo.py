@@ -71,3 +71,9 @@ def test_auto_backend_falls_back_to_numpy_without_numba(monkeypatch):
 def test_demo_unknown_backend_is_a_user_error(capsys):
     assert main(["demo", "--backend", "fortran", "--no-plot", "--epochs", "5"]) == 2
     assert "fortran" in capsys.readouterr().err
+
+
+def test_demo_float32_on_the_numpy_backend(capsys):
+    assert main(["demo", "--dtype", "float32", "--backend", "numpy", "--epochs", "30", "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert "float32" in out and "nothing to compile" in out and "time per step" not in out
