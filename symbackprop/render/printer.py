@@ -74,7 +74,7 @@ class Style:
         return f"{base}^{exp}"
 
     def sqrt(self, arg):
-        return f"√{self.paren(arg)}"
+        return f"√{arg}" if arg.replace("π", "p").isalnum() else f"√{self.paren(arg)}"
 
     def frac(self, num, den, num_out, den_out):
         return f"{self.wrap(num_out, MUL)}/{self.wrap(den_out, POW)}"
@@ -102,6 +102,10 @@ class Style:
             return Out(self.piece(p), p.prec, p.tensor)
         if e.is_Symbol:
             return Out(self.symbol(e), ATOM, False)
+        if e is sp.pi:
+            return Out(r"\pi" if self.latex else "π", ATOM, False)
+        if e is sp.E:
+            return Out("e", ATOM, False)
         if e.is_Number:
             if e.is_negative:
                 inner = self._expr(-e, ops)
@@ -199,7 +203,7 @@ class Style:
         body = self.odot.join(self.wrap(o, MUL + 1) for o in tensors)
         if head and body:
             if len(tensors) == 1 and tensors[0].prec >= POW:
-                text = head + (" " if self.latex or not head[-1].isdigit() else "") + body
+                text = head + (" " if self.latex or not head[-1].isdigit() or "√" in head else "") + body
             else:
                 text = head + (" " if self.latex else "") + (self.paren(body) if len(tensors) > 1 else self.wrap(tensors[0], POW))
         else:
