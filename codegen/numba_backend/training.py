@@ -13,7 +13,7 @@ import sympy as sp
 
 from codegen.numba_backend import HEADER, JIT_OPTIONS, cache, flat
 from codegen.numba_backend.emit import Emitter, arena_sizes, code
-from codegen.numba_backend.printer import print_expr, body_lines
+from codegen.numba_backend.printer import body_lines
 
 
 def _row(shape):
@@ -92,8 +92,10 @@ def _update_lines(tp, i, grad_var, pvar, svar):
         invariant.add(sp.Symbol(h, real=True))
     lines, loop = [], []
     for k, (target, expr) in enumerate(tp.updates):
-        hoisted, inner, result = body_lines(expr, names, invariant, f"_h{i}_{k}_")
-        lines += hoisted
+        # invariants depend on t and the hyperparameters only: the same for every param,
+        # so they are computed once, before the first param's loop
+        hoisted, inner, result = body_lines(expr, names, invariant, f"_h{k}_")
+        lines += hoisted if i == 0 else []
         loop += inner + [f"_n{i}_{target} = {result}"]
         names[sp.Symbol(target, real=True)] = f"_n{i}_{target}"
     # the first read of g also feeds the finiteness check
@@ -135,4 +137,4 @@ def build_training(tp):
     return train
 
 
-__all__ = ["build_training", "training_source", "print_expr"]
+__all__ = ["build_training", "training_source"]

@@ -1,0 +1,41 @@
+"""Golden tests of generated kernels: a change to generated code is seen and reviewed.
+
+To accept a deliberate change, regenerate with
+``SYMBACKPROP_UPDATE_GOLDEN=1 pytest tests/test_golden_kernels.py`` and read the diff.
+"""
+
+import difflib
+import os
+from pathlib import Path
+
+import pytest
+
+import symbackprop as sb
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def linear_regression():
+    return sb.Trainer(sb.nn.Linear(3, 1), loss="mse", optimizer=sb.optim.SGD(lr=0.1, momentum=0.9),
+                      backend="numba"), 3
+
+
+def sigmoid_net_bce():
+    net = sb.nn.Sequential(sb.nn.Linear(2, 3), sb.nn.Sigmoid(), sb.nn.Linear(3, 1))
+    return sb.Trainer(net, loss="bce", optimizer=sb.optim.Adam(lr=0.01), backend="numba"), 2
+
+
+@pytest.mark.parametrize("model", [linear_regression, sigmoid_net_bce])
+def test_generated_training_kernel_matches_golden(model):
+    pytest.importorskip("numba")
+    tr, features = model()
+    tr.build((features,))
+    source = tr.export_source()
+    path = GOLDEN / f"numba_{model.__name__}.py.txt"
+    if os.environ.get("SYMBACKPROP_UPDATE_GOLDEN") or not path.exists():
+        path.write_text(source)
+    expected = path.read_text()
+    if source != expected:
+        diff = "".join(difflib.unified_diff(expected.splitlines(True), source.splitlines(True),
+                                            "golden", "generated"))
+        pytest.fail(f"generated kernel changed; if intended, regenerate (see module docstring):\n{diff}")
