@@ -149,6 +149,29 @@ def legend(out=sys.stdout):
           "data, minibatch order)", file=out)
 
 
+def markdown(results, info, targets=()):
+    """The results as a Markdown table (for the README), with the machine it ran on."""
+    v = info["versions"]
+    lines = [f"Measured on {info['cpu']} ({info['cores']} cores), load average {info['load_average']} at the start; "
+             f"{info.get('threads', '')}; python {v['python']}, "
+             + ", ".join(f"{k} {v[k]}" for k in ("numpy", "numba", "torch", "jax") if v.get(k)) + ".", "",
+             "| workload | dtype | implementation | time/step | spread | ÷ ours | compile cold | cached |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        for row in r["rows"]:
+            if row.get("median") is None:
+                cells = ["n/a", "", "", "", ""]
+            else:
+                sp = "" if row.get("spread") is None else f"±{row['spread']:.0f}%"
+                cells = [fmt_time(row["median"]), sp, fmt_ratio(row.get("ratio")), row.get("cold") or "",
+                         row.get("cached") or ""]
+            lines.append(f"| {r['workload']} | {r['dtype']} | {row['label']} | " + " | ".join(cells) + " |")
+    if targets:
+        lines += ["", "Targets of issue 4:", ""]
+        lines += [f"- {'met' if met else '**missed**'}: {text}" for text, met in targets]
+    return "\n".join(lines) + "\n"
+
+
 def write_json(path, payload):
     with open(path, "w") as f:
         json.dump(payload, f, indent=2, default=_jsonable)

@@ -79,7 +79,7 @@ def compile_times(w, dtype, backends, mode, tmp, timeout, log):
     cache_dir = Path(tmp) / f"{w.key}-{dtype}"
     results = {}
     for backend in backends:
-        if mode == "none" or (mode == "targets" and (w.key != "W1" or backend != "numba")):
+        if mode == "none" or (mode == "targets" and (w.key, dtype, backend) != ("W1", "float64", "numba")):
             continue
         log(f"  compile probe: {backend} cold ...")
         cold = probe(w.key, dtype, backend, cache_dir / backend, timeout)
@@ -323,6 +323,10 @@ def main(args):
                                                                                "baselines", "compile")},
                                       "results": results, "targets": [{"text": t, "met": m} for t, m in checks]})
         print(f"wrote {args.json}", file=out)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(report.markdown(results, info, checks))
+        print(f"wrote {args.markdown}", file=out)
     return 0
 
 

@@ -96,6 +96,16 @@ def shuffle_rng(trainer, seed=0):
     return np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
 
 
+def full_batch(workload, n):
+    """True when one minibatch is the whole data set: the order of samples cannot change the
+    loss or the gradient (a mean over all of them), so a hand-written loop does not shuffle.
+
+    >>> full_batch(WORKLOADS["W1"], 100), full_batch(WORKLOADS["W2"], 1280)
+    (True, False)
+    """
+    return workload.batch >= n
+
+
 def permutations(rng, epochs, n):
     """One permutation of range(n) per epoch, drawn as ``Trainer.fit`` draws them."""
     perm = np.empty((epochs, n), dtype=np.int64)

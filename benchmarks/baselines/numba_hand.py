@@ -3,7 +3,8 @@ minibatches × gather, forward, backward, SGD) in one ``@njit(cache=True, error_
 fastmath=True)`` function, buffers preallocated by the caller, matrix products through
 ``np.dot`` into those buffers (BLAS, transposes as flags: no copies), every elementwise step an
 explicit loop fused with its neighbours (bias + activation, activation derivative + bias
-gradient, softmax + cross-entropy + its cotangent).
+gradient, softmax + cross-entropy + its cotangent).  With one batch covering the data set
+(W1) the kernel neither shuffles nor gathers.
 
 Transcendentals: numba's ``math.tanh``/``math.exp`` are scalar libm calls that stop LLVM
 from vectorising a loop.  An expert who profiled W1 would replace them, so these kernels use
@@ -24,7 +25,7 @@ import math
 
 import numpy as np
 
-from benchmarks.workloads import PARAM_NAMES, permutations
+from benchmarks.workloads import PARAM_NAMES, full_batch, permutations
 
 
 def available():
@@ -143,20 +144,24 @@ if njit is not None:
                  gW0, gb0, gW1, gb1, losses):
         """The W1 kernel (2-16-16-1, tanh, MSE), sizes fixed as in a kernel written for it."""
         D, H = 2, 16
-        ntot = perm.shape[1]
+        ntot = X.shape[0]
+        full = perm.shape[1] == 0  # one batch is the data set: no shuffle, no gather
         # constants in the params' dtype (a Python literal would promote float32 to float64)
         lr, zero, one, two = c[0], c[1], c[2], c[3]
         for e in range(perm.shape[0]):
             total = 0.0
             for start in range(0, ntot, bs):
                 m = min(bs, ntot - start)
-                x, y = xb[:m], yb[:m]
                 h0, h1, g0, g1, dzm = a0[:m], a1[:m], d0[:m], d1[:m], dz[:m]
-                for r in range(m):
-                    s = perm[e, start + r]
-                    x[r, 0] = X[s, 0]
-                    x[r, 1] = X[s, 1]
-                    y[r] = Y[s, 0]
+                if full:
+                    x, y = X, Y
+                else:
+                    x, y = xb[:m], yb[:m]
+                    for r in range(m):
+                        s = perm[e, start + r]
+                        x[r, 0] = X[s, 0]
+                        x[r, 1] = X[s, 1]
+                        y[r] = Y[s]
                 # forward: tanh(x W0ᵀ + b0), tanh(h0 W1ᵀ + b1), z = h1 W2ᵀ + b2
                 np.dot(x, W0.T, h0)
                 for r in range(m):
@@ -338,7 +343,10 @@ class NumbaHand:
 
     def fit(self, epochs):
         n = self.X.shape[0]
-        perm = permutations(self.rng, epochs, n)
+        if self.kernel is train_w1 and full_batch(self.w, n):
+            perm = np.empty((epochs, 0), np.int64)  # the W1 kernel's "no shuffle" (see its source)
+        else:
+            perm = permutations(self.rng, epochs, n)
         losses = np.zeros(epochs)
         b = self.buffers
         W0, b0, W1, b1, W2, b2 = self.p
@@ -347,6 +355,7 @@ class NumbaHand:
             self.kernel(self.X, self.Y, W0, b0, W1, b1, W2, b2, perm, self.w.batch, self.lr, b["xb"], b["yb"],
                         b["a0"], b["a1"], b["z"], b["d0"], b["d1"], b["dz"], gW0, gb0, gW1, gb1, gW2, gb2, losses)
         else:
-            self.kernel(self.X, self.Y, W0, b0, W1, b1, W2, b2, perm, self.w.batch, self.consts, self.mode, b["xb"], b["yb"],
+            self.kernel(self.X, self.Y.reshape(-1), W0, b0, W1, b1, W2, b2, perm, self.w.batch, self.consts, self.mode,
+                        b["xb"], b["yb"],
                         b["a0"], b["a1"], b["d0"], b["d1"], b["dz"], gW0, gb0, gW1, gb1, losses)
         return float(losses[-1]) if epochs else float("nan")

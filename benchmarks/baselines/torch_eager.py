@@ -1,12 +1,13 @@
 """PyTorch eager: the textbook loop (``nn.Sequential``, ``nn.MSELoss``/``nn.CrossEntropyLoss``,
 ``optim.SGD``, ``zero_grad``/``backward``/``step``), minibatches gathered by ``index_select``
-from tensors that share memory with the numpy data.  Threads: PyTorch's default (or
+from tensors that share memory with the numpy data (no shuffle, no gather when the batch is
+the whole data set).  Threads: PyTorch's default (or
 ``--threads N``).
 """
 
 import numpy as np
 
-from benchmarks.workloads import PARAM_NAMES, permutations
+from benchmarks.workloads import PARAM_NAMES, full_batch, permutations
 
 
 def available():
@@ -47,9 +48,16 @@ class TorchEager:
     def fit(self, epochs):
         torch = self.torch
         n, bs = self.X.shape[0], self.w.batch
-        perm = torch.from_numpy(permutations(self.rng, epochs, n))
         model, loss_fn, opt, X, Y = self.model, self.loss_fn, self.opt, self.X, self.Y
         last = float("nan")
+        if full_batch(self.w, n):  # the batch is the data set: no shuffle, no gather
+            for e in range(epochs):
+                loss = loss_fn(model(X), Y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            return float(loss.detach()) if epochs else last
+        perm = torch.from_numpy(permutations(self.rng, epochs, n))
         for e in range(epochs):
             total = torch.zeros((), dtype=torch.float64)
             for start in range(0, n, bs):

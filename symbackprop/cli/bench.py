@@ -27,15 +27,17 @@ def add_arguments(parser):
                         help="comma-separated from numpy,numba,torch,jax, or none (default: all; a baseline "
                              "whose library is not importable is shown as n/a)")
     parser.add_argument("--quick", action="store_true",
-                        help="few short repeats and compile times only for W1's numba backend (CI smoke)")
+                        help="few short repeats; compile times only for W1 float64 on numba (CI smoke)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per implementation "
                                                                    "(default: 7, 2 with --quick)")
     parser.add_argument("--compile", choices=["all", "targets", "none"], default=None,
-                        help="compile-time probes in fresh processes: for every backend and workload, only "
-                             "where issue 4 sets a target (W1, numba), or none (default: all; targets with --quick)")
+                        help="compile-time probes in fresh processes: for every backend, workload and dtype; only "
+                             "where issue 4 sets a target (W1 float64, numba); or none (default: all; targets "
+                             "with --quick)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="limit OpenBLAS, PyTorch and (N=1) XLA thread pools to N (default: library defaults)")
     parser.add_argument("--json", metavar="FILE", help="also write every sample and the machine to FILE")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the results as a Markdown table (README)")
     parser.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
 
 
