@@ -31,14 +31,19 @@ def register(subparsers):
                     "derived gradient formulas and the backprop chain, compiles the training loop, trains it, "
                     "reports accuracy and time per step beside the numpy reference, and writes "
                     f"{PLOT_NAME} (decision boundary and loss curve).")
-    p.add_argument("--backend", default="auto",
-                   help="auto (default: numba if installed, else numpy), numba or numpy")
+    p.add_argument("--backend", default="auto", help=backend_help())
     p.add_argument("--epochs", type=int, default=2000, help="full-batch epochs (default: 2000)")
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     p.add_argument("--seed", type=int, default=0, help="seed of the data, the initial weights and shuffling")
     p.add_argument("--no-plot", action="store_true", help=f"do not write {PLOT_NAME}")
     p.add_argument("--out", default=".", metavar="DIR", help=f"directory for {PLOT_NAME} (default: .)")
     p.set_defaults(func=run)
+
+
+def backend_help():
+    """The --backend help text, listing the backends this install has."""
+    import codegen
+    return f"auto (default: numba if installed, else numpy) or one of: {', '.join(sorted(codegen.BACKENDS))}"
 
 
 def pick_backend(requested):

@@ -39,6 +39,7 @@ class ModelFileError(SymbackpropError, ValueError):
 
 def register(subparsers):
     """Add the ``train`` subcommand."""
+    from symbackprop.cli.demo import backend_help
     p = subparsers.add_parser(
         "train", help="train a model defined in a Python file on data from .npz or .csv",
         description="Train the network a model file defines (net, and optionally loss and optimizer) on a "
@@ -54,7 +55,7 @@ def register(subparsers):
                    help="replace the model file's optimizer (default: the file's, else adam)")
     p.add_argument("--loss", choices=LOSS_NAMES, default=None, help="replace the model file's loss (default: "
                                                                     "the file's, else mse)")
-    p.add_argument("--backend", default="auto", help="auto (numba if installed, else numpy), numba or numpy")
+    p.add_argument("--backend", default="auto", help=backend_help())
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and shuffling (default: 0)")
     p.add_argument("--save", metavar="PARAMS.npz", help="write the trained params, one array per name")
