@@ -41,7 +41,9 @@ def test_every_example_has_a_check():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_runs(name, tmp_path):
-    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    # the checkout under test comes first, whatever an editable install points at
+    path = os.pathsep.join(p for p in (str(EXAMPLES.parent), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=path)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, str(EXAMPLES / name)], cwd=tmp_path, env=env, capture_output=True,
                           text=True, encoding="utf-8", timeout=TIMEOUT)
