@@ -27,6 +27,12 @@ import llvmlite.binding as llvm
 
 #: bump when generated code changes meaning, so old cache entries are never reused
 BACKEND_VERSION = "1"
+#: optimisation: O3 with the loop and SLP vectorisers; the loop unroller and interleaving
+#: of vectorised loops are switches measured on W1: the unroller off gave 27.5 µs per step against
+#: 31.5 µs with it (median, same process) and 0.2 s less compile time; O2 and no interleaving were no faster
+OPT_LEVEL = 3
+UNROLL = False
+INTERLEAVE = True
 _MAGIC = b"SBPLLVMOBJ1\n"
 _lock = threading.Lock()
 _state = {}
@@ -77,8 +83,34 @@ def _capsule_pointer(capsule):
 BLAS_SYMBOLS = {"dgemm": "sbp_dgemm", "sgemm": "sbp_sgemm"}
 
 
-def _bind_blas():
+def _cython_blas():
+    """scipy's ``cython_blas`` module, loaded directly from its file when possible:
+    ``import scipy.linalg.cython_blas`` first imports all of ``scipy.linalg`` (~0.2 s)."""
+    import sys
+    if "scipy.linalg.cython_blas" in sys.modules:
+        return sys.modules["scipy.linalg.cython_blas"]
+    try:
+        import importlib.machinery
+        import importlib.util
+        import scipy
+        folder = Path(scipy.__file__).parent / "linalg"
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = folder / f"cython_blas{suffix}"
+            if path.exists():
+                loader = importlib.machinery.ExtensionFileLoader("scipy.linalg.cython_blas", str(path))
+                spec = importlib.util.spec_from_file_location("scipy.linalg.cython_blas", path, loader=loader)
+                module = importlib.util.module_from_spec(spec)
+                loader.exec_module(module)
+                return module
+    except Exception:  # any surprise: the ordinary import
+        pass
     from scipy.linalg import cython_blas
+    return cython_blas
+
+
+def _bind_blas():
+    cython_blas = _cython_blas()
+    _state["blas_module"] = cython_blas  # keep the module (and its library) alive
     for name, symbol in BLAS_SYMBOLS.items():
         llvm.add_symbol(symbol, _capsule_pointer(cython_blas.__pyx_capi__[name]))
 
@@ -96,7 +128,8 @@ def cache_dir():
 def key_of(ir_text):
     """Cache key of an IR module for this host and this backend version."""
     _init()
-    text = f"{BACKEND_VERSION}\n{llvmlite.__version__}\n{llvm.llvm_version_info}\n{_state['host']}\n{ir_text}"
+    text = (f"{BACKEND_VERSION}\n{llvmlite.__version__}\n{llvm.llvm_version_info}\n{_state['host']}\n"
+            f"O{OPT_LEVEL} unroll={UNROLL} interleave={INTERLEAVE}\n{ir_text}")
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -105,10 +138,11 @@ def optimise(module):
     tm = _init()
     module.triple = triple()
     module.data_layout = str(tm.target_data)
-    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto = llvm.create_pipeline_tuning_options(speed_level=OPT_LEVEL)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
-    pto.loop_unrolling = True
+    pto.loop_unrolling = UNROLL
+    pto.loop_interleaving = INTERLEAVE
     pb = llvm.create_pass_builder(tm, pto)
     mpm = pb.getModulePassManager()
     mpm.run(module, pb)
