@@ -19,6 +19,7 @@ each preceded by a comment saying what it computes); its object code is cached o
 import ctypes
 
 import numpy as np
+import sympy as sp
 from llvmlite import ir
 
 from codegen.layout import arena_sizes, output_views
@@ -62,12 +63,30 @@ def kernel_ir(program, name="kernel"):
     return mb.text(), len(argtys)
 
 
+def structure(program):
+    """A deterministic description of everything in ``program`` that shapes its code
+    (constants by dtype and shape only: their values are arguments)."""
+    lines = [f"args {program.args!r}", f"outputs {program.outputs!r}", f"aliases {sorted(program.aliases.items())!r}",
+             f"slots {sorted(program.slots.items())!r}", f"slot_sizes {[(d, tuple(map(sp.srepr, s))) for d, s in program.slot_sizes.items()]!r}"]
+    for name, b in program.buffers.items():
+        lines.append(f"buffer {name} {tuple(map(sp.srepr, map(sp.sympify, b.shape)))} {b.dtype} {b.role}")
+    for name in program.consts:
+        lines.append(f"const {name} {np.shape(program.consts[name])}")
+    for step in program.steps:
+        fields = {k: (sp.srepr(v) if isinstance(v, sp.Basic) else repr(v)) for k, v in vars(step).items()}
+        lines.append(f"{type(step).__name__} {fields} <- {program.origins.get(step.out, '')}")
+    return "\n".join(lines)
+
+
+def _signature(program):
+    nbefore = len(program.args) + len(program.consts)
+    return [P] * nbefore + [ctypes.c_int64] + [P] * len(program.slot_sizes)
+
+
 def build(program):
     """A function running ``program``: ``run(arrays, n) -> [output arrays]``."""
-    text, nargs = kernel_ir(program)
-    nbefore = len(program.args) + len(program.consts)
-    sig = [P] * nbefore + [ctypes.c_int64] + [P] * (nargs - nbefore - 1)
-    kernel = jit.Kernel(text, {"kernel": (None, sig)})
+    kernel = jit.Kernel(lambda: kernel_ir(program)[0], {"kernel": (None, _signature(program))},
+                        structure="kernel\n" + structure(program))
     fn = kernel.functions["kernel"]
     consts = [flat(np.asarray(program.consts[c], dtype=program.buffers[c].dtype)) for c in program.consts]
     const_ptrs = [address(a) for a in consts]
@@ -92,9 +111,21 @@ def build(program):
                 out.append(arena[dtype][offset:offset + s].reshape(shape).copy())
         return out
 
-    run.source = text
-    run.kernel = kernel
-    return run
+    return Compiled(run, kernel)
+
+
+class Compiled:
+    """A compiled function: calls ``fn``; ``source`` is the LLVM IR (made on first use)."""
+
+    def __init__(self, fn, kernel):
+        self.fn, self.kernel = fn, kernel
+
+    def __call__(self, *args):
+        return self.fn(*args)
+
+    @property
+    def source(self):
+        return self.kernel.ir
 
 
 def build_training(tp):

@@ -125,11 +125,25 @@ def cache_dir():
     return path
 
 
-def key_of(ir_text):
-    """Cache key of an IR module for this host and this backend version."""
+def _backend_sources():
+    """A digest of the code that generates and compiles IR (this package, the layout and
+    body modules, the program classes): a change to any of them changes every key."""
+    if "sources" not in _state:
+        here = Path(__file__).resolve().parent
+        files = sorted(here.glob("*.py")) + [here.parent / n for n in ("layout.py", "bodies.py", "program.py")]
+        digest = hashlib.sha256()
+        for f in files:
+            digest.update(f.name.encode() + b"\0" + f.read_bytes())
+        _state["sources"] = digest.hexdigest()
+    return _state["sources"]
+
+
+def key_of(structure):
+    """Cache key of a module: its structure (the IR text, or a structural description of
+    the program it is generated from), this host, the versions and the backend's code."""
     _init()
     text = (f"{BACKEND_VERSION}\n{llvmlite.__version__}\n{llvm.llvm_version_info}\n{_state['host']}\n"
-            f"O{OPT_LEVEL} unroll={UNROLL} interleave={INTERLEAVE}\n{ir_text}")
+            f"O{OPT_LEVEL} unroll={UNROLL} interleave={INTERLEAVE}\n{_backend_sources()}\n{structure}")
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -197,13 +211,15 @@ def _write_entry(path, payload):
 class Kernel:
     """Native functions of one IR module: ``functions[name]`` is a ctypes function.
 
+    ``ir`` is the module's IR text or a function making it; ``structure`` (default: the
+    IR text) is what the cache key hashes, so a warm start need not generate any IR.
     ``signatures`` maps each function to (restype, [argtypes]).  ``warm`` says the
     object code came from the disk cache.
     """
 
-    def __init__(self, ir_text, signatures):
-        self.ir = ir_text
-        self.key = key_of(ir_text)
+    def __init__(self, ir, signatures, structure=None):
+        self._ir, self._make_ir = (ir, None) if isinstance(ir, str) else (None, ir)
+        self.key = key_of(structure if structure is not None else self.ir)
         path = cache_dir() / f"k_{self.key}.o"
         payload = _read_entry(path)
         self.warm = payload is not None
@@ -213,9 +229,16 @@ class Kernel:
                 return
             except Exception:  # a valid digest over bad code: rebuild, never trust it
                 self.warm = False
-        payload = compile_object(ir_text)
+        payload = compile_object(self.ir)
         _write_entry(path, payload)
         self._load(payload, signatures)
+
+    @property
+    def ir(self):
+        """The module's LLVM IR text (generated on first use when built from the cache)."""
+        if self._ir is None:
+            self._ir = self._make_ir()
+        return self._ir
 
     def _load(self, payload, signatures):
         _init()

@@ -17,7 +17,7 @@ from llvmlite import ir
 
 from codegen.bodies import split_body
 from codegen.layout import arena_sizes, root, size
-from codegen.llvm_backend import address, flat, jit
+from codegen.llvm_backend import Compiled, address, flat, jit, structure
 from codegen.llvm_backend.emit import (DOUBLE, I64, REASSOC, VOID, ModuleBuilder, ProgramEmitter, dim_value,
                                        entry_alloca, from_double, i64, load, loop, ltype, store, to_double)
 from codegen.llvm_backend.mathfns import c
@@ -198,11 +198,12 @@ def _update_function(mb, tp, i, ty):
 def build_training(tp):
     """A function ``train(X, Y, params, state, hyper, perm, t0, bs) -> (steps, losses, status)``
     running the fused loop; ``params``/``state`` are lists of arrays updated in place."""
-    text, nargs = training_ir(tp)
     step = tp.step
     nlead = 2 + len(tp.params) * (1 + len(tp.state)) + 2
-    sig = [P] * nlead + [ctypes.c_int64] * 4 + [P] * (nargs - nlead - 4)
-    kernel = jit.Kernel(text, {"train": (ctypes.c_int64, sig)})
+    sig = [P] * nlead + [ctypes.c_int64] * 4 + [P] * (2 + len(step.consts) + len(step.slot_sizes) + 2)
+    described = (f"train x={tp.x} y={tp.y} params={tp.params!r} state={tp.state!r} hyper={tp.hyper!r}\n"
+                 f"updates {[(t, sp.srepr(e)) for t, e in tp.updates]!r}\n" + structure(step))
+    kernel = jit.Kernel(lambda: training_ir(tp)[0], {"train": (ctypes.c_int64, sig)}, structure=described)
     fn = kernel.functions["train"]
     consts = [flat(np.asarray(step.consts[k], dtype=step.buffers[k].dtype)) for k in step.consts]
     const_ptrs = [address(a) for a in consts]
@@ -236,6 +237,4 @@ def build_training(tp):
                    address(losses), address(status))
         return int(steps), losses, (int(status[0]), int(status[1])) if status[0] >= 0 else None
 
-    train.source = text
-    train.kernel = kernel
-    return train
+    return Compiled(train, kernel)
