@@ -141,7 +141,10 @@ def apply(expr, bindings, where="map"):
     """
     expr = sp.sympify(expr)
     nodes = list(bindings.values())
-    out_shape = shp.broadcast_shapes(*(n.shape for n in nodes), context=_context(where, nodes))
+    try:  # the error's context prints every operand: build it only when there is an error
+        out_shape = shp.broadcast_shapes(*(n.shape for n in nodes))
+    except ShapeError:
+        out_shape = shp.broadcast_shapes(*(n.shape for n in nodes), context=_context(where, nodes))
     dtype = _result_dtype(nodes)
     extra = expr.free_symbols - set(bindings) - {N}
     if extra:
