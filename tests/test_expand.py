@@ -90,3 +90,20 @@ def test_sizes_that_blow_up_are_refused_with_the_limit():
         sb.expand(sb.sum(x), sizes={"N": 0})
     with pytest.raises(sb.SymbackpropError):
         sb.expand("x")
+
+
+def test_nn_221_gradient_is_the_derivative_of_the_expanded_loss():
+    net = sb.nn.Sequential(sb.nn.Linear(2, 2), sb.nn.Sigmoid(), sb.nn.Linear(2, 1), sb.nn.Sigmoid())
+    x = sb.input("x", (None, 2)); y = sb.input("y", (None, 1))
+    L = sb.mse(net(x), y) / 2
+    params = {n.name: n for n in sb._graph.traverse.leaves([L]) if n.op == "param"}
+    scalar_L = sb.expand(L, sizes={"N": 1})
+    for name, shape in (("0.weight", (2, 2)), ("2.weight", (1, 2))):
+        got = sb.expand(sb.grad(L, params[name]), sizes={"N": 1})
+        base = "W1" if name == "0.weight" else "W2"
+        for i in range(shape[0]):
+            for j in range(shape[1]):
+                idx = "".join(str(k + 1) for k, d in zip((i, j), shape) if d != 1)
+                w = sp.Symbol(f"{base}_{idx}", real=True)
+                assert w in scalar_L.free_symbols
+                assert sp.expand(sp.diff(scalar_L, w) - got[i, j]) == 0

@@ -3,7 +3,8 @@
 Every leaf element becomes a real sympy symbol named after the leaf and the element's
 1-based indices, leaving out axes of size 1 and the batch axis when ``N = 1`` (so an input
 ``x`` of shape (N, 2) with N = 1 gives ``x_1, x_2``; a param ``W1`` of shape (2, 3) gives
-``W1_11 … W1_23``; a scalar is its own name).  One-hot labels become indicator symbols
+``W1_11 … W1_23``; a scalar is its own name; an ``sb.nn`` layer's params use their formula
+names, so ``0.weight`` gives ``W1_11 …``).  One-hot labels become indicator symbols
 ``y_1, y_2, …``.  The graph is simplified first, so σ' appears as ``σ(z)(1 − σ(z))``.
 
 >>> import symbackprop as sb
@@ -104,8 +105,12 @@ def _count(shape, n):
 
 def symbols_for(node, n):
     """The object array of element symbols of a leaf ``node`` with batch size ``n``."""
+    from symbackprop.render.names import display_name, layer_tag
     dims = _dims(node.shape, n)
     name = node.name
+    if layer_tag(node) is not None:  # sb.nn's "0.weight" reads as W1 (W₁), as in the formulas
+        shown = display_name(node)
+        name = shown.base + shown.sub
     keep = [i for i, (d, s) in enumerate(zip(dims, node.shape)) if d != 1]
     out = np.empty(dims, dtype=object)
     for idx in np.ndindex(*dims) if dims else [()]:
