@@ -115,7 +115,7 @@ def workload_table(title, dtype_blocks, out=sys.stdout):
     for dtype, rows in dtype_blocks:
         for r in rows:
             if r.get("median") is None:
-                cells = [r["label"], "n/a", "", "", "", "", "", r.get("note", "")]
+                cells = [r["label"], "n/a", "", "", "", "", "", ""]
             else:
                 sp = "" if r.get("spread") is None else f"±{r['spread']:.0f}%"
                 dl = r.get("dloss")
@@ -123,8 +123,8 @@ def workload_table(title, dtype_blocks, out=sys.stdout):
                          r.get("cold") or "", r.get("cached") or "",
                          "" if r.get("loss") is None else f"{r['loss']:.6g}",
                          "" if dl is None else (f"{dl:.1e}" + ("" if r.get("loss_ok", True) else " CHECK"))]
-            lines.append((dtype, cells))
-    widths = [max([len(c)] + [len(cells[i]) for _, cells in lines]) for i, c in enumerate(COLUMNS)]
+            lines.append((dtype, cells, r.get("note") or ""))
+    widths = [max([len(c)] + [len(cells[i]) for _, cells, _ in lines]) for i, c in enumerate(COLUMNS)]
     right = {1, 2, 3, 4, 5, 6, 7}
 
     def row(cells):
@@ -133,8 +133,9 @@ def workload_table(title, dtype_blocks, out=sys.stdout):
     print(f"\n{title}", file=out)
     print("  " + "dtype    " + row(COLUMNS), file=out)
     last = None
-    for dtype, cells in lines:
-        print("  " + (dtype if dtype != last else "").ljust(9) + row(cells), file=out)
+    for dtype, cells, note in lines:
+        text = "  " + (dtype if dtype != last else "").ljust(9) + row(cells) + (f"  ({note})" if note else "")
+        print(text.rstrip(), file=out)
         last = dtype
 
 

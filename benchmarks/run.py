@@ -35,7 +35,6 @@ from benchmarks import report  # noqa: E402
 from benchmarks.baselines import BASELINES, load as load_baseline  # noqa: E402
 from benchmarks.workloads import WORKLOADS, shuffle_rng  # noqa: E402
 
-BACKENDS = ("numba", "numpy")
 DTYPES = ("float64", "float32")
 
 #: timed repeats, minimum repeats, and the time after which an implementation stops repeating
@@ -256,7 +255,8 @@ def main(args):
     """Run the benchmarks described by parsed ``args`` (see ``symbackprop.cli.bench``); 0 when done."""
     args.workloads = split(args.workloads, list(WORKLOADS), "workload")
     args.dtypes = split(args.dtypes, DTYPES, "dtype")
-    args.backends = split(args.backends, BACKENDS, "backend")
+    import codegen
+    args.backends = split(args.backends, sorted(codegen.BACKENDS), "backend")
     args.baselines = split(args.baselines, list(BASELINES), "baseline")
     if args.compile is None:
         args.compile = "targets" if args.quick else "all"
