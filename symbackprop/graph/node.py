@@ -11,7 +11,7 @@ True
 (N, 3)
 """
 
-import itertools
+import hashlib
 import weakref
 
 import numpy as np
@@ -19,19 +19,36 @@ import numpy as np
 from symbackprop.graph.shape import fmt
 
 _INTERNED = weakref.WeakValueDictionary()
-_SERIAL = itertools.count()
+
+
+def _structural_key(op, args, attrs, shape, dtype):
+    """A digest of the node's structure: the same in every process, whatever was built
+    before, so canonical operand orders and generated kernels (and their cache keys) are
+    reproducible.  Python's own ``hash`` of strings is salted per process."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(op.encode())
+    for a in args:
+        h.update(a.key)
+    for item in attrs:
+        h.update(item.digest if isinstance(item, Constant) else str(item).encode())
+        h.update(b"\x00")
+    h.update(str(shape).encode())
+    h.update(dtype.encode())
+    return h.digest()
 
 
 class Constant:
     """A read-only array held by a ``const`` node, compared and hashed by value."""
 
-    __slots__ = ("array", "_hash")
+    __slots__ = ("array", "_hash", "digest")
 
     def __init__(self, array):
         array = np.array(array, copy=True)
         array.setflags(write=False)
         self.array = array
         self._hash = hash((array.dtype.str, array.shape, array.tobytes()))
+        self.digest = hashlib.blake2b(f"{array.dtype.str}{array.shape}".encode() + array.tobytes(),
+                                      digest_size=16).digest()
 
     def __hash__(self):
         return self._hash
@@ -54,7 +71,7 @@ class Expr:
     ``sb.input``, ``sb.param``, operators and the functions of ``symbackprop``.
     """
 
-    __slots__ = ("op", "args", "attrs", "shape", "dtype", "serial", "__weakref__")
+    __slots__ = ("op", "args", "attrs", "shape", "dtype", "key", "__weakref__")
 
     def __new__(cls, op, args, attrs, shape, dtype):
         key = (op, args, attrs, shape, dtype)
@@ -67,7 +84,7 @@ class Expr:
         object.__setattr__(node, "attrs", attrs)
         object.__setattr__(node, "shape", shape)
         object.__setattr__(node, "dtype", dtype)
-        object.__setattr__(node, "serial", next(_SERIAL))
+        object.__setattr__(node, "key", _structural_key(op, args, attrs, shape, dtype))
         _INTERNED[key] = node
         return node
 

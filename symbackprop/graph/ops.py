@@ -131,7 +131,7 @@ def apply(expr, bindings, where="map"):
     """Elementwise ``expr`` (a sympy expression) with each symbol bound to a node.
 
     This is the one place map nodes are made; it canonicalises them so equal computations
-    intern to one node: operands are ordered by creation, repeated operands merged, unused
+    intern to one node: operands are ordered by structure (the same in every process), repeated operands merged, unused
     operands dropped, and an identity body returns its operand.
 
     >>> x0, x1 = sp.symbols("a b")
@@ -162,7 +162,7 @@ def apply(expr, bindings, where="map"):
             first[node] = sym
     expr = expr.xreplace(subs) if subs else expr
     used = expr.free_symbols
-    operands = sorted((n for n, s in first.items() if s in used), key=lambda n: n.serial)
+    operands = sorted((n for n, s in first.items() if s in used), key=lambda n: n.key)
     if len(operands) > len(ARG):
         raise ShapeError(f"{where}: more than {len(ARG)} operands in one elementwise body")
     canon = {first[n]: ARG[i] for i, n in enumerate(operands)}

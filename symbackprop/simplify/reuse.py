@@ -41,7 +41,7 @@ class Index:
                 if n not in seen and n is not exclude and set(n.args) <= ops_set:
                     seen.add(n)
                     out.append(n)
-        out.sort(key=lambda n: (-sp.count_ops(n.attrs[0].expr), n.serial))
+        out.sort(key=lambda n: (-sp.count_ops(n.attrs[0].expr), n.key))
         return out
 
     def rewrite_expr(self, expr, bindings, exclude=None):
