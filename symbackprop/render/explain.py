@@ -95,8 +95,7 @@ def explain(loss, wrt=None):
         targets = [wrt] if isinstance(wrt, Expr) else list(wrt)
     grads = grad(loss, targets)
     forward = Namer([loss])
-    layers = [n for n in topo_order([loss]) if forward.name(n) is not None and is_affine(n)
-              and n.op != "matmul" or (n.op == "matmul" and forward.name(n) is not None and is_affine(n))]
+    layers = [n for n in topo_order([loss]) if forward.name(n) is not None and is_affine(n)]
     cot = backprop(loss, layers + targets) if layers else {}
     deltas = [z for z in layers if z in cot]
     outs = [loss] + [cot[z] for z in deltas] + [grads[t] for t in targets]
