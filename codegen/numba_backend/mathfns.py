@@ -5,7 +5,8 @@ numba's ``math.exp``/``np.tanh`` are calls into libm that block LLVM's loop vect
 a bit cast, so a loop of them vectorises: range reduction x = k·ln2 + r with ln2 split in
 two parts (Cody–Waite), exp(r) by a degree-13 Taylor polynomial on |r| ≤ ln2/2 in Horner
 form, 2ᵏ split into two factors so subnormal and overflowing results come out right.
-Accuracy: within 2 ulp of libm in float64 (tested over a dense sweep and the edges).
+Accuracy in float64 (dense sweeps and the edges ±0, ±inf, NaN, overflow/underflow, tested):
+exp within 1 ulp of libm, expm1 within 2, tanh within 3.
 
 >>> import math
 >>> abs(fexp(1.0) - math.e) < 1e-15

@@ -251,7 +251,9 @@ class Expr:
         return _ops().reshape(self, shape)
 
     def transpose(self, *axes):
-        """``sb.transpose(self, axes)``."""
+        """``sb.transpose(self, axes)``; ``x.transpose(1, 0)`` and ``x.transpose((1, 0))`` both work."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
         return _ops().transpose(self, axes or None)
 
 
