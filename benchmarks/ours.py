@@ -9,6 +9,7 @@ import numpy as np
 class Ours:
     def __init__(self, workload, dtype, backend, X, Y, seed=0):
         self.w, self.backend = workload, backend
+        self.jit = backend != "numpy"  # compiles (or loads its kernel) in its warm-up fit
         self.trainer = workload.trainer(backend, dtype, seed=seed)
         self.X, self.Y = X, Y
 

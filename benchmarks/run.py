@@ -162,7 +162,11 @@ def run_workload(w, dtype, args, cfg, tmp, log):
             except Exception as exc:
                 e.error = f"{type(exc).__name__}: {exc}"
             e.warmup_seconds = time.perf_counter() - t0
-        active = [e for e in active if e.error is None]
+            if e.error is None and not getattr(e.impl, "jit", True) and e.warmup_seconds > cfg["budget"]:
+                # too slow here to repeat (nothing compiles in its first fit): that fit is the sample
+                e.samples.append(e.warmup_seconds / steps)
+                e.note = f"one fit only: it took {e.warmup_seconds:.0f} s"
+        active = [e for e in active if e.error is None and not e.samples]
         log(f"  timing {len(active)} implementations, {cfg['repeats']} rounds of {epochs} epochs ({steps} steps) ...")
         for _ in range(cfg["repeats"]):
             for e in active:

@@ -8,6 +8,7 @@ Each module defines one class with the same small interface:
 - ``fit(epochs) -> float``: train ``epochs`` epochs of SGD over shuffled minibatches and
   return the mean training loss of the last epoch;
 - ``params() -> {name: float64 array}``: the current params;
+- ``jit``: whether its first fit compiles (so that fit's time is not a step time);
 - ``available() -> (bool, why)`` (module level): whether the library is importable.
 
 >>> sorted(BASELINES)

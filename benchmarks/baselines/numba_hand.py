@@ -312,6 +312,7 @@ if njit is not None:
 
 class NumbaHand:
     """``tanh``: "fast" (vectorisable, default) or "libm" (``math.tanh``), for W1 only."""
+    jit = True  # compiles in its warm-up fit
 
     def __init__(self, workload, dtype, params, X, Y, rng, tanh="fast"):
         self.w, self.dtype, self.rng = workload, np.dtype(dtype), rng
