@@ -65,11 +65,14 @@ def fexp(x):
 
 @njit(inline="always", cache=True, error_model="numpy")
 def fexpm1(x):
-    """eˣ − 1 without cancellation near 0 (|x| < 709): 2ᵏ(eʳ − 1) + (2ᵏ − 1)."""
+    """eˣ − 1 without cancellation near 0: 2ᵏ(eʳ − 1) + (2ᵏ − 1), or 2ᵏeʳ − 1 for large x."""
     q, k = _expm1_reduced(x)
     k1 = k >> 1
-    s = _pow2(k1) * _pow2(k - k1)
-    y = s * q + (s - 1.0)
+    s1, s2 = _pow2(k1), _pow2(k - k1)
+    s = s1 * s2
+    near = s * q + (s - 1.0)         # exact enough while 2ᵏ is small
+    far = ((1.0 + q) * s1) * s2 - 1.0  # no inf·q − inf when 2ᵏ overflows
+    y = near if k <= 52 else far
     return x if x != x else y
 
 
