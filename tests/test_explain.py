@@ -45,8 +45,8 @@ L = Σ (ŷ − y)²/(2N)
 ∂L/∂b₂ = Σₙ δ₂                             from z₂ = a₁ W₂ᵀ + b₂""",
     "softmax_classifier": """\
 z = x W + b
-L = Σ (logsumexp(z) − Σ[axis 1] (z ⊙ onehot(y)))/N
-δ = ∂L/∂z = (softmax(z) − onehot(y))/N    from L = Σ (logsumexp(z) − Σ[axis 1] (z ⊙ onehot(y)))/N
+L = Σ (logsumexp(z) − Σ[axis 1] (onehot(y) ⊙ z))/N
+δ = ∂L/∂z = (softmax(z) − onehot(y))/N    from L = Σ (logsumexp(z) − Σ[axis 1] (onehot(y) ⊙ z))/N
 ∂L/∂W = xᵀ δ                              from z = x W + b
 ∂L/∂b = Σₙ δ                              from z = x W + b""",
     "tanh_mlp": """\
@@ -83,7 +83,7 @@ GOLDEN_LATEX = {
     ],
     "softmax_classifier": [
         r"z = x W + b",
-        r"L = \frac{\sum \left(\mathrm{logsumexp}\left(z\right) - \sum_{\mathrm{axis}\ 1} \left(z \odot \mathrm{onehot}\left(y\right)\right)\right)}{N}",
+        r"L = \frac{\sum \left(\mathrm{logsumexp}\left(z\right) - \sum_{\mathrm{axis}\ 1} \left(\mathrm{onehot}\left(y\right) \odot z\right)\right)}{N}",
         r"\delta = \frac{\partial L}{\partial z} = \frac{\mathrm{softmax}\left(z\right) - \mathrm{onehot}\left(y\right)}{N}",
         r"\frac{\partial L}{\partial W} = x^{\top} \delta",
         r"\frac{\partial L}{\partial b} = \sum_{n} \delta",

@@ -89,12 +89,12 @@ def explain(loss, wrt=None):
     from symbackprop.simplify import simplify
     if not isinstance(loss, Expr):
         raise DerivationError(f"explain: the loss must be a graph node, got {type(loss).__name__}")
+    forward = Namer([loss])
     if wrt is None:
-        targets = [n for n in leaves([loss]) if n.op == "param"]
+        targets = _layer_order([n for n in leaves([loss]) if n.op == "param"], loss, forward)
     else:
         targets = [wrt] if isinstance(wrt, Expr) else list(wrt)
     grads = grad(loss, targets)
-    forward = Namer([loss])
     layers = [n for n in topo_order([loss]) if forward.name(n) is not None and is_affine(n)]
     cot = backprop(loss, layers + targets) if layers else {}
     deltas = [z for z in layers if z in cot]
@@ -147,6 +147,16 @@ def explain(loss, wrt=None):
         source = [definition(readers[0])] if readers else []
         steps.append(Step("gradient", pt, t, pl, l, source, node=g))
     return Explanation(steps, dict(zip(targets, s_grads)))
+
+
+def _layer_order(params, loss, forward):
+    """Params in textbook order: by the layer that reads them, weights before biases."""
+    layer = {}
+    for n in topo_order([loss]):
+        if is_affine(n) and forward.name(n) is not None:
+            for leaf in leaves([n]):
+                layer.setdefault(leaf, forward.depth[n])
+    return sorted(params, key=lambda p: (layer.get(p, 10 ** 9), -p.ndim, p.name))
 
 
 def _sources(z, loss, forward, layers, definition):

@@ -132,7 +132,9 @@ class Renderer:
         holders = {}
         subs = {}
         for i, (v, p) in enumerate(zip(body.variables, args)):
-            s = sp.Symbol(f"_op{i}")
+            # placeholders sort by the operand's text, so sympy's order of terms and factors
+            # follows the names (y ⊙ z), not the graph's internal operand order
+            s = sp.Symbol(f"{p.text}\u0000{i}")
             subs[v] = s
             holders[s] = p
         expr = expr.xreplace(subs)
