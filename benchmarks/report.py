@@ -97,7 +97,8 @@ def print_machine(info, out=sys.stdout):
     load = info["load_average"]
     if load and info["cores"] and load[0] > 0.75 * info["cores"]:
         print(f"warning: the 1-minute load ({load[0]}) is close to or above the {info['cores']} cores: other "
-              "processes compete for the CPU, times are inflated and BLAS/OpenMP threads may stall", file=out)
+              "processes compete for the CPU, times are inflated and BLAS/OpenMP threads may stall "
+              "(--threads 1 gives steadier ratios)", file=out)
 
 
 # ---- table ------------------------------------------------------------------------------------

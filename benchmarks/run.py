@@ -171,7 +171,7 @@ def run_workload(w, dtype, args, cfg, tmp, log):
         for _ in range(cfg["repeats"]):
             for e in active:
                 if len(e.samples) >= cfg["min_repeats"] and sum(e.samples) * steps > cfg["budget"]:
-                    e.note = f"{len(e.samples)} repeats (time budget)"
+                    e.note = f"{len(e.samples)} repeats: time budget"
                     continue
                 t0 = time.perf_counter()
                 try:
