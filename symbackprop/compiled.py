@@ -39,6 +39,7 @@ class CompiledFunction:
         self._single = single
         self._run = codegen.backend(backend).build(self.program)
         self.arg_buffers = [self.program.buffers[a] for a in self.program.args]
+        _check_batch_size_known(self.outputs, self.arg_buffers)
         # shapes as functions of the batch size, built once: a call does no sympy work
         self._concrete = {b.name: _shape_function(b.shape) for b in self.arg_buffers}
         self._dtypes = {b.name: np.dtype(b.dtype) for b in self.arg_buffers}
@@ -140,3 +141,15 @@ def compile_training(loss, param_names, x, y, optimizer, backend):
         return None
     from symbackprop.lower.training import lower_training
     return module.build_training(lower_training(loss, list(param_names), x, y, optimizer))
+
+
+def _check_batch_size_known(outputs, arg_buffers):
+    """Refuse outputs whose batch size no argument determines (e.g. ∂mean(z)/∂z alone)."""
+    if any(any(isinstance(d, sp.Basic) and d.has(N) for d in b.shape) for b in arg_buffers):
+        return
+    for i, o in enumerate(outputs):
+        if any(isinstance(d, sp.Basic) and d.has(N) for d in o.shape):
+            raise CompileError(
+                f"compile: output {i} ({o.describe()}) has the batch axis, but it reads no input with one, "
+                "so its batch size would be unknown; compile it together with an output that reads the batch "
+                "inputs (e.g. the loss)")

@@ -37,7 +37,7 @@ def test_every_op_matches_numpy_backend_and_evaluator(zoo_case, n, seed):
     for i, (g, r, o) in enumerate(zip(got, ref, oracle)):
         assert g.shape == r.shape and g.dtype == np.dtype(dtype), i
         assert rel_err(g, r) < tol, (i, rel_err(g, r))
-        assert rel_err(r, o) < (1e-12 if dtype == "float64" else 1e-5), i
+        assert rel_err(r, o) < (1e-12 if dtype == "float64" else 1e-4), i
 
 
 def test_repeated_calls_and_batch_size_changes_give_fresh_arrays(zoo_case):

@@ -150,8 +150,8 @@ def _plan(steps, buffers, aliases, outputs):
         # one arena per dtype: a step of another dtype is a gap in this one's timeline
         temps = [(s.out if buffers[s.out].dtype == dtype else f"#{i}", size(buffers[s.out].shape))
                  for i, s in enumerate(steps)]
-        skip = {name: name for name, _ in temps if name.startswith("#")}
-        group, group_sizes = plan_slots(temps, last_use, {**aliases, **skip})
+        skip = {name for name, _ in temps if name.startswith("#")}
+        group, group_sizes = plan_slots(temps, last_use, aliases, skip)
         slots.update({name: (dtype, slot) for name, slot in group.items()})
         sizes[dtype] = tuple(group_sizes)
     return slots, sizes

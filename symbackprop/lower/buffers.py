@@ -28,12 +28,13 @@ def _fits(slot, size):
     return s is not None and z is not None and s[0] >= z[0] and s[1] >= z[1]
 
 
-def plan_slots(buffers, last_use, aliases):
+def plan_slots(buffers, last_use, aliases, skip=()):
     """Assign slots to ``buffers`` [(name, size)], the outputs of the steps in order.
 
     ``last_use[name]`` is the index of the last step reading the buffer (outputs: past the
-    end); ``aliases`` maps a view's name to the name it views (views get no slot).
-    Returns ({name: slot}, [slot size]).
+    end); ``aliases`` maps a view's name to the name it views (views get no slot);
+    names in ``skip`` take no slot either (another arena's buffers).  Returns ({name: slot},
+    [slot size]).
     """
     def root(name):
         while name in aliases:
@@ -52,7 +53,7 @@ def plan_slots(buffers, last_use, aliases):
         for other in [b for b in live if end[b] < step]:
             live.remove(other)
             free.append(slots[other])
-        if name in aliases:
+        if name in aliases or name in skip:
             continue
         choice = next((s for s in free if _fits(sizes[s], size)), None)
         if choice is None:
