@@ -89,7 +89,7 @@ def _fuse_map(node, args, uses, max_body_ops):
             sym = sp.Symbol(f"f{next(counter)}", real=True)
             expr = expr.xreplace({var: sym})
             bindings[sym] = arg
-    out = ops.apply(expr, bindings, where="fused map")
+    out = ops.apply(expr, bindings, where="fused map", dtype=node.dtype)
     if out.shape != node.shape:
         out = ops.broadcast_to(out, node.shape)
     return out

@@ -127,7 +127,7 @@ def _result_dtype(nodes):
     return "float64" if "float64" in floats else "float32"
 
 
-def apply(expr, bindings, where="map"):
+def apply(expr, bindings, where="map", dtype=None):
     """Elementwise ``expr`` (a sympy expression) with each symbol bound to a node.
 
     This is the one place map nodes are made; it canonicalises them so equal computations
@@ -145,7 +145,8 @@ def apply(expr, bindings, where="map"):
         out_shape = shp.broadcast_shapes(*(n.shape for n in nodes))
     except ShapeError:
         out_shape = shp.broadcast_shapes(*(n.shape for n in nodes), context=_context(where, nodes))
-    dtype = _result_dtype(nodes)
+    # a rebuilt node keeps its dtype even when no float operand is left to carry it
+    dtype = dtype or _result_dtype(nodes)
     extra = expr.free_symbols - set(bindings) - {N}
     if extra:
         raise ShapeError(f"{where}: symbols {sorted(map(str, extra))} in {expr} are bound to no operand")

@@ -23,7 +23,7 @@ def rebuild(node, args):
     op = node.op
     if op == "map":
         body = node.attrs[0]
-        return ops.apply(body.expr, dict(zip(body.variables, args)), where="map")
+        return ops.apply(body.expr, dict(zip(body.variables, args)), where="map", dtype=node.dtype)
     if op == "matmul":
         return ops.matmul(*args)
     if op == "reduce":

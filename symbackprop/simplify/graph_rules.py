@@ -121,10 +121,10 @@ def _map(node, args):
         expr = expr.xreplace(subs)
     expr, bindings = _stabilise_through_operands(expr, bindings)
     if not bindings:
-        out = ops.apply(expr, {}, where="simplify") if expr.has(N) else ops.const(
+        out = ops.apply(expr, {}, where="simplify", dtype=node.dtype) if expr.has(N) else ops.const(
             np.array(float(expr), dtype=node.dtype))
     else:
-        out = ops.apply(expr, bindings, where="simplify")
+        out = ops.apply(expr, bindings, where="simplify", dtype=node.dtype)
     if out.dtype != node.dtype and out.op == "const":
         out = ops.const(out.attrs[0].array.astype(node.dtype))
     return _fold(_fit(out, node.shape))
@@ -169,7 +169,7 @@ def _sum_of_broadcast(node, arg):
     kept = tuple(d for i, d in enumerate(aligned) if i not in axes)
     x = ops.reshape(inner, kept)
     u = sp.Symbol("u", real=True)
-    return _fit(ops.apply(u * count, {u: x}, where="simplify"), node.shape)
+    return _fit(ops.apply(u * count, {u: x}, where="simplify", dtype=node.dtype), node.shape)
 
 
 def _fold(node):

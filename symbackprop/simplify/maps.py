@@ -81,11 +81,11 @@ def _simplify_map(node, index):
     body = node.attrs[0]
     here = dict(zip(body.variables, node.args))
     own_expr = simplify_expr(body.expr)
-    best = node if own_expr == body.expr else ops.apply(own_expr, here, where="simplify")
+    best = node if own_expr == body.expr else ops.apply(own_expr, here, where="simplify", dtype=node.dtype)
     best_cost = cost(index.rewrite_expr(own_expr, here, exclude=node)[0])
     expr, bindings = _inline(node)
     if expr is not body.expr:
-        canon = ops.apply(expr, bindings, where="simplify")
+        canon = ops.apply(expr, bindings, where="simplify", dtype=node.dtype)
         inner = canon.args[0] if canon.op == "broadcast_to" else canon
         if inner.op != "map":
             return _fit(inner, node.shape)
@@ -94,7 +94,7 @@ def _simplify_map(node, index):
         best_cost = min(best_cost, cost(index.rewrite_expr(cb.expr, inner_here, exclude=node)[0]))
         simple = simplify_expr(cb.expr)
         if cost(index.rewrite_expr(simple, inner_here, exclude=node)[0]) < best_cost:
-            best = ops.apply(simple, inner_here, where="simplify")
+            best = ops.apply(simple, inner_here, where="simplify", dtype=node.dtype)
     return _fit(best, node.shape)
 
 

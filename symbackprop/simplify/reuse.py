@@ -91,7 +91,7 @@ class Index:
         expr, bindings = self.rewrite_expr(body.expr, bindings, exclude=node)
         if expr is body.expr:
             return node
-        out = ops.apply(expr, bindings, where="simplify")
+        out = ops.apply(expr, bindings, where="simplify", dtype=node.dtype)
         return out if out.shape == node.shape else ops.broadcast_to(out, node.shape)
 
 
