@@ -170,7 +170,8 @@ class Trainer:
         return float(loss), dict(zip(self._names, grads))
 
     def fit(self, X, Y, epochs=1, batch_size=None, shuffle=True, verbose=None):
-        """Train for ``epochs`` over shuffled minibatches (the last one may be smaller).
+        """Train for ``epochs`` over shuffled minibatches (the last one may be smaller; a
+        batch as large as the data is the whole data, unshuffled).
 
         Returns a ``History`` with the mean training loss of each epoch.  Stops with
         ``TrainingDiverged`` naming the epoch and step if a loss or gradient is NaN/inf.
@@ -193,8 +194,11 @@ class Trainer:
             while done < epochs:
                 count = min(chunk, epochs - done)
                 perm = np.empty((count, n), dtype=np.int64)
-                for e in range(count):
-                    perm[e] = self._rng.permutation(n) if shuffle else np.arange(n)
+                if shuffle and bs < n:
+                    for e in range(count):
+                        perm[e] = self._rng.permutation(n)
+                else:  # one batch per epoch: its order changes nothing, so no draw is needed
+                    perm[:] = np.arange(n)
                 started = time.perf_counter()
                 steps, losses, failed = run(X, Y, perm, bs)
                 hist.steps += steps
