@@ -1,0 +1,21 @@
+"""The README's tour is code a newcomer pastes: it must run and say what the README says."""
+
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def tour_code():
+    text = README.read_text()
+    tour = text[text.index("## A tour"):]
+    start = tour.index("```python") + len("```python")
+    return tour[start:tour.index("```", start)]
+
+
+def test_tour_runs_and_prints_the_textbook_gradient(capsys):
+    namespace = {}
+    exec(compile(tour_code(), "README.md (tour)", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "xᵀ ((ŷ − y)/N)" in out and "δ = ∂L/∂z = (ŷ − y)/N" in out
+    assert namespace["v"].holds
+    assert namespace["hist"].loss[-1] < namespace["hist"].loss[0]
