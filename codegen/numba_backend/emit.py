@@ -19,12 +19,10 @@ for _s0_i in range(3):
     t0[_s0_i] = (2.0*a0[_s0_i])
 """
 
-import math
-
 import sympy as sp
 
 from codegen.numba_backend.printer import body_lines
-from codegen.layout import arena_sizes, output_views, slot_offsets
+from codegen.layout import slot_offsets
 from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose
 
 N = sp.Symbol("N", integer=True, positive=True)
@@ -254,4 +252,4 @@ class Emitter:
                 f"        {O}[{i}*{step.k} + {c}] = 1.0"]
 
 
-__all__ = ["Emitter", "arena_sizes", "output_views", "code", "math"]  # the last two live in codegen.layout
+__all__ = ["Emitter", "code"]

@@ -12,7 +12,8 @@ import numpy as np
 import sympy as sp
 
 from codegen.numba_backend import HEADER, JIT_OPTIONS, cache, flat
-from codegen.numba_backend.emit import Emitter, arena_sizes, code
+from codegen.layout import arena_sizes
+from codegen.numba_backend.emit import Emitter, code
 from codegen.numba_backend.printer import body_lines
 
 
