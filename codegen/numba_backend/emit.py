@@ -22,7 +22,9 @@ for _s0_i in range(3):
 import sympy as sp
 
 from codegen.numba_backend.printer import body_lines
+from codegen.layout import size as _size
 from codegen.layout import slot_offsets
+from codegen.layout import strides as _strides
 from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose
 
 N = sp.Symbol("N", integer=True, positive=True)
@@ -36,21 +38,6 @@ def code(dim):
     """
     dim = sp.sympify(dim)
     return str(int(dim)) if dim.is_Integer else sp.sstr(dim.subs(N, _n))
-
-
-def _strides(shape):
-    out, acc = [], sp.Integer(1)
-    for d in reversed(shape):
-        out.append(acc)
-        acc = acc * d
-    return list(reversed(out))
-
-
-def _size(shape):
-    total = sp.Integer(1)
-    for d in shape:
-        total *= d
-    return total
 
 
 class Emitter:
