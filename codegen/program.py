@@ -103,6 +103,21 @@ class OneHot:
         return f"{self.out} = onehot({self.labels}, {self.k})"
 
 
+def reads(step):
+    """The buffer names a step reads.
+
+    >>> reads(MatMul("c", "a", "b"))
+    ('a', 'b')
+    """
+    if isinstance(step, Map):
+        return step.ins
+    if isinstance(step, MatMul):
+        return (step.a, step.b)
+    if isinstance(step, OneHot):
+        return (step.labels,)
+    return (step.x,)
+
+
 @dataclass(frozen=True)
 class Program:
     """Buffers, steps, the names passed in at call time (``args``), constant arrays

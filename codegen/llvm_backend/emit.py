@@ -26,7 +26,7 @@ from codegen.layout import N, root, size, slot_offsets, strides
 from codegen.llvm_backend import jit
 from codegen.llvm_backend.mathfns import DOUBLE, MathLib, c, maximum
 from codegen.llvm_backend.scalar import Translator
-from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose
+from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose, reads as step_reads
 
 I64 = ir.IntType(64)
 I32 = ir.IntType(32)
@@ -232,7 +232,7 @@ class ProgramEmitter:
     # ---- step functions -------------------------------------------------------------------
     def _step_function(self, i, step):
         reads = []
-        for r in _reads(step):
+        for r in step_reads(step):
             if r not in reads:
                 reads.append(r)
         argtys = [ltype(self.dtype(step.out)).as_pointer()] + [ltype(self.dtype(r)).as_pointer() for r in reads] + [I64]
@@ -518,12 +518,3 @@ def small_product(M, K, Nn):
             return False
     return fixed <= SMALL_PRODUCT
 
-
-def _reads(step):
-    if isinstance(step, Map):
-        return step.ins
-    if isinstance(step, MatMul):
-        return (step.a, step.b)
-    if isinstance(step, OneHot):
-        return (step.labels,)
-    return (step.x,)

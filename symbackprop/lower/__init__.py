@@ -13,7 +13,7 @@ t0 = x @ W
 t1 = map(t0): tanh(x0)
 """
 
-from codegen.program import Broadcast, Buffer, Map, MatMul, OneHot, Program, Reduce, Reshape, Transpose
+from codegen.program import Broadcast, Buffer, Map, MatMul, OneHot, Program, Reduce, Reshape, Transpose, reads
 from symbackprop.errors import CompileError
 from symbackprop.graph import ops
 from symbackprop.graph.fusion import fuse
@@ -128,20 +128,11 @@ def lower(outputs, arguments=()):
                    origins=origins, aliases=aliases, slots=slots, slot_sizes=slot_sizes)
 
 
-def _reads(step):
-    if isinstance(step, Map):
-        return step.ins
-    if isinstance(step, MatMul):
-        return (step.a, step.b)
-    if isinstance(step, OneHot):
-        return (step.labels,)
-    return (step.x,)
-
 
 def _plan(steps, buffers, aliases, outputs):
     last_use = {}
     for i, step in enumerate(steps):
-        for r in _reads(step):
+        for r in reads(step):
             last_use[r] = i
     for o in outputs:
         last_use[o] = len(steps)
