@@ -66,7 +66,8 @@ def kernel_ir(program, name="kernel"):
 def structure(program):
     """A deterministic description of everything in ``program`` that shapes its code
     (constants by dtype and shape only: their values are arguments)."""
-    lines = [f"args {program.args!r}", f"outputs {program.outputs!r}", f"aliases {sorted(program.aliases.items())!r}",
+    from codegen.llvm_backend import emit  # its switches shape the code too
+    lines = [f"small products as loops up to {emit.SMALL_PRODUCT}", f"args {program.args!r}", f"outputs {program.outputs!r}", f"aliases {sorted(program.aliases.items())!r}",
              f"slots {sorted(program.slots.items())!r}", f"slot_sizes {[(d, tuple(map(sp.srepr, s))) for d, s in program.slot_sizes.items()]!r}"]
     for name, b in program.buffers.items():
         lines.append(f"buffer {name} {tuple(map(sp.srepr, map(sp.sympify, b.shape)))} {b.dtype} {b.role}")

@@ -23,7 +23,7 @@ from llvmlite import ir
 
 from codegen.bodies import split_body
 from codegen.layout import N, root, size, slot_offsets, strides
-from codegen.llvm_backend import jit
+from codegen.llvm_backend import gemm, jit
 from codegen.llvm_backend.mathfns import DOUBLE, MathLib, c, maximum
 from codegen.llvm_backend.scalar import Translator
 from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose, reads as step_reads
@@ -317,8 +317,13 @@ class ProgramEmitter:
         sa, sb = self.shape(step.a), self.shape(step.b)
         M, K = (sa[1], sa[0]) if step.trans_a else (sa[0], sa[1])
         Nn = sb[0] if step.trans_b else sb[1]
-        if not step.trans_a and small_product(M, K, Nn):
-            return self._matmul_loops(b, step, ptrs, n, M, K, Nn)
+        kind = gemm.plan(M, K, Nn, step.trans_a, step.trans_b, SMALL_PRODUCT)
+        if kind == "rows":
+            return gemm.rows_product(b, ltype(dtype), ptrs[step.a], ptrs[step.b], ptrs[step.out],
+                                     dim_value(b, M, n), int(K), int(Nn), step.trans_b)
+        if kind == "outer":
+            return gemm.outer_product(b, ltype(dtype), ptrs[step.a], ptrs[step.b], ptrs[step.out],
+                                      dim_value(b, K, n), int(M), int(Nn))
         m, k, nn = (dim_value(b, d, n) for d in (M, K, Nn))
         A, B, C = ptrs[step.a], ptrs[step.b], ptrs[step.out]
         total = b.mul(b.mul(m, nn), k)
@@ -353,62 +358,6 @@ class ProgramEmitter:
         b.call(self.mb.gemm(dtype), args)
         b.branch(done)
         b.position_at_end(done)
-
-    def _matmul_loops(self, b, step, ptrs, n, M, K, Nn):
-        """C = op(A)·op(B) as a loop nest whose innermost loop runs along contiguous
-        memory of known length: rows of C (i-k-j), dot products (i-j-k), or for a
-        transposed A, outer products accumulated over the batch (k-i-j).  A transposed B of
-        constant size is first copied transposed into a stack buffer."""
-        ty = ltype(self.dtype(step.out))
-        A, B, C = ptrs[step.a], ptrs[step.b], ptrs[step.out]
-        m, k, nn = (dim_value(b, d, n) for d in (M, K, Nn))
-        trans_b = step.trans_b
-        const = lambda d: sp.sympify(d).is_Integer
-        dot = not step.trans_a and trans_b and int(sp.sympify(Nn).subs(N, 1)) < 4
-        if trans_b and not dot and const(K) and const(Nn):
-            bt = entry_alloca(b, ir.ArrayType(ty, int(K) * int(Nn)), "bt")
-            bt = b.bitcast(bt, ty.as_pointer())
-            with loop(b, k, "tk") as kk:
-                with loop(b, nn, "tj") as jj:
-                    v = load(b, B, b.add(b.mul(jj, k, flags=["nsw"]), kk, flags=["nsw"]))
-                    store(b, v, bt, b.add(b.mul(kk, nn, flags=["nsw"]), jj, flags=["nsw"]))
-            B, trans_b = bt, False
-
-        def a_at(i, kk):
-            return (b.add(b.mul(kk, m, flags=["nsw"]), i, flags=["nsw"]) if step.trans_a
-                    else b.add(b.mul(i, k, flags=["nsw"]), kk, flags=["nsw"]))
-
-        def b_at(kk, j):
-            return (b.add(b.mul(j, k, flags=["nsw"]), kk, flags=["nsw"]) if trans_b
-                    else b.add(b.mul(kk, nn, flags=["nsw"]), j, flags=["nsw"]))
-
-        def c_at(i, j):
-            return b.add(b.mul(i, nn, flags=["nsw"]), j, flags=["nsw"])
-
-        def mac(acc, i, kk, j):
-            a = to_double(b, load(b, A, a_at(i, kk)))
-            return b.fadd(acc, b.fmul(a, to_double(b, load(b, B, b_at(kk, j))), flags=REASSOC), flags=REASSOC)
-
-        if dot:  # i-j-k: one dot product per element of C
-            acc = entry_alloca(b, DOUBLE, "dot")
-            with loop(b, m, "i") as i:
-                with loop(b, nn, "j") as j:
-                    b.store(c(0.0), acc)
-                    with loop(b, k, "k") as kk:
-                        b.store(mac(b.load(acc), i, kk, j), acc)
-                    store(b, from_double(b, b.load(acc), ty), C, c_at(i, j))
-            return
-        with loop(b, b.mul(m, nn), "z") as z:
-            store(b, ir.Constant(ty, 0.0), C, z)
-
-        def update(i, kk, j):
-            at = c_at(i, j)
-            store(b, from_double(b, mac(to_double(b, load(b, C, at)), i, kk, j), ty), C, at)
-
-        if step.trans_a:  # k-i-j: accumulate outer products over the (batch) axis k
-            nest(b, [k, m, nn], lambda idx: update(idx[1], idx[0], idx[2]), "kij")
-        else:  # i-k-j: rows of C
-            nest(b, [m, k, nn], lambda idx: update(idx[0], idx[1], idx[2]), "ikj")
 
     def _reduce(self, b, step, ptrs, n):
         X, O = ptrs[step.x], ptrs[step.out]
@@ -498,23 +447,7 @@ class ProgramEmitter:
                 store(b, ir.Constant(ty, 1.0), O, b.add(b.mul(i, k), label))
 
 
-#: products whose constant sizes multiply to at most this are loop nests, larger ones BLAS.
-#: 0: always BLAS -- on W1 (2-16-16-1, batch 100) the loop nests (1024) measured 39-51 µs per
-#: step against 28-40 µs with BLAS in the same process, and 64 (only the 2×16 and 16×1
-#: products as loops) 39-42 µs; a transposed-A product (weight gradients, K = batch) as a
-#: k-i-j loop nest was twice as slow as BLAS, so those always call BLAS
-SMALL_PRODUCT = 0
-
-
-def small_product(M, K, Nn):
-    """True when a product is small enough for a loop nest: the sizes other than the
-    batch multiply to at most ``SMALL_PRODUCT`` (a call into BLAS costs more there)."""
-    fixed = 1
-    for d in (M, K, Nn):
-        d = sp.sympify(d)
-        if d.is_Integer:
-            fixed *= int(d)
-        elif d != N:
-            return False
-    return fixed <= SMALL_PRODUCT
-
+#: products whose constant sizes (all but the batch) multiply to at most this are register-blocked
+#: loop nests (``gemm.py``), larger ones BLAS calls: on W1 (2-16-16-1, batch 100) the eight
+#: products took 5.4 µs per step through BLAS, most of it call overhead
+SMALL_PRODUCT = 1024

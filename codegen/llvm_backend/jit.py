@@ -63,6 +63,22 @@ def target_machine():
     return _init()
 
 
+def vector_bytes():
+    """Bytes in one vector register of the host: 64 with AVX-512, 32 with AVX, else 16."""
+    features = _host_features()
+    return 64 if "+avx512f" in features else 32 if "+avx" in features else 16
+
+
+def vector_registers():
+    """Vector registers the host's code can use: 32 with AVX-512, else 16."""
+    return 32 if "+avx512f" in _host_features() else 16
+
+
+def _host_features():
+    _init()
+    return _state["cpu"][1].split(",")
+
+
 def data_layout():
     return str(_init().target_data)
 

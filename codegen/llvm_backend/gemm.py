@@ -1,0 +1,214 @@
+"""Small matrix products as register-blocked loop nests written with explicit vectors.
+
+A call into BLAS costs about half a microsecond before it multiplies anything, and a
+two-layer tanh network of width 16 makes eight products per training step, each a few
+thousand multiply-adds: the calls cost more than the arithmetic.  When the sizes other
+than the batch are small constants, a product is emitted here instead, as a loop over
+the batch whose body keeps a block of C in vector registers (``<w x double>`` values, w
+the host's register width) and is fully unrolled over the constant axis:
+
+- ``C = A·op(B)`` (A: batch × K, C: batch × J; K and J constant): blocks of ``R`` rows of
+  C; for each k, one vector load per chunk of B's row k and one broadcast of ``A[i, k]``
+  per row feed ``R × chunks`` multiply-adds.  A transposed B is first copied transposed to
+  the stack (it is a weight matrix: K·J elements, once per step).
+- ``C = Aᵀ·B`` (a weight gradient: A: batch × M, B: batch × J, C: M × J; M and J constant):
+  a sum of outer products over the batch, accumulated for a block of C's rows in
+  registers, vectorised along whichever of M or J is longer (both are contiguous).
+
+Arithmetic is in the buffers' own type (float32 stays float32: twice the lanes), and a
+multiply followed by an add carries LLVM's ``contract`` flag so the backend fuses them
+into FMA instructions.  Accumulators are stack slots that LLVM's mem2reg keeps in
+registers; the block sizes keep them within the register file.
+"""
+
+import sympy as sp
+from llvmlite import ir
+
+from codegen.layout import N
+from codegen.llvm_backend import jit
+
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+CONTRACT = ("contract",)
+#: constant axes up to this length are unrolled in the IR; longer ones are loops
+UNROLL_AXIS = 32
+
+
+def i64(v):
+    return ir.Constant(I64, int(v))
+
+
+def constant(d):
+    """The int value of a size, or None when it depends on the batch."""
+    d = sp.sympify(d)
+    return int(d) if d.is_Integer else None
+
+
+def chunks(length, lanes):
+    """Split ``length`` contiguous elements into vectors of the host's width and smaller
+    powers of two: [(offset, width)].
+
+    >>> chunks(16, 8), chunks(10, 8), chunks(3, 4)
+    ([(0, 8), (8, 8)], [(0, 8), (8, 2)], [(0, 2), (2, 1)])
+    """
+    out, at, w = [], 0, lanes
+    while at < length:
+        while w > length - at:
+            w //= 2
+        out.append((at, w))
+        at += w
+    return out
+
+
+def plan(M, K, Nn, trans_a, trans_b, max_fixed):
+    """Which loop nest computes ``op(A)·op(B)`` (sizes M × K by K × Nn), or None for BLAS:
+    "rows" when K and Nn are constants and A is not transposed, "outer" when A is
+    transposed, M and Nn are constants (K is the batch) and B is not; only when the
+    constant sizes multiply to at most ``max_fixed``.
+
+    >>> from codegen.layout import N
+    >>> plan(N, 16, 16, False, True, 1024), plan(16, N, 16, True, False, 1024), plan(N, 64, 128, False, True, 1024)
+    ('rows', 'outer', None)
+    """
+    m, k, nn = constant(M), constant(K), constant(Nn)
+    if not trans_a and k is not None and nn is not None and m is None and k * nn <= max_fixed:
+        return "rows"
+    if trans_a and not trans_b and m is not None and nn is not None and k is None and m * nn <= max_fixed:
+        return "outer"
+    return None
+
+
+class Vectors:
+    """Vector values of one element type ``ty`` at the host's register width."""
+
+    def __init__(self, b, ty):
+        self.b, self.ty = b, ty
+        self.esize = 8 if isinstance(ty, ir.DoubleType) else 4
+        self.lanes = max(1, jit.vector_bytes() // self.esize)
+        self.registers = jit.vector_registers()
+
+    def vtype(self, w):
+        return self.ty if w == 1 else ir.VectorType(self.ty, w)
+
+    def zero(self, w):
+        return ir.Constant(self.vtype(w), None) if w > 1 else ir.Constant(self.ty, 0.0)
+
+    def address(self, ptr, index, w):
+        at = self.b.gep(ptr, [index], inbounds=True)
+        return at if w == 1 else self.b.bitcast(at, self.vtype(w).as_pointer())
+
+    def load(self, ptr, index, w):
+        return self.b.load(self.address(ptr, index, w), align=self.esize)
+
+    def store(self, value, ptr, index, w):
+        self.b.store(value, self.address(ptr, index, w), align=self.esize)
+
+    def splat(self, x, w):
+        if w == 1:
+            return x
+        b = self.b
+        v = b.insert_element(ir.Constant(self.vtype(w), ir.Undefined), x, ir.Constant(I32, 0))
+        return b.shuffle_vector(v, ir.Constant(self.vtype(w), ir.Undefined), ir.Constant(ir.VectorType(I32, w), [0] * w))
+
+    def fma(self, acc, x, y):
+        b = self.b
+        return b.fadd(acc, b.fmul(x, y, flags=CONTRACT), flags=CONTRACT)
+
+
+def _counted(b, count, name, body):
+    """``for i in range(count)``: unrolled when ``count`` is a small int, else a loop."""
+    if isinstance(count, int) and count <= UNROLL_AXIS:
+        for i in range(count):
+            body(i64(i))
+        return
+    from codegen.llvm_backend.emit import loop
+    with loop(b, i64(count) if isinstance(count, int) else count, name) as i:
+        body(i)
+
+
+def _accumulators(v, rows, parts):
+    """Stack slots for a rows × chunks block of C, zeroed (mem2reg makes them registers)."""
+    from codegen.llvm_backend.emit import entry_alloca
+    slots = [[entry_alloca(v.b, v.vtype(w), "acc") for _, w in parts] for _ in range(rows)]
+    for row in slots:
+        for slot, (_, w) in zip(row, parts):
+            v.b.store(v.zero(w), slot)
+    return slots
+
+
+def _block_rows(v, parts, limit=8):
+    """Rows per register block: as many as the accumulators leave registers for."""
+    return max(1, min(limit, (v.registers - len(parts) - 2) // len(parts)))
+
+
+def rows_product(b, ty, A, B, C, m, K, J, trans_b):
+    """C (m × J) = A (m × K) · B (K × J), or · Bᵀ with B stored J × K; ``m`` is an i64 value,
+    K and J ints."""
+    from codegen.llvm_backend.emit import entry_alloca, loop
+    v = Vectors(b, ty)
+    if trans_b:  # one transposed copy of the (small, constant) weight matrix per call
+        bt = b.bitcast(entry_alloca(b, ir.ArrayType(ty, K * J), "bt"), ty.as_pointer())
+        for k in range(K):
+            for j in range(J):
+                v.store(v.load(B, i64(j * K + k), 1), bt, i64(k * J + j), 1)
+        B = bt
+    parts = chunks(J, v.lanes)
+    R = _block_rows(v, parts)
+    full = b.sdiv(m, i64(R))
+
+    def block(i0, rows):
+        acc = _accumulators(v, rows, parts)
+
+        def step(k):
+            brow = [v.load(B, b.add(b.mul(k, i64(J)), i64(off)), w) for off, w in parts]
+            for r in range(rows):
+                a = v.load(A, b.add(b.mul(b.add(i0, i64(r)), i64(K)), k), 1)
+                for slot, bv, (_, w) in zip(acc[r], brow, parts):
+                    b.store(v.fma(b.load(slot), v.splat(a, w), bv), slot)
+
+        _counted(b, K, "k", step)
+        for r in range(rows):
+            base = b.mul(b.add(i0, i64(r)), i64(J))
+            for slot, (off, w) in zip(acc[r], parts):
+                v.store(b.load(slot), C, b.add(base, i64(off)), w)
+
+    with loop(b, full, "rb") as blk:
+        block(b.mul(blk, i64(R)), R)
+    with loop(b, b.sub(m, b.mul(full, i64(R))), "rt") as t:
+        block(b.add(b.mul(full, i64(R)), t), 1)
+
+
+def outer_product(b, ty, A, B, C, k, M, J):
+    """C (M × J) = Aᵀ·B with A stored k × M and B stored k × J (``k`` an i64 value, the
+    batch): Σ over the batch of outer products, vectorised along the longer of M and J."""
+    v = Vectors(b, ty)
+    # orient: the vector axis ``wide`` (length W) and the broadcast axis ``narrow`` (length S)
+    swap = M > J  # vectorise along M: compute Cᵀ and store it transposed
+    wide, W, narrow, S = (A, M, B, J) if swap else (B, J, A, M)
+    parts = chunks(W, v.lanes)
+    R = _block_rows(v, parts)
+
+    def c_index(s, w):  # element (narrow s, wide w) of C
+        return i64(w * J + s) if swap else i64(s * J + w)
+
+    for s0 in range(0, S, R):
+        rows = min(R, S - s0)
+        acc = _accumulators(v, rows, parts)
+
+        def step(r):
+            wrow = [v.load(wide, b.add(b.mul(r, i64(W)), i64(off)), w) for off, w in parts]
+            for s in range(rows):
+                x = v.load(narrow, b.add(b.mul(r, i64(S)), i64(s0 + s)), 1)
+                for slot, wv, (_, w) in zip(acc[s], wrow, parts):
+                    b.store(v.fma(b.load(slot), v.splat(x, w), wv), slot)
+
+        _counted(b, k, "r", step)
+        for s in range(rows):
+            for slot, (off, w) in zip(acc[s], parts):
+                value = b.load(slot)
+                if not swap:
+                    v.store(value, C, c_index(s0 + s, off), w)
+                    continue
+                for lane in range(w):  # a column of C: scattered scalars
+                    x = value if w == 1 else b.extract_element(value, ir.Constant(I32, lane))
+                    v.store(x, C, c_index(s0 + s, off + lane), 1)
