@@ -10,9 +10,10 @@ overlap checks.  Inner sizes are constants in the IR; only the batch size is a v
 
 Elementwise maps whose operands are full-size or single elements become one flat loop;
 broadcasting maps, transposes and reductions become loop nests with computed strides;
-products call BLAS (``dgemm``/``sgemm`` through scipy's function pointers) as
-Cᵀ = op(B)ᵀ·op(A)ᵀ on the column-major views of the row-major buffers.  Arithmetic is in
-double; float32 buffers are widened on load and narrowed on store.
+small products are register-blocked vector loop nests (``gemm.py``), larger ones call
+BLAS (``dgemm``/``sgemm`` through scipy's function pointers) as Cᵀ = op(B)ᵀ·op(A)ᵀ on the
+column-major views of the row-major buffers.  Maps compute in their output's type (float32
+maps in float: twice the vector lanes); reductions accumulate in double.
 """
 
 import re
@@ -24,7 +25,7 @@ from llvmlite import ir
 from codegen.bodies import split_body
 from codegen.layout import N, root, size, slot_offsets, strides
 from codegen.llvm_backend import gemm, jit
-from codegen.llvm_backend.mathfns import DOUBLE, MathLib, c, maximum
+from codegen.llvm_backend.mathfns import DOUBLE, FLOAT, MathLib, c, maximum
 from codegen.llvm_backend.scalar import Translator
 from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose, reads as step_reads
 
@@ -50,20 +51,30 @@ def i64(v):
 
 def to_double(b, v):
     """A loaded element as a double."""
-    if v.type == DOUBLE:
+    return to_float(b, v, DOUBLE)
+
+
+def to_float(b, v, ty):
+    """A loaded element (float, double or integer) as the floating type ``ty``."""
+    if v.type == ty:
         return v
-    if isinstance(v.type, ir.FloatType):
-        return b.fpext(v, DOUBLE)
-    return b.sitofp(v, DOUBLE)
+    if isinstance(v.type, ir.IntType):
+        return b.sitofp(v, ty)
+    return b.fpext(v, ty) if ty == DOUBLE else b.fptrunc(v, ty)
+
+
+def compute_type(dtype):
+    """The type a map computes in: float32 maps in float, everything else in double."""
+    return FLOAT if str(dtype) == "float32" else DOUBLE
 
 
 def from_double(b, v, ty):
-    """A double stored into an element of type ``ty``."""
-    if ty == DOUBLE:
+    """A double (or float) value stored into an element of type ``ty``."""
+    if v.type == ty:
         return v
-    if isinstance(ty, ir.FloatType):
-        return b.fptrunc(v, ty)
-    return b.fptosi(v, ty)
+    if isinstance(ty, ir.IntType):
+        return b.fptosi(v, ty)
+    return b.fptrunc(v, ty) if ty != DOUBLE else b.fpext(v, ty)
 
 
 def load(b, ptr, index):
@@ -264,7 +275,8 @@ class ProgramEmitter:
         out_shape = tuple(self.shape(step.out))
         rank = len(out_shape)
         used = body.expr.free_symbols
-        env = {N: b.sitofp(n, DOUBLE)}
+        ct = compute_type(self.dtype(step.out))
+        env = {N: b.sitofp(n, ct)}
         invariant = {N}
         flat = True
         plans = []
@@ -273,7 +285,7 @@ class ProgramEmitter:
             if var not in used:
                 continue
             if size(shape) == 1:
-                env[var] = to_double(b, load(b, ptrs[name], i64(0)))
+                env[var] = to_float(b, load(b, ptrs[name], i64(0)), ct)
                 invariant.add(var)
             elif shape == out_shape:
                 plans.append((var, name, "full"))
@@ -281,7 +293,7 @@ class ProgramEmitter:
                 flat = False
                 plans.append((var, name, shape))
         hoisted, inner, result = split_body(body.expr, invariant, "_h")
-        t = Translator(b, self.mb.math, env)
+        t = Translator(b, self.mb.math, env, ct)
         for sym, sub in hoisted:
             t.bind(sym, t.value(sub))
         out_ty = ltype(self.dtype(step.out))
@@ -294,7 +306,7 @@ class ProgramEmitter:
                     st = strides(kind)
                     at = linear(b, [(loop_vars[d], dim_value(b, st[d], n)) for d in range(rank)
                                     if not (kind[d] == 1 and out_shape[d] != 1)])
-                t.bind(var, to_double(b, load(b, ptrs[name], at)))
+                t.bind(var, to_float(b, load(b, ptrs[name], at), ct))
             for sym, sub in inner:
                 t.bind(sym, t.value(sub))
             store(b, from_double(b, t.value(result), out_ty), ptrs[step.out], index)

@@ -6,25 +6,26 @@ always inlined), so a loop of them vectorises: range reduction x = k·ln2 + r wi
 two parts (Cody–Waite), eʳ by a degree-13 Taylor polynomial on |r| ≤ ln2/2 in Horner
 form, 2ᵏ built by a bit cast of (k + 1023) << 52 and split in two factors so subnormal and
 overflowing results come out right (the numba backend's ``mathfns`` design, here with
-fused multiply-adds).  tanh follows musl: its odd Taylor series up to |x| = 0.3, then
-t/(t + 2) and (above 0.55) 1 − 2/(t + 2) with t = e^{2|x|} − 1 computed without
-cancellation as 2ᵏ(eʳ − 1) + (2ᵏ − 1) and the quotient corrected by an FMA residual
-step; the numba backend's (1 − e)/(1 + e) with a series below 0.04 measured 6 ulp at
-|x| ≈ 0.058.  Within 2 ulp of libm in float64
-(tested over a dense sweep and at ±0, ±inf, NaN and the overflow/underflow thresholds).
-All arithmetic is in double; float32 data is widened on load.
+fused multiply-adds).  tanh is t/(t + 2) with t = e^{2|x|} − 1 computed without
+cancellation as 2ᵏ(eʳ − 1) + (2ᵏ − 1), the quotient corrected by an FMA residual step:
+within 2 ulp of the true value in float64 (glibc's own tanh is 2 ulp off near |x| = 0.2),
+tested over a dense sweep and at ±0, ±inf, NaN and the overflow/underflow thresholds.
+Every function exists in float64 and float32: a float32 map computes in float32 (twice
+the vector lanes), with float32 constants, a 2ᵏ built from int32 bits and shorter
+polynomials; tanh there skips the quotient's residual step (float32 tanh stays within
+3 ulp of the true value).
 
 Other functions are LLVM intrinsics where they exist (``llvm.sqrt``, ``llvm.fabs``,
 ``llvm.floor``, ...) and C math library calls otherwise (``erf``, ``log1p``, ...), bound by
 name when the object code is loaded (they are in the Python process already).
 """
 
-import math
-
 from llvmlite import ir
 
 DOUBLE = ir.DoubleType()
+FLOAT = ir.FloatType()
 I64 = ir.IntType(64)
+I32 = ir.IntType(32)
 
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
@@ -33,14 +34,11 @@ _EXP_POLY = [1.0, 1.0, 0.5, 1.6666666666666666e-01, 4.1666666666666664e-02, 8.33
              1.3888888888888889e-03, 1.9841269841269841e-04, 2.4801587301587302e-05, 2.7557319223985893e-06,
              2.7557319223985888e-07, 2.5052108385441720e-08, 2.0876756987868100e-09, 1.6059043836821613e-10]
 
-#: (eˣ − 1)/x = Σ xⁱ/(i + 1)!, to degree 20 (far below 1 ulp for |x| < 0.6)
-_EXPM1_SERIES = [1.0 / math.factorial(i + 1) for i in range(21)]
-
-#: tanh(x) = x + x³·Σ cᵢ x²ⁱ: its Taylor coefficients from x³ to x²⁷ (below 1e-19 relative for |x| ≤ 0.3)
-_TANH_SERIES = [-0.3333333333333333, 0.13333333333333333, -0.05396825396825397, 0.021869488536155203,
-                -0.008863235529902197, 0.003592128036572481, -0.0014558343870513183, 0.000590027440945586,
-                -0.00023912911424355248, 9.691537956929451e-05, -3.927832388331683e-05, 1.5918905069328964e-05,
-                -6.451689215655431e-06]
+#: float32 Cody–Waite split of ln 2 (ln2_hi has 12 trailing zero bits: k·ln2_hi is exact)
+_LN2_HI_F = 0.693145751953125
+_LN2_LO_F = 1.428606765330187e-06
+#: eʳ on |r| ≤ ln2/2 in float32: Taylor to r⁷ (the next term is 5e-9, far below 1 ulp)
+_EXP_POLY_F = _EXP_POLY[:8]
 
 #: intrinsics (llvm.<name>.f64) for one-argument functions that have one
 INTRINSICS = {"sqrt", "fabs", "floor", "ceil", "log", "sin", "cos", "exp2", "log2", "log10", "trunc", "round"}
@@ -51,8 +49,14 @@ LIBM = {"erf", "erfc", "tan", "atan", "asin", "acos", "sinh", "cosh", "asinh", "
 OWN = {"exp", "tanh", "sigmoid", "softplus"}
 
 
-def c(value):
-    return ir.Constant(DOUBLE, float(value))
+def c(value, ty=DOUBLE):
+    """A floating-point constant of type ``ty`` (double unless said)."""
+    return ir.Constant(ty, float(value))
+
+
+def is_single(ty):
+    """True for float32 (``ir.FloatType``), False for double."""
+    return isinstance(ty, ir.FloatType) and not isinstance(ty, ir.DoubleType)
 
 
 class MathLib:
@@ -64,30 +68,41 @@ class MathLib:
 
     # ---- entry points ---------------------------------------------------------------------
     def call(self, builder, name, *args):
-        """``name(args)`` as a double; own, intrinsic or libm, in that order."""
-        return builder.call(self.function(name), list(args))
+        """``name(args)`` in the type of the first argument (double or float); own, intrinsic
+        or libm, in that order."""
+        return builder.call(self.function(name, args[0].type), list(args))
 
-    def function(self, name):
-        if name in self.functions:
-            return self.functions[name]
+    def function(self, name, ty=DOUBLE):
+        """The function ``name`` of element type ``ty``, declared or defined on first use."""
+        key = (name, str(ty))
+        if key in self.functions:
+            return self.functions[key]
+        single = is_single(ty)
         if name in OWN:
-            fn = getattr(self, "_define_" + name)()
+            fn = getattr(self, "_define_" + name)(ty)
         elif name in INTRINSICS:
-            fn = self.module.declare_intrinsic(f"llvm.{name}", [DOUBLE])
+            fn = self.module.declare_intrinsic(f"llvm.{name}", [ty])
         elif name == "pow":
-            fn = self.module.declare_intrinsic("llvm.pow", [DOUBLE])
+            fn = self.module.declare_intrinsic("llvm.pow", [ty])
         elif name in LIBM or name.startswith("libm_"):
             cname = name[5:] if name.startswith("libm_") else name
-            fn = ir.Function(self.module, ir.FunctionType(DOUBLE, [DOUBLE]), cname)
+            fn = ir.Function(self.module, ir.FunctionType(ty, [ty]), cname + ("f" if single else ""))
             fn.attributes.add("nounwind")
         else:
             raise KeyError(name)
-        self.functions[name] = fn
+        self.functions[key] = fn
         return fn
 
+    def fma(self, ty):
+        return self.module.declare_intrinsic("llvm.fma", [ty], ir.FunctionType(ty, [ty] * 3))
+
+    def copysign(self, ty):
+        return self.module.declare_intrinsic("llvm.copysign", [ty], ir.FunctionType(ty, [ty, ty]))
+
     # ---- helpers --------------------------------------------------------------------------
-    def _new(self, name):
-        fn = ir.Function(self.module, ir.FunctionType(DOUBLE, [DOUBLE]), f"sbp.{name}")
+    def _new(self, name, ty):
+        suffix = ".f32" if is_single(ty) else ""
+        fn = ir.Function(self.module, ir.FunctionType(ty, [ty]), f"sbp.{name}{suffix}")
         fn.linkage = "internal"
         fn.attributes.add("alwaysinline")
         fn.attributes.add("nounwind")
@@ -96,98 +111,106 @@ class MathLib:
     @staticmethod
     def _horner(b, r, coeffs):
         """Σ coeffs[i]·rⁱ in Horner form, each step one fused multiply-add."""
-        acc = c(coeffs[-1])
+        ty = r.type
+        acc = c(coeffs[-1], ty)
         for k in reversed(coeffs[:-1]):
-            acc = b.fadd(c(k), b.fmul(r, acc, flags=("contract",)), flags=("contract",))
+            acc = b.fadd(c(k, ty), b.fmul(r, acc, flags=("contract",)), flags=("contract",))
         return acc
 
     def _pow2(self, b, k):
-        """2ᵏ for -1022 ≤ k ≤ 1023 by writing the exponent bits."""
+        """2ᵏ by writing the exponent bits (k an integer of the float's width: i64 for
+        double, -1022 ≤ k ≤ 1023; i32 for float, -126 ≤ k ≤ 127)."""
+        if k.type == I32:
+            return b.bitcast(b.shl(b.add(k, ir.Constant(I32, 127)), ir.Constant(I32, 23)), FLOAT)
         bits = b.shl(b.add(k, ir.Constant(I64, 1023)), ir.Constant(I64, 52))
         return b.bitcast(bits, DOUBLE)
 
+    def _nearest_k(self, b, x, ty):
+        """k = round(x/ln2) as a float (x must not be NaN: k becomes an integer)."""
+        return b.call(self.function("floor", ty), [b.fadd(b.fmul(x, c(_INV_LN2, ty)), c(0.5, ty))])
+
+    @staticmethod
+    def _remainder(b, x, kf, ty):
+        """r = x − k·ln2 with ln2 in two parts (Cody–Waite): k·ln2_hi is exact."""
+        hi, lo = (_LN2_HI_F, _LN2_LO_F) if is_single(ty) else (_LN2_HI, _LN2_LO)
+        return b.fsub(b.fsub(x, b.fmul(kf, c(hi, ty))), b.fmul(kf, c(lo, ty)))
+
+    @staticmethod
+    def _int(ty):
+        return I32 if is_single(ty) else I64
+
     # ---- definitions ----------------------------------------------------------------------
-    def _define_exp(self):
-        """eˣ; exp(±inf) = inf/0, NaN stays NaN, overflow to inf past 709.78, 0 below -745.1."""
-        fn, b, x = self._new("exp")
-        lo = b.select(b.fcmp_ordered("<", x, c(-746.0)), c(-746.0), x)
-        xc = b.select(b.fcmp_ordered(">", lo, c(710.0)), c(710.0), lo)
-        xc = b.select(b.fcmp_unordered("uno", x, x), c(0.0), xc)  # keep NaN out of the int path
-        floor = self.function("floor")
-        kf = b.call(floor, [b.fadd(b.fmul(xc, c(_INV_LN2)), c(0.5))])
-        r = b.fsub(b.fsub(xc, b.fmul(kf, c(_LN2_HI))), b.fmul(kf, c(_LN2_LO)))
-        p = self._horner(b, r, _EXP_POLY)
-        k = b.fptosi(kf, I64)
-        k1 = b.ashr(k, ir.Constant(I64, 1))
+    def _define_exp(self, ty):
+        """eˣ; exp(±inf) = inf/0, NaN stays NaN, overflow to inf past the largest finite
+        result (709.78; 88.72 in float32), 0 past the smallest subnormal (-745.13; -103.97)."""
+        fn, b, x = self._new("exp", ty)
+        single = is_single(ty)
+        low, high = (-105.0, 90.0) if single else (-746.0, 710.0)
+        lo = b.select(b.fcmp_ordered("<", x, c(low, ty)), c(low, ty), x)
+        xc = b.select(b.fcmp_ordered(">", lo, c(high, ty)), c(high, ty), lo)
+        xc = b.select(b.fcmp_unordered("uno", x, x), c(0.0, ty), xc)  # keep NaN out of the int path
+        kf = self._nearest_k(b, xc, ty)
+        r = self._remainder(b, xc, kf, ty)
+        p = self._horner(b, r, _EXP_POLY_F if single else _EXP_POLY)
+        it = self._int(ty)
+        k = b.fptosi(kf, it)
+        k1 = b.ashr(k, ir.Constant(it, 1))  # 2ᵏ as two factors: subnormal and huge results stay right
         y = b.fmul(b.fmul(p, self._pow2(b, k1)), self._pow2(b, b.sub(k, k1)))
         b.ret(b.select(b.fcmp_unordered("uno", x, x), x, y))
         return fn
 
-    def _expm1(self, b, x, series=True):
-        """eˣ − 1 for x ≤ 50 (or NaN) without cancellation: its Taylor series for |x| < 0.6,
-        else 2ᵏ(eʳ − 1) + (2ᵏ − 1) with eʳ − 1 by exp's polynomial less its constant term."""
-        lo = b.select(b.fcmp_ordered("<", x, c(-746.0)), c(-746.0), x)
-        lo = b.select(b.fcmp_ordered(">", lo, c(50.0)), c(50.0), lo)
-        xc = b.select(b.fcmp_unordered("uno", x, x), c(0.0), lo)
-        kf = b.call(self.function("floor"), [b.fadd(b.fmul(xc, c(_INV_LN2)), c(0.5))])
-        r = b.fsub(b.fsub(xc, b.fmul(kf, c(_LN2_HI))), b.fmul(kf, c(_LN2_LO)))
-        # r + r²·(1/2 + r/6 + ...): the exact leading term first, the rest (smaller) rounded
-        q = b.fadd(r, b.fmul(b.fmul(r, r), self._horner(b, r, _EXP_POLY[2:])))
-        k = b.fptosi(kf, I64)
-        k1 = b.ashr(k, ir.Constant(I64, 1))
-        s = b.fmul(self._pow2(b, k1), self._pow2(b, b.sub(k, k1)))
-        y = b.fadd(b.fmul(s, q), b.fsub(s, c(1.0)))
-        if series:
-            small = b.fadd(xc, b.fmul(b.fmul(xc, xc), self._horner(b, xc, _EXPM1_SERIES[1:])))
-            y = b.select(b.fcmp_ordered("<", b.call(self.function("fabs"), [xc]), c(0.6)), small, y)
-        return b.select(b.fcmp_unordered("uno", x, x), x, y)
-
-    def _define_tanh(self):
+    def _define_tanh(self, ty):
         """tanh(|x|) = t/(t + 2) with t = e^{2|x|} − 1, the sign of x put back by copysign.
 
         t comes without cancellation from one range reduction, 2|x| = k·ln2 + r:
         t = 2ᵏ·(eʳ − 1) + (2ᵏ − 1), eʳ − 1 = r + r²·P(r) (exp's Taylor polynomial less its
         constant term), so small |x| (k = 0) keep full relative accuracy and need no series of
-        their own.  |x| is capped at 22 (tanh rounds to 1 there; 2ᵏ ≤ 2⁶⁴ needs one bit cast).
-        The quotient is corrected by one FMA residual step against t + 2 held exactly
-        (TwoSum), which keeps it within 2 ulp for every x.  About 40 operations, one
-        division and no branch: the body of W1's hottest loop."""
-        fn, b, x = self._new("tanh")
-        a = b.call(self.function("fabs"), [x])
-        a = b.select(b.fcmp_unordered("ule", a, c(22.0)), a, c(22.0))  # NaN stays NaN (ule is unordered-or-≤)
-        y2 = b.fmul(a, c(2.0))
-        safe = b.select(b.fcmp_unordered("uno", y2, y2), c(0.0), y2)   # keep NaN out of the int path
-        kf = b.call(self.function("floor"), [b.fadd(b.fmul(safe, c(_INV_LN2)), c(0.5))])
-        r = b.fsub(b.fsub(y2, b.fmul(kf, c(_LN2_HI))), b.fmul(kf, c(_LN2_LO)))
-        q = b.fadd(r, b.fmul(b.fmul(r, r), self._horner(b, r, _EXP_POLY[2:])))
-        s = self._pow2(b, b.fptosi(kf, I64))
-        fma = self.module.declare_intrinsic("llvm.fma", [DOUBLE], ir.FunctionType(DOUBLE, [DOUBLE] * 3))
-        t = b.call(fma, [s, q, b.fsub(s, c(1.0))])  # one rounding (2ᵏ − 1 is exact)
-        d = b.fadd(t, c(2.0))  # d + dlo = t + 2 exactly (TwoSum)
-        bb = b.fsub(d, t)
-        dlo = b.fadd(b.fsub(t, b.fsub(d, bb)), b.fsub(c(2.0), bb))
-        inv = b.fdiv(c(1.0), d)
-        quo = b.fmul(t, inv)
-        res = b.fsub(b.call(fma, [b.fneg(quo), d, t]), b.fmul(quo, dlo))
-        y = b.call(fma, [res, inv, quo])
-        copysign = self.module.declare_intrinsic("llvm.copysign", [DOUBLE], ir.FunctionType(DOUBLE, [DOUBLE, DOUBLE]))
-        b.ret(b.call(copysign, [y, x]))
+        their own.  |x| is capped where tanh rounds to 1 (22; 9 in float32), so 2ᵏ needs one
+        bit cast.  In float64 the quotient is corrected by one FMA residual step against t + 2
+        held exactly (TwoSum), which keeps it within 2 ulp of the true value for every x.
+        About 40 operations (25 in float32), one division and no branch: the body of a tanh
+        network's hottest loop."""
+        fn, b, x = self._new("tanh", ty)
+        single = is_single(ty)
+        a = b.call(self.function("fabs", ty), [x])
+        cap = c(9.0 if single else 22.0, ty)
+        a = b.select(b.fcmp_unordered("ule", a, cap), a, cap)  # NaN stays NaN (ule: unordered or ≤)
+        y2 = b.fmul(a, c(2.0, ty))
+        safe = b.select(b.fcmp_unordered("uno", y2, y2), c(0.0, ty), y2)  # keep NaN out of the int path
+        kf = self._nearest_k(b, safe, ty)
+        r = self._remainder(b, y2, kf, ty)  # from y2: a NaN flows through to the result
+        poly = (_EXP_POLY_F if single else _EXP_POLY)[2:]
+        q = b.fadd(r, b.fmul(b.fmul(r, r), self._horner(b, r, poly)))
+        s = self._pow2(b, b.fptosi(kf, self._int(ty)))
+        fma = self.fma(ty)
+        t = b.call(fma, [s, q, b.fsub(s, c(1.0, ty))])  # one rounding (2ᵏ − 1 is exact)
+        d = b.fadd(t, c(2.0, ty))
+        if single:
+            y = b.fdiv(t, d)
+        else:
+            bb = b.fsub(d, t)  # d + dlo = t + 2 exactly (TwoSum)
+            dlo = b.fadd(b.fsub(t, b.fsub(d, bb)), b.fsub(c(2.0), bb))
+            inv = b.fdiv(c(1.0), d)
+            quo = b.fmul(t, inv)
+            res = b.fsub(b.call(fma, [b.fneg(quo), d, t]), b.fmul(quo, dlo))
+            y = b.call(fma, [res, inv, quo])
+        b.ret(b.call(self.copysign(ty), [y, x]))
         return fn
 
-    def _define_sigmoid(self):
+    def _define_sigmoid(self, ty):
         """σ(x) = 1/(1 + e⁻ˣ), never overflowing: e^{−|x|} is all that is computed."""
-        fn, b, x = self._new("sigmoid")
-        e = b.call(self.function("exp"), [b.fneg(b.call(self.function("fabs"), [x]))])
-        d = b.fadd(c(1.0), e)  # x < 0: e/(1 + e) in one division (e·σ rounds twice: 3 ulp)
-        b.ret(b.select(b.fcmp_ordered(">=", x, c(0.0)), b.fdiv(c(1.0), d), b.fdiv(e, d)))
+        fn, b, x = self._new("sigmoid", ty)
+        e = b.call(self.function("exp", ty), [b.fneg(b.call(self.function("fabs", ty), [x]))])
+        d = b.fadd(c(1.0, ty), e)  # x < 0: e/(1 + e) in one division (e·σ rounds twice: 3 ulp)
+        b.ret(b.select(b.fcmp_ordered(">=", x, c(0.0, ty)), b.fdiv(c(1.0, ty), d), b.fdiv(e, d)))
         return fn
 
-    def _define_softplus(self):
+    def _define_softplus(self, ty):
         """log(1 + eˣ) = max(x, 0) + log1p(e^{−|x|}), stable for any x; NaN stays NaN."""
-        fn, b, x = self._new("softplus")
-        e = b.call(self.function("exp"), [b.fneg(b.call(self.function("fabs"), [x]))])
-        m = b.select(b.fcmp_ordered(">", x, c(0.0)), x, c(0.0))
-        y = b.fadd(m, b.call(self.function("log1p"), [e]))
+        fn, b, x = self._new("softplus", ty)
+        e = b.call(self.function("exp", ty), [b.fneg(b.call(self.function("fabs", ty), [x]))])
+        m = b.select(b.fcmp_ordered(">", x, c(0.0, ty)), x, c(0.0, ty))
+        y = b.fadd(m, b.call(self.function("log1p", ty), [e]))
         b.ret(b.select(b.fcmp_unordered("uno", x, x), x, y))
         return fn
 

@@ -1,7 +1,7 @@
 """sympy scalar body -> llvmlite IR builder calls, in forms LLVM vectorises.
 
-Values are doubles (float32 data is widened on load, narrowed on store, as the numba
-backend's float64 literals do); conditions are ``i1``.  exp, tanh, sigmoid and softplus
+Values are of one floating type, double or float (a float32 map computes in float32:
+twice the vector lanes, as numpy's float32 ufuncs do); conditions are ``i1``.  exp, tanh, sigmoid and softplus
 are the branch-free functions of ``mathfns``; integer powers are repeated products
 (square-and-multiply); Max/Min, Heaviside, sign and Piecewise are fcmp + select with
 numpy's NaN semantics (np.maximum, np.heaviside, np.sign propagate NaN).  Named
@@ -21,7 +21,7 @@ True
 import sympy as sp
 from llvmlite import ir
 
-from codegen.llvm_backend.mathfns import DOUBLE, MathLib, c, maximum, minimum
+from codegen.llvm_backend.mathfns import DOUBLE, MathLib, c, maximum, minimum  # noqa: F401 (MathLib: doctest)
 
 BOOL = ir.IntType(1)
 
@@ -46,24 +46,27 @@ class UnsupportedExpression(ValueError):
 
 class Translator:
     """Emits IR for sympy expressions at the builder's position; ``env`` maps symbols to
-    double IR values.  Results are memoised per expression (the builder must stay in one
-    straight-line region while a translator is used)."""
+    IR values of type ``ty`` (double unless said).  Results are memoised per expression
+    (the builder must stay in one straight-line region while a translator is used)."""
 
-    def __init__(self, builder, mathlib, env):
-        self.b, self.m, self.env = builder, mathlib, dict(env)
+    def __init__(self, builder, mathlib, env, ty=DOUBLE):
+        self.b, self.m, self.env, self.ty = builder, mathlib, dict(env), ty
         self.memo = {}
+
+    def c(self, value):
+        return c(value, self.ty)
 
     def bind(self, symbol, value):
         self.env[symbol] = value
 
-    # ---- doubles --------------------------------------------------------------------------
+    # ---- values ---------------------------------------------------------------------------
     def value(self, e):
         e = sp.sympify(e)
         if e in self.memo:
             return self.memo[e]
         v = self._value(e)
         if isinstance(v.type, ir.IntType) and v.type.width == 1:
-            v = self.b.uitofp(v, DOUBLE)
+            v = self.b.uitofp(v, self.ty)
         self.memo[e] = v
         return v
 
@@ -77,7 +80,7 @@ class Translator:
         if e is sp.true or e is sp.false or isinstance(e, (sp.core.relational.Relational, sp.And, sp.Or, sp.Not)):
             return self.cond(e)
         if e.is_Number or e.is_NumberSymbol or e in (sp.oo, -sp.oo, sp.nan, sp.zoo):
-            return c(float(e) if e is not sp.zoo else float("nan"))
+            return self.c(float(e) if e is not sp.zoo else float("nan"))
         if e.is_Add:
             terms = [self.value(a) for a in e.args]
             out = terms[0]
@@ -92,14 +95,14 @@ class Translator:
             return self.piecewise(e.args)
         if isinstance(e, sp.Heaviside):
             x = self.value(e.args[0])
-            h0 = self.value(e.args[1]) if len(e.args) > 1 else c(0.5)
-            v = b.select(b.fcmp_ordered("==", x, c(0.0)), h0, c(0.0))
-            v = b.select(b.fcmp_ordered(">", x, c(0.0)), c(1.0), v)
+            h0 = self.value(e.args[1]) if len(e.args) > 1 else self.c(0.5)
+            v = b.select(b.fcmp_ordered("==", x, self.c(0.0)), h0, self.c(0.0))
+            v = b.select(b.fcmp_ordered(">", x, self.c(0.0)), self.c(1.0), v)
             return b.select(b.fcmp_unordered("uno", x, x), x, v)
         if isinstance(e, sp.sign):
             x = self.value(e.args[0])
-            v = b.select(b.fcmp_ordered("<", x, c(0.0)), c(-1.0), c(0.0))
-            v = b.select(b.fcmp_ordered(">", x, c(0.0)), c(1.0), v)
+            v = b.select(b.fcmp_ordered("<", x, self.c(0.0)), self.c(-1.0), self.c(0.0))
+            v = b.select(b.fcmp_ordered(">", x, self.c(0.0)), self.c(1.0), v)
             return b.select(b.fcmp_unordered("uno", x, x), x, v)
         if isinstance(e, (sp.Max, sp.Min)):
             fn = maximum if isinstance(e, sp.Max) else minimum
@@ -128,9 +131,9 @@ class Translator:
         for v in num:
             out = v if out is None else b.fmul(out, v, flags=FLAGS)
         if coeff == -1:
-            out = b.fneg(out) if out is not None else c(-1.0)
+            out = b.fneg(out) if out is not None else self.c(-1.0)
         elif coeff != 1 or out is None:
-            out = c(coeff) if out is None else b.fmul(c(coeff), out, flags=FLAGS)
+            out = self.c(coeff) if out is None else b.fmul(self.c(coeff), out, flags=FLAGS)
         if den:
             d = den[0]
             for v in den[1:]:
@@ -144,15 +147,15 @@ class Translator:
         if exp.is_Integer:
             n = int(exp)
             if n == 0:
-                return c(1.0)
+                return self.c(1.0)
             if abs(n) <= 64:
                 out = self._ipow(x, abs(n))
-                return out if n > 0 else b.fdiv(c(1.0), out, flags=FLAGS)
+                return out if n > 0 else b.fdiv(self.c(1.0), out, flags=FLAGS)
         if exp == sp.S.Half:
             return self.m.call(b, "sqrt", x)
         if exp == -sp.S.Half:
-            return b.fdiv(c(1.0), self.m.call(b, "sqrt", x), flags=FLAGS)
-        return b.call(self.m.function("pow"), [x, self.value(exp)])
+            return b.fdiv(self.c(1.0), self.m.call(b, "sqrt", x), flags=FLAGS)
+        return b.call(self.m.function("pow", self.ty), [x, self.value(exp)])
 
     def _ipow(self, x, n):
         """xⁿ by square-and-multiply (x·x·x for n = 3, as the numba printer writes it)."""
@@ -196,4 +199,4 @@ class Translator:
         if isinstance(e, sp.Not):
             return b.not_(self.cond(e.args[0]))
         v = self.value(e)  # a number used as a truth value
-        return b.fcmp_unordered("!=", v, c(0.0))
+        return b.fcmp_unordered("!=", v, self.c(0.0))
