@@ -115,6 +115,47 @@ class Vectors:
         return b.fadd(acc, b.fmul(x, y, flags=CONTRACT), flags=CONTRACT)
 
 
+def transpose(v, src, dst, rows, cols):
+    """dst (cols × rows) = srcᵀ (src: rows × cols, both constant): square blocks of the
+    vector width moved through registers (loads of src's rows, log₂(w) rounds of
+    shuffles, stores of dst's rows), the ragged edges element by element.  Elementwise
+    copies vectorise into gathers, which cost several times more."""
+    b, w = v.b, v.lanes
+    while w > 1 and (w > rows or w > cols):
+        w //= 2
+    whole_r, whole_c = (rows // w) * w if w > 1 else 0, (cols // w) * w if w > 1 else 0
+    for r0 in range(0, whole_r, w):
+        for c0 in range(0, whole_c, w):
+            block = [v.load(src, i64((r0 + i) * cols + c0), w) for i in range(w)]
+            for i, row in enumerate(_transpose_block(b, block, w)):
+                v.store(row, dst, i64((c0 + i) * rows + r0), w)
+    for r in range(rows):  # the edges: columns past whole_c of every row, rows past whole_r
+        for col in range(cols):
+            if r < whole_r and col < whole_c:
+                continue
+            v.store(v.load(src, i64(r * cols + col), 1), dst, i64(col * rows + r), 1)
+
+
+def _transpose_block(b, rows, w):
+    """The transpose of a w × w block held as w vectors: at each round, vectors i and
+    i + h (h = w/2, w/4, ..., 1) exchange h-element halves of their pairs, as a butterfly."""
+    h = w // 2
+    while h >= 1:
+        out = list(rows)
+        for i in range(w):
+            if i & h:
+                continue
+            a, c = rows[i], rows[i + h]
+            # lanes of a and c: take lane j from a when j & h == 0, else from c shifted by h
+            lo = [j if not (j & h) else w + j - h for j in range(w)]
+            hi = [j + h if not (j & h) else w + j for j in range(w)]
+            out[i] = b.shuffle_vector(a, c, ir.Constant(ir.VectorType(I32, w), lo))
+            out[i + h] = b.shuffle_vector(a, c, ir.Constant(ir.VectorType(I32, w), hi))
+        rows = out
+        h //= 2
+    return rows
+
+
 def _counted(b, count, name, body):
     """``for i in range(count)``: unrolled when ``count`` is a small int, else a loop."""
     if isinstance(count, int) and count <= UNROLL_AXIS:
@@ -148,9 +189,7 @@ def rows_product(b, ty, A, B, C, m, K, J, trans_b):
     v = Vectors(b, ty)
     if trans_b:  # one transposed copy of the (small, constant) weight matrix per call
         bt = b.bitcast(entry_alloca(b, ir.ArrayType(ty, K * J), "bt"), ty.as_pointer())
-        for k in range(K):
-            for j in range(J):
-                v.store(v.load(B, i64(j * K + k), 1), bt, i64(k * J + j), 1)
+        transpose(v, B, bt, J, K)
         B = bt
     parts = chunks(J, v.lanes)
     R = _block_rows(v, parts)
