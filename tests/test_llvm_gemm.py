@@ -1,5 +1,5 @@
 """The llvm backend's register-blocked small products (``codegen/llvm_backend/gemm.py``)
-against numpy on ragged sizes: batch sizes that leave a remainder row block, widths that
+against numpy on ragged sizes (matrix-vector products as vectorised dot products too): batch sizes that leave a remainder row block, widths that
 are not multiples of the vector width (and 1), transposed B (the in-register transpose of
 square blocks plus its ragged edges), and Aᵀ·B in both orientations."""
 
@@ -28,6 +28,8 @@ def product_kernel(kind, ty, K, J):
     A, B, C, n = fn.args
     if kind == "outer":
         gemm.outer_product(b, ty, A, B, C, n, K, J)
+    elif kind == "dots":
+        gemm.dot_rows(b, ty, A, B, C, n, K)
     else:
         gemm.rows_product(b, ty, A, B, C, n, K, J, kind == "rows_bt")
     b.ret_void()
@@ -36,16 +38,17 @@ def product_kernel(kind, ty, K, J):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("kind", ["rows", "rows_bt", "outer"])
+@pytest.mark.parametrize("kind", ["rows", "rows_bt", "outer", "dots"])
 def test_small_products_match_numpy(kind, dtype):
     ty = DOUBLE if dtype == "float64" else FLOAT
     rng = np.random.default_rng(0)
     tol = 1e-12 if dtype == "float64" else 1e-5
-    for K, J in SIZES:
+    sizes = [(K, 1) for K in (4, 5, 10, 16, 17, 64)] if kind == "dots" else SIZES
+    for K, J in sizes:
         f, _ = product_kernel(kind, ty, K, J)
         for n in (0, 1, 5, 13, 100):
             A = rng.normal(size=(n, K)).astype(dtype)
-            if kind == "rows":
+            if kind in ("rows", "dots"):
                 B = rng.normal(size=(K, J)).astype(dtype)
                 want, C = A.astype(np.float64) @ B, np.full((n, J), np.nan, dtype)
             elif kind == "rows_bt":
@@ -77,6 +80,7 @@ def test_blocks_are_vector_code_and_plan_picks_loops_only_for_small_constant_siz
     opt = jit.optimised_ir(kernel.ir)
     assert "<8 x double>" in opt or "<4 x double>" in opt or "<2 x double>" in opt
     assert gemm.plan(N, 16, 16, False, True, 1024) == "rows"
+    assert gemm.plan(N, 16, 1, False, True, 1024) == "dots" and gemm.plan(N, 2, 1, False, True, 1024) == "rows"
     assert gemm.plan(16, N, 16, True, False, 1024) == "outer"
     assert gemm.plan(N, 784, 256, False, True, 1024) is None    # large: BLAS
     assert gemm.plan(16, N, 16, True, True, 1024) is None       # Aᵀ·Bᵀ: BLAS

@@ -333,6 +333,9 @@ class ProgramEmitter:
         if kind == "rows":
             return gemm.rows_product(b, ltype(dtype), ptrs[step.a], ptrs[step.b], ptrs[step.out],
                                      dim_value(b, M, n), int(K), int(Nn), step.trans_b)
+        if kind == "dots":
+            return gemm.dot_rows(b, ltype(dtype), ptrs[step.a], ptrs[step.b], ptrs[step.out],
+                                 dim_value(b, M, n), int(K))
         if kind == "outer":
             return gemm.outer_product(b, ltype(dtype), ptrs[step.a], ptrs[step.b], ptrs[step.out],
                                       dim_value(b, K, n), int(M), int(Nn))

@@ -62,17 +62,19 @@ def chunks(length, lanes):
 
 def plan(M, K, Nn, trans_a, trans_b, max_fixed):
     """Which loop nest computes ``op(A)·op(B)`` (sizes M × K by K × Nn), or None for BLAS:
-    "rows" when K and Nn are constants and A is not transposed, "outer" when A is
+    "rows" when K and Nn are constants and A is not transposed ("dots" when Nn is 1), "outer" when A is
     transposed, M and Nn are constants (K is the batch) and B is not; only when the
     constant sizes multiply to at most ``max_fixed``.
 
     >>> from codegen.layout import N
     >>> plan(N, 16, 16, False, True, 1024), plan(16, N, 16, True, False, 1024), plan(N, 64, 128, False, True, 1024)
     ('rows', 'outer', None)
+    >>> plan(N, 16, 1, False, True, 1024)  # a matrix-vector product: one dot product per row
+    'dots'
     """
     m, k, nn = constant(M), constant(K), constant(Nn)
     if not trans_a and k is not None and nn is not None and m is None and k * nn <= max_fixed:
-        return "rows"
+        return "dots" if nn == 1 and k >= 4 else "rows"
     if trans_a and not trans_b and m is not None and nn is not None and k is None and m * nn <= max_fixed:
         return "outer"
     return None
@@ -109,6 +111,19 @@ class Vectors:
         b = self.b
         v = b.insert_element(ir.Constant(self.vtype(w), ir.Undefined), x, ir.Constant(I32, 0))
         return b.shuffle_vector(v, ir.Constant(self.vtype(w), ir.Undefined), ir.Constant(ir.VectorType(I32, w), [0] * w))
+
+    def horizontal_sum(self, x, w):
+        """The sum of a vector's w lanes, by halving: log₂(w) shuffles and adds."""
+        b = self.b
+        while w > 1:
+            h = w // 2
+            lo = b.shuffle_vector(x, x, ir.Constant(ir.VectorType(I32, h), list(range(h))))
+            hi = b.shuffle_vector(x, x, ir.Constant(ir.VectorType(I32, h), list(range(h, w))))
+            x = b.fadd(lo, hi)
+            w = h
+            if w == 1:
+                x = b.extract_element(x, ir.Constant(I32, 0))
+        return x
 
     def fma(self, acc, x, y):
         b = self.b
@@ -214,6 +229,37 @@ def rows_product(b, ty, A, B, C, m, K, J, trans_b):
     with loop(b, full, "rb") as blk:
         block(b.mul(blk, i64(R)), R)
     with loop(b, b.sub(m, b.mul(full, i64(R))), "rt") as t:
+        block(b.add(b.mul(full, i64(R)), t), 1)
+
+
+def dot_rows(b, ty, A, B, C, m, K):
+    """C (m × 1) = A (m × K) · b (a K-vector, stored K × 1 or 1 × K alike): one dot product
+    per row, vectorised along K (a column of scalar FMAs per row would be a chain of K
+    dependent operations), the vector halved down to a scalar at the end, several rows at
+    a time so their chains overlap."""
+    from codegen.llvm_backend.emit import loop
+    v = Vectors(b, ty)
+    parts = chunks(K, v.lanes)
+    bvec = [v.load(B, i64(off), w) for off, w in parts]
+    R = 4
+    full = b.sdiv(m, i64(R))
+
+    def block(i0, rows):
+        for r in range(rows):
+            base = b.mul(b.add(i0, i64(r)), i64(K))
+            sums = {}  # one accumulator per vector width
+            for (off, w), bv in zip(parts, bvec):
+                a = v.load(A, b.add(base, i64(off)), w)
+                sums[w] = b.fmul(a, bv, flags=CONTRACT) if w not in sums else v.fma(sums[w], a, bv)
+            total = None
+            for w, acc in sums.items():
+                x = v.horizontal_sum(acc, w)
+                total = x if total is None else b.fadd(total, x)
+            v.store(total, C, b.add(i0, i64(r)), 1)
+
+    with loop(b, full, "db") as blk:
+        block(b.mul(blk, i64(R)), R)
+    with loop(b, b.sub(m, b.mul(full, i64(R))), "dt") as t:
         block(b.add(b.mul(full, i64(R)), t), 1)
 
 
