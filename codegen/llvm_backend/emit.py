@@ -25,8 +25,8 @@ from llvmlite import ir
 from codegen.bodies import split_body
 from codegen.layout import N, root, size, slot_offsets, strides
 from codegen.llvm_backend import gemm, jit
-from codegen.llvm_backend.mathfns import DOUBLE, FLOAT, MathLib, c, maximum
-from codegen.llvm_backend.scalar import Translator
+from codegen.llvm_backend.mathfns import DOUBLE, FLOAT, MathLib, c, element, maximum
+from codegen.llvm_backend.scalar import Translator, vectorisable
 from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose, reads as step_reads
 
 I64 = ir.IntType(64)
@@ -61,6 +61,19 @@ def to_float(b, v, ty):
     if isinstance(v.type, ir.IntType):
         return b.sitofp(v, ty)
     return b.fpext(v, ty) if ty == DOUBLE else b.fptrunc(v, ty)
+
+
+def convert(b, v, ty):
+    """A value (scalar or vector; float, double or integer) converted to the floating type
+    ``ty`` of the same shape."""
+    if v.type == ty:
+        return v
+    src, dst = element(v.type), element(ty)
+    if isinstance(src, ir.IntType):
+        return b.sitofp(v, ty)
+    if isinstance(dst, ir.IntType):
+        return b.fptosi(v, ty)
+    return b.fpext(v, ty) if dst == DOUBLE else b.fptrunc(v, ty)
 
 
 def compute_type(dtype):
@@ -203,11 +216,16 @@ class ProgramEmitter:
     """IR for the steps of one program inside a module: ``emit(b, n, ptrs, arenas)`` calls
     every step function; ``ptrs`` holds the pointers of arguments and constants."""
 
-    def __init__(self, mb, program, prefix="s"):
+    def __init__(self, mb, program, prefix="s", fuse=True):
         self.mb, self.p, self.prefix = mb, program, prefix
         self.functions = {}
+        self.fused = self._fusions() if fuse else {}
         for i, step in enumerate(program.steps):
-            if not isinstance(step, Reshape):
+            if isinstance(step, Reshape) or i - 1 in self.fused:
+                continue
+            if i in self.fused:
+                self.functions[i] = self._fused_function(i, step, program.steps[i + 1])
+            else:
                 self.functions[i] = self._step_function(i, step)
 
     def shape(self, name):
@@ -234,41 +252,160 @@ class ProgramEmitter:
     def emit(self, b, n, ptrs, arenas):
         """Call every step in order; returns the {buffer: pointer} map used."""
         bufs = self.pointers(b, n, ptrs, arenas)
-        for i, step in enumerate(self.p.steps):
-            if i in self.functions:
-                fn, reads = self.functions[i]
-                b.call(fn, [bufs[step.out]] + [bufs[r] for r in reads] + [n])
+        for i in sorted(self.functions):
+            fn, outs, reads = self.functions[i]
+            b.call(fn, [bufs[o] for o in outs] + [bufs[r] for r in reads] + [n])
         return bufs
 
-    # ---- step functions -------------------------------------------------------------------
-    def _step_function(self, i, step):
+    # ---- fusion of a product with the map after it ----------------------------------------
+    def _operand_kind(self, name, out_shape):
+        """How a map operand is read inside a product's row block: "full" (same shape as the
+        product), "row" (one value per column), "column" (one per row), "scalar", or None."""
+        shape = tuple(self.shape(name))
+        rows, cols = out_shape
+        if shape == tuple(out_shape):
+            return "full"
+        if size(shape) == 1:
+            return "scalar"
+        if shape in ((cols,), (1, cols)):
+            return "row"
+        if shape == (rows, 1):
+            return "column"
+        return None
+
+    def _fusions(self):
+        """{index of a product: index of the map after it} for the pairs emitted as one loop
+        nest: a register-blocked product ("rows" plan) immediately followed by an elementwise
+        map that reads it, whose other operands are full, row, column or scalar buffers,
+        whose body has a vector form, and whose output does not share memory with the
+        product's inputs (the map's rows are written while later rows of A are still read)."""
+        steps, fused = self.p.steps, {}
+        for i, (mm, mp) in enumerate(zip(steps, steps[1:])):
+            if not (isinstance(mm, MatMul) and isinstance(mp, Map) and mm.out in mp.ins):
+                continue
+            if mm.out in self.p.aliases or mp.out in self.p.aliases:
+                continue
+            sa, sb = self.shape(mm.a), self.shape(mm.b)
+            M, K = (sa[1], sa[0]) if mm.trans_a else (sa[0], sa[1])
+            Nn = sb[0] if mm.trans_b else sb[1]
+            if gemm.plan(M, K, Nn, mm.trans_a, mm.trans_b, SMALL_PRODUCT) != "rows":
+                continue
+            out_shape = tuple(self.shape(mm.out))
+            if tuple(self.shape(mp.out)) != out_shape or len(out_shape) != 2:
+                continue
+            if str(self.dtype(mp.out)) not in ("float32", "float64") or self.dtype(mp.out) != self.dtype(mm.out):
+                continue
+            if any(self._operand_kind(name, out_shape) is None for name in mp.ins):
+                continue
+            if not vectorisable(mp.body.expr):
+                continue
+            out_slot = self.p.slots.get(mp.out)
+            if out_slot is not None and any(self.p.slots.get(root(self.p, r)) == out_slot for r in (mm.a, mm.b)):
+                continue
+            fused[i] = i + 1
+        return fused
+
+    def _needed_after(self, name, skip):
+        """True when a buffer is read by some step other than ``skip``, is an output, or is
+        viewed by an alias (so a fused product must still store it)."""
+        if name in self.p.outputs or any(root(self.p, v) == name for v in self.p.aliases):
+            return True
+        return any(name in step_reads(s) for k, s in enumerate(self.p.steps) if k != skip)
+
+    def _fused_function(self, i, mm, mp):
+        """One function computing product ``mm`` and, on each vector of it while still in
+        registers, the map ``mp`` (bias + activation after a linear layer, an activation's
+        derivative after a backward product)."""
+        keep = self._needed_after(mm.out, i + 1)
+        outs = [mp.out] + ([mm.out] if keep else [])
         reads = []
-        for r in step_reads(step):
+        for r in list(step_reads(mm)) + [x for x in step_reads(mp) if x != mm.out]:
             if r not in reads:
                 reads.append(r)
-        argtys = [ltype(self.dtype(step.out)).as_pointer()] + [ltype(self.dtype(r)).as_pointer() for r in reads] + [I64]
-        name = f"{self.prefix}{i}_{step.out}"
+        name = f"{self.prefix}{i}_{mm.out}_{mp.out}"
+        fn, ptrs, n = self._new_function(name, outs, reads)
+        comment = [mm.describe(), mp.describe() + "   (fused: computed on the product's registers)"]
+        origin = self.p.origins.get(mp.out)
+        if origin:
+            comment.append(f"  <- {origin}")
+        self.mb.comments[name] = comment
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        sa, sb = self.shape(mm.a), self.shape(mm.b)
+        K, J = int(sa[1]), int(sb[0] if mm.trans_b else sb[1])
+        ty = ltype(self.dtype(mm.out))
+        epilogue = self._epilogue(b, mm, mp, ptrs, n, J)
+        gemm.rows_product(b, ty, ptrs[mm.a], ptrs[mm.b], ptrs[mm.out] if keep else None,
+                          dim_value(b, sa[0], n), K, J, mm.trans_b, epilogue)
+        b.ret_void()
+        return fn, outs, reads
+
+    def _epilogue(self, b, mm, mp, ptrs, n, J):
+        """``apply(row, offset, width, value)``: the map's body on one vector of the product."""
+        out_shape = tuple(self.shape(mm.out))
+        ct = compute_type(self.dtype(mp.out))
+        out_ty = ltype(self.dtype(mp.out))
+        vec = gemm.Vectors(b, ct)
+        nf = b.sitofp(n, ct)
+        used = mp.body.expr.free_symbols
+
+        def apply(row, off, w, value):
+            vt = ct if w == 1 else ir.VectorType(ct, w)
+            env = {N: vec.splat(nf, w)}
+            for var, name in zip(mp.body.variables, mp.ins):
+                if var not in used:
+                    continue
+                if name == mm.out:
+                    env[var] = convert(b, value, vt)
+                    continue
+                ptr, kind = ptrs[name], self._operand_kind(name, out_shape)
+                ev = gemm.Vectors(b, ltype(self.dtype(name)))
+                if kind == "full":
+                    x = ev.load(ptr, b.add(b.mul(row, i64(J)), i64(off)), w)
+                elif kind == "row":
+                    x = ev.load(ptr, i64(off), w)
+                else:
+                    x = ev.splat(load(b, ptr, row if kind == "column" else i64(0)), w)
+                env[var] = convert(b, x, vt)
+            result = Translator(b, self.mb.math, env, vt).value(mp.body.expr)
+            vec.store(convert(b, result, out_ty if w == 1 else ir.VectorType(out_ty, w)), ptrs[mp.out],
+                      b.add(b.mul(row, i64(J)), i64(off)), w)
+
+        return apply
+
+    # ---- step functions -------------------------------------------------------------------
+    def _new_function(self, name, outs, reads):
+        """An internal, always-inlined step function ``name(<outs>, <reads>, n)`` whose
+        pointers are noalias; returns (function, {buffer: pointer}, n)."""
+        argtys = [ltype(self.dtype(x)).as_pointer() for x in list(outs) + list(reads)] + [I64]
         fn = ir.Function(self.mb.module, ir.FunctionType(VOID, argtys), name)
         fn.linkage = "internal"
         fn.attributes.add("alwaysinline")
         fn.attributes.add("nounwind")
         for arg in fn.args[:-1]:
             arg.add_attribute("noalias")
-        fn.args[0].name = "out"
-        for arg, r in zip(fn.args[1:-1], reads):
-            arg.name = r
+        ptrs = {}
+        for k, (arg, x) in enumerate(zip(fn.args[:-1], list(outs) + list(reads))):
+            arg.name = ("out" if k == 0 else f"out.{x}") if k < len(outs) else x
+            ptrs[x] = arg
         fn.args[-1].name = "n"
+        return fn, ptrs, fn.args[-1]
+
+    def _step_function(self, i, step):
+        reads = []
+        for r in step_reads(step):
+            if r not in reads:
+                reads.append(r)
+        name = f"{self.prefix}{i}_{step.out}"
+        fn, ptrs, n = self._new_function(name, [step.out], reads)
         comment = [step.describe()]
         origin = self.p.origins.get(step.out)
         if origin and isinstance(step, Map):
             comment.append(f"  <- {origin}")
         self.mb.comments[name] = comment
         b = ir.IRBuilder(fn.append_basic_block("entry"))
-        ptrs = dict(zip(reads, fn.args[1:-1]))
-        ptrs[step.out] = fn.args[0]
-        getattr(self, "_" + type(step).__name__.lower())(b, step, ptrs, fn.args[-1])
+        getattr(self, "_" + type(step).__name__.lower())(b, step, ptrs, n)
         b.ret_void()
-        return fn, reads
+        return fn, [step.out], reads
 
     def _map(self, b, step, ptrs, n, body=None):
         body = body if body is not None else step.body

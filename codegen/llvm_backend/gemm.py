@@ -197,9 +197,11 @@ def _block_rows(v, parts, limit=8):
     return max(1, min(limit, (v.registers - len(parts) - 2) // len(parts)))
 
 
-def rows_product(b, ty, A, B, C, m, K, J, trans_b):
+def rows_product(b, ty, A, B, C, m, K, J, trans_b, epilogue=None):
     """C (m × J) = A (m × K) · B (K × J), or · Bᵀ with B stored J × K; ``m`` is an i64 value,
-    K and J ints."""
+    K and J ints.  ``epilogue(row, offset, width, value)``, when given, receives each
+    finished vector of C while it is still in registers (a fused elementwise map); C may
+    then be None (the product itself is not stored)."""
     from codegen.llvm_backend.emit import entry_alloca, loop
     v = Vectors(b, ty)
     if trans_b:  # one transposed copy of the (small, constant) weight matrix per call
@@ -222,9 +224,14 @@ def rows_product(b, ty, A, B, C, m, K, J, trans_b):
 
         _counted(b, K, "k", step)
         for r in range(rows):
-            base = b.mul(b.add(i0, i64(r)), i64(J))
+            row = b.add(i0, i64(r))
+            base = b.mul(row, i64(J))
             for slot, (off, w) in zip(acc[r], parts):
-                v.store(b.load(slot), C, b.add(base, i64(off)), w)
+                value = b.load(slot)
+                if C is not None:
+                    v.store(value, C, b.add(base, i64(off)), w)
+                if epilogue is not None:
+                    epilogue(row, off, w, value)
 
     with loop(b, full, "rb") as blk:
         block(b.mul(blk, i64(R)), R)

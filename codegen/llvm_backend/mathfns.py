@@ -56,13 +56,40 @@ OWN = {"exp", "tanh", "sigmoid", "softplus"}
 
 
 def c(value, ty=DOUBLE):
-    """A floating-point constant of type ``ty`` (double unless said)."""
+    """A floating-point constant of type ``ty`` (double unless said; a vector type gets the
+    value in every lane)."""
+    if isinstance(ty, ir.VectorType):
+        return ir.Constant(ty, [float(value)] * ty.count)
     return ir.Constant(ty, float(value))
 
 
+def ic(value, ty):
+    """An integer constant of type ``ty`` (a vector type: in every lane)."""
+    if isinstance(ty, ir.VectorType):
+        return ir.Constant(ty, [int(value)] * ty.count)
+    return ir.Constant(ty, int(value))
+
+
+def element(ty):
+    """The element type of a vector type, or the type itself."""
+    return ty.element if isinstance(ty, ir.VectorType) else ty
+
+
+def like(ty, scalar):
+    """``scalar`` (a type) with as many lanes as ``ty`` has."""
+    return ir.VectorType(scalar, ty.count) if isinstance(ty, ir.VectorType) else scalar
+
+
 def is_single(ty):
-    """True for float32 (``ir.FloatType``), False for double."""
-    return isinstance(ty, ir.FloatType) and not isinstance(ty, ir.DoubleType)
+    """True for float32 (``ir.FloatType``, or vectors of it), False for double."""
+    e = element(ty)
+    return isinstance(e, ir.FloatType) and not isinstance(e, ir.DoubleType)
+
+
+def suffix(ty):
+    """LLVM's overload suffix of a type: f64, f32, v8f64, ..."""
+    name = "f32" if is_single(ty) else "f64"
+    return f"v{ty.count}{name}" if isinstance(ty, ir.VectorType) else name
 
 
 class MathLib:
@@ -87,9 +114,11 @@ class MathLib:
         if name in OWN:
             fn = getattr(self, "_define_" + name)(ty)
         elif name in INTRINSICS:
-            fn = self.module.declare_intrinsic(f"llvm.{name}", [ty])
+            fn = self.intrinsic(name, ty, 1)
         elif name == "pow":
-            fn = self.module.declare_intrinsic("llvm.pow", [ty])
+            fn = self.intrinsic("pow", ty, 2)
+        elif isinstance(ty, ir.VectorType):
+            raise KeyError(f"{name} has no vector form (a C math library function)")
         elif name in LIBM or name.startswith("libm_"):
             cname = name[5:] if name.startswith("libm_") else name
             fn = ir.Function(self.module, ir.FunctionType(ty, [ty]), cname + ("f" if single else ""))
@@ -99,16 +128,23 @@ class MathLib:
         self.functions[key] = fn
         return fn
 
+    def intrinsic(self, name, ty, nargs):
+        """``llvm.<name>.<suffix>`` of ``nargs`` arguments of type ``ty`` (scalar or vector)."""
+        full = f"llvm.{name}.{suffix(ty)}"
+        if full in self.module.globals:
+            return self.module.globals[full]
+        return ir.Function(self.module, ir.FunctionType(ty, [ty] * nargs), full)
+
     def fma(self, ty):
-        return self.module.declare_intrinsic("llvm.fma", [ty], ir.FunctionType(ty, [ty] * 3))
+        return self.intrinsic("fma", ty, 3)
 
     def copysign(self, ty):
-        return self.module.declare_intrinsic("llvm.copysign", [ty], ir.FunctionType(ty, [ty, ty]))
+        return self.intrinsic("copysign", ty, 2)
 
     # ---- helpers --------------------------------------------------------------------------
     def _new(self, name, ty):
-        suffix = ".f32" if is_single(ty) else ""
-        fn = ir.Function(self.module, ir.FunctionType(ty, [ty]), f"sbp.{name}{suffix}")
+        tail = "" if ty == DOUBLE else "." + suffix(ty)
+        fn = ir.Function(self.module, ir.FunctionType(ty, [ty]), f"sbp.{name}{tail}")
         fn.linkage = "internal"
         fn.attributes.add("alwaysinline")
         fn.attributes.add("nounwind")
@@ -125,11 +161,11 @@ class MathLib:
 
     def _pow2(self, b, k):
         """2ᵏ by writing the exponent bits (k an integer of the float's width: i64 for
-        double, -1022 ≤ k ≤ 1023; i32 for float, -126 ≤ k ≤ 127)."""
-        if k.type == I32:
-            return b.bitcast(b.shl(b.add(k, ir.Constant(I32, 127)), ir.Constant(I32, 23)), FLOAT)
-        bits = b.shl(b.add(k, ir.Constant(I64, 1023)), ir.Constant(I64, 52))
-        return b.bitcast(bits, DOUBLE)
+        double, -1022 ≤ k ≤ 1023; i32 for float, -126 ≤ k ≤ 127; or vectors of them)."""
+        if element(k.type) == I32:
+            return b.bitcast(b.shl(b.add(k, ic(127, k.type)), ic(23, k.type)), like(k.type, FLOAT))
+        bits = b.shl(b.add(k, ic(1023, k.type)), ic(52, k.type))
+        return b.bitcast(bits, like(k.type, DOUBLE))
 
     def _nearest_k(self, b, x, ty):
         """k = round(x/ln2) as a float (x must not be NaN: k becomes an integer)."""
@@ -143,7 +179,7 @@ class MathLib:
 
     @staticmethod
     def _int(ty):
-        return I32 if is_single(ty) else I64
+        return like(ty, I32 if is_single(ty) else I64)
 
     # ---- definitions ----------------------------------------------------------------------
     def _define_exp(self, ty):
@@ -160,7 +196,7 @@ class MathLib:
         p = self._horner(b, r, _EXP_POLY_F if single else _EXP_POLY)
         it = self._int(ty)
         k = b.fptosi(kf, it)
-        k1 = b.ashr(k, ir.Constant(it, 1))  # 2ᵏ as two factors: subnormal and huge results stay right
+        k1 = b.ashr(k, ic(1, it))  # 2ᵏ as two factors: subnormal and huge results stay right
         y = b.fmul(b.fmul(p, self._pow2(b, k1)), self._pow2(b, b.sub(k, k1)))
         b.ret(b.select(b.fcmp_unordered("uno", x, x), x, y))
         return fn
@@ -198,16 +234,16 @@ class MathLib:
             t = b.call(fma, [s, q, b.fsub(s, c(1.0, ty))])  # one rounding (2ᵏ − 1 is exact)
             y = b.fdiv(t, b.fadd(t, c(2.0, ty)))
         else:
-            kf = b.call(self.function("floor", ty), [b.fmul(safe, c(_INV_LN2))])
+            kf = b.call(self.function("floor", ty), [b.fmul(safe, c(_INV_LN2, ty))])
             r = self._remainder(b, y2, kf, ty)
             r2 = b.fmul(r, r)
             # g = tanh(r/2) = r·O/E = h·(1 + ω), h = r/2, ω = (2O − E)/E = r²·W(r²)/E (|ω| < 0.04):
             # the leading terms cancel exactly in the coefficients, so g carries one rounding
-            h = b.fmul(r, c(0.5))
+            h = b.fmul(r, c(0.5, ty))
             omega = b.fdiv(b.fmul(r2, self._horner(b, r2, _PADE_W)), self._horner(b, r2, _PADE_EVEN))
             g = b.call(fma, [h, omega, h])
-            s = self._pow2(b, b.fptosi(kf, I64))
-            sm, sp = b.fsub(s, c(1.0)), b.fadd(s, c(1.0))
+            s = self._pow2(b, b.fptosi(kf, self._int(ty)))
+            sm, sp = b.fsub(s, c(1.0, ty)), b.fadd(s, c(1.0, ty))
             # tanh(k·ln2/2 + r/2) = (T + g)/(1 + T·g), T = (2ᵏ − 1)/(2ᵏ + 1): non-negative terms only
             y = b.fdiv(b.call(fma, [sp, g, sm]), b.call(fma, [sm, g, sp]))
         b.ret(b.call(self.copysign(ty), [y, x]))

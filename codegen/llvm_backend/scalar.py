@@ -1,7 +1,8 @@
 """sympy scalar body -> llvmlite IR builder calls, in forms LLVM vectorises.
 
 Values are of one floating type, double or float (a float32 map computes in float32:
-twice the vector lanes, as numpy's float32 ufuncs do); conditions are ``i1``.  exp, tanh, sigmoid and softplus
+twice the vector lanes, as numpy's float32 ufuncs do), or a vector of it (a map fused into
+a product's register block computes whole vectors); conditions are ``i1`` (or vectors).  exp, tanh, sigmoid and softplus
 are the branch-free functions of ``mathfns``; integer powers are repeated products
 (square-and-multiply); Max/Min, Heaviside, sign and Piecewise are fcmp + select with
 numpy's NaN semantics (np.maximum, np.heaviside, np.sign propagate NaN).  Named
@@ -21,7 +22,7 @@ True
 import sympy as sp
 from llvmlite import ir
 
-from codegen.llvm_backend.mathfns import DOUBLE, MathLib, c, maximum, minimum  # noqa: F401 (MathLib: doctest)
+from codegen.llvm_backend.mathfns import DOUBLE, MathLib, c, element, ic, like, maximum, minimum  # noqa: F401 (MathLib: doctest)
 
 BOOL = ir.IntType(1)
 
@@ -38,6 +39,24 @@ NAMED = {"sigmoid": "sigmoid", "softplus": "softplus", "log1p": "log1p", "expm1"
 _RELATIONS = {sp.Eq: "==", sp.Ne: "!=", sp.Lt: "<", sp.Le: "<=", sp.Gt: ">", sp.Ge: ">="}
 #: contraction (FMA) allowed in bodies, as the numba backend's fastmath={"contract"} does
 FLAGS = ("contract",)
+
+
+def vectorisable(expr):
+    """True when ``expr`` translates to vector IR as well: every function it calls is one of
+    our own (exp, tanh, sigmoid, softplus) or an LLVM intrinsic, none a C library call.
+
+    >>> x = sp.Symbol("x", real=True)
+    >>> vectorisable(sp.tanh(x) + sp.Max(0, x)), vectorisable(sp.erf(x))
+    (True, False)
+    """
+    from codegen.llvm_backend.mathfns import INTRINSICS, OWN
+    for f in sp.sympify(expr).atoms(sp.Function):
+        name = NAMED.get(type(f).__name__) or FUNCTIONS.get(type(f))
+        if isinstance(f, (sp.Max, sp.Min, sp.Heaviside, sp.sign, sp.Piecewise)):
+            continue
+        if name is None or name not in OWN | INTRINSICS:
+            return False
+    return True
 
 
 class UnsupportedExpression(ValueError):
@@ -65,7 +84,7 @@ class Translator:
         if e in self.memo:
             return self.memo[e]
         v = self._value(e)
-        if isinstance(v.type, ir.IntType) and v.type.width == 1:
+        if isinstance(element(v.type), ir.IntType) and element(v.type).width == 1:
             v = self.b.uitofp(v, self.ty)
         self.memo[e] = v
         return v
@@ -177,10 +196,8 @@ class Translator:
     # ---- conditions -----------------------------------------------------------------------
     def cond(self, e):
         b = self.b
-        if e is sp.true:
-            return ir.Constant(BOOL, 1)
-        if e is sp.false:
-            return ir.Constant(BOOL, 0)
+        if e is sp.true or e is sp.false:
+            return ic(1 if e is sp.true else 0, like(self.ty, BOOL))
         if type(e) in _RELATIONS:
             op = _RELATIONS[type(e)]
             lhs, rhs = self.value(e.lhs), self.value(e.rhs)
@@ -197,6 +214,7 @@ class Translator:
                 out = b.or_(out, self.cond(a))
             return out
         if isinstance(e, sp.Not):
-            return b.not_(self.cond(e.args[0]))
+            v = self.cond(e.args[0])
+            return b.xor(v, ic(1, v.type))
         v = self.value(e)  # a number used as a truth value
         return b.fcmp_unordered("!=", v, self.c(0.0))
