@@ -26,6 +26,10 @@ from symbackprop.optim import SGD, Optimizer
 from symbackprop.train import data
 from symbackprop.train.updates import Updater
 
+#: most minibatch-order entries (int64) one native call of a fused training loop receives:
+#: 32 MB of permutations, so ``fit`` without a progress bar runs W1's 1000 epochs in one call
+PERM_ELEMENTS = 1 << 22
+
 
 @dataclass
 class History:
@@ -188,7 +192,10 @@ class Trainer:
         run = self._fused_epochs() or self._python_epochs
         hist = History()
         bar = progress_bar(epochs, verbose)
-        done, chunk = 0, 1
+        # without a bar nothing needs the loop to pause: as many epochs per native call as
+        # their permutations (epochs × n int64) fit in PERM_ELEMENTS
+        most = max(1, PERM_ELEMENTS // max(n, 1))
+        done, chunk = 0, (1 if bar is not None else min(max(epochs, 1), most))
         t0 = time.perf_counter()
         try:
             while done < epochs:
@@ -207,7 +214,7 @@ class Trainer:
                     raise TrainingDiverged(f"training diverged at epoch {done + epoch + 1}, step {step + 1}: {what} "
                                            "is NaN or inf; lower the learning rate or check the data",
                                            epoch=done + epoch + 1, step=step + 1)
-                hist.loss.extend(float(v) for v in losses)
+                hist.loss.extend(np.asarray(losses, dtype=np.float64).tolist())
                 done += count
                 if bar is not None:
                     bar.update(count)
@@ -215,7 +222,7 @@ class Trainer:
                                     steps_per_s=f"{hist.steps / (time.perf_counter() - t0):.3g}")
                 # chunks of about 0.1 s: the bar moves, the native loop is barely interrupted
                 elapsed = time.perf_counter() - started
-                chunk = max(1, min(4 * count, int(count * 0.1 / max(elapsed, 1e-9))))
+                chunk = max(1, min(4 * count, most, int(count * 0.1 / max(elapsed, 1e-9))))
         finally:
             if bar is not None:
                 bar.close()
