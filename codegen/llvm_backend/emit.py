@@ -548,6 +548,9 @@ class ProgramEmitter:
             return
         if step.kind == "logsumexp":
             raise NotImplementedError("logsumexp over non-trailing axes is rewritten by lowering")
+        if axes == tuple(range(len(axes))) and step.kind in ("sum", "max") and \
+                gemm.constant(size(kept)) is not None and gemm.constant(size(kept)) <= REGISTER_ROW:
+            return self._column_reduce(b, step, X, O, inner, gemm.constant(size(kept)), out_ty)
         if axes == tuple(range(len(axes))):  # leading: accumulate whole rows (vectorises over q)
             with loop(b, outer, "q") as q:
                 store(b, from_double(b, init, out_ty), O, q)
@@ -570,6 +573,30 @@ class ProgramEmitter:
             store(b, from_double(b, combine(to_double(b, load(b, O, o)), v), out_ty), O, o)
 
         nest(b, [dim_value(b, d, n) for d in shape], emit)
+
+    def _column_reduce(self, b, step, X, O, rows, width, out_ty):
+        """A sum (or max) over the leading axes of a buffer whose remaining row has a small
+        constant ``width`` (a bias gradient): the row's partial results stay in vector
+        registers, in double, while the rows stream past; stored once at the end."""
+        v = gemm.Vectors(b, DOUBLE)
+        src = gemm.Vectors(b, ltype(self.dtype(step.x)))
+        parts = gemm.chunks(width, v.lanes)
+        init = float(0.0) if step.kind == "sum" else float("-inf")
+        slots = []
+        for _, w in parts:
+            slot = entry_alloca(b, v.vtype(w), "colacc")
+            b.store(c(init, v.vtype(w)), slot)
+            slots.append(slot)
+        with loop(b, rows, "r") as r:
+            base = b.mul(r, i64(width), flags=["nsw"])
+            for slot, (off, w) in zip(slots, parts):
+                x = convert(b, src.load(X, b.add(base, i64(off)), w), v.vtype(w))
+                acc = b.load(slot)
+                b.store(b.fadd(acc, x, flags=REASSOC) if step.kind == "sum" else maximum(b, x, acc), slot)
+        for slot, (off, w) in zip(slots, parts):
+            value = b.load(slot)
+            target = out_ty if w == 1 else ir.VectorType(out_ty, w)
+            gemm.Vectors(b, out_ty).store(convert(b, value, target), O, i64(off), w)
 
     def _transpose(self, b, step, ptrs, n):
         X, O = ptrs[step.x], ptrs[step.out]
@@ -603,3 +630,6 @@ class ProgramEmitter:
 #: loop nests (``gemm.py``), larger ones BLAS calls: on W1 (2-16-16-1, batch 100) the eight
 #: products took 5.4 µs per step through BLAS, most of it call overhead
 SMALL_PRODUCT = 1024
+#: column sums (reductions over the batch) of rows up to this many elements keep the row's
+#: partial sums in registers (W1's bias gradients: 16 wide)
+REGISTER_ROW = 64
