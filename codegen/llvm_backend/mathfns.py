@@ -2,22 +2,26 @@
 
 A call to libm's ``exp`` or ``tanh`` blocks LLVM's loop vectoriser (there is no vector
 math library in pip's llvmlite).  These are branch-free (selects only, internal and
-always inlined), so a loop of them vectorises: range reduction x = k·ln2 + r with ln2 in
-two parts (Cody–Waite), eʳ by a degree-13 Taylor polynomial on |r| ≤ ln2/2 in Horner
-form, 2ᵏ built by a bit cast of (k + 1023) << 52 and split in two factors so subnormal and
-overflowing results come out right (the numba backend's ``mathfns`` design, here with
-fused multiply-adds).  tanh is t/(t + 2) with t = e^{2|x|} − 1 computed without
-cancellation as 2ᵏ(eʳ − 1) + (2ᵏ − 1), the quotient corrected by an FMA residual step:
-within 2 ulp of the true value in float64 (glibc's own tanh is 2 ulp off near |x| = 0.2),
-tested over a dense sweep and at ±0, ±inf, NaN and the overflow/underflow thresholds.
-Every function exists in float64 and float32: a float32 map computes in float32 (twice
-the vector lanes), with float32 constants, a 2ᵏ built from int32 bits and shorter
-polynomials; tanh there skips the quotient's residual step (float32 tanh stays within
-3 ulp of the true value).
+always inlined), so a loop of them vectorises:
+
+- exp: range reduction x = k·ln2 + r with ln2 in two parts (Cody–Waite), eʳ by a
+  degree-13 Taylor polynomial on |r| ≤ ln2/2 (degree 7 in float32) with fused
+  multiply-adds, 2ᵏ by a bit cast of (k + 1023) << 52 split in two factors so subnormal
+  and overflowing results come out right;
+- tanh: float64 by a [7/7] Padé approximant and the addition formula (about 30
+  operations, one division per lane, see ``_define_tanh``), float32 from e^{2|x|} − 1;
+- sigmoid and softplus from exp of −|x| (never overflowing).
+
+Accuracy, tested over dense sweeps and at ±0, ±inf, NaN and the overflow/underflow
+thresholds: within 2 ulp of the true value in float64 (glibc's own tanh is 2 ulp off near
+|x| = 0.2) and 2.1 ulp in float32.  Every function exists for double, float and vectors of
+either (``<8 x double>``...): a float32 map computes in float32 (twice the lanes), and a map
+fused into a product's register block calls the vector forms directly.
 
 Other functions are LLVM intrinsics where they exist (``llvm.sqrt``, ``llvm.fabs``,
 ``llvm.floor``, ...) and C math library calls otherwise (``erf``, ``log1p``, ...), bound by
-name when the object code is loaded (they are in the Python process already).
+name when the object code is loaded (they are in the Python process already); those have
+no vector form.
 """
 
 from llvmlite import ir
