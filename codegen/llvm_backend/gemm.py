@@ -213,21 +213,31 @@ def rows_product(b, ty, A, B, C, m, K, J, trans_b, epilogue=None):
     full = b.sdiv(m, i64(R))
 
     def block(i0, rows):
-        acc = _accumulators(v, rows, parts)
+        if K <= UNROLL_AXIS:  # unrolled: the accumulators are plain SSA values
+            acc = [[v.zero(w) for _, w in parts] for _ in range(rows)]
+            a_rows = [b.gep(A, [b.mul(b.add(i0, i64(r)), i64(K))], inbounds=True) for r in range(rows)]
+            for k in range(K):
+                brow = [v.load(B, i64(k * J + off), w) for off, w in parts]
+                for r in range(rows):
+                    a = v.load(a_rows[r], i64(k), 1)
+                    splats = {w: v.splat(a, w) for w in {w for _, w in parts}}
+                    acc[r] = [v.fma(x, splats[w], bv) for x, bv, (_, w) in zip(acc[r], brow, parts)]
+        else:  # a loop over k: accumulators in stack slots (mem2reg turns them into phis)
+            slots = _accumulators(v, rows, parts)
 
-        def step(k):
-            brow = [v.load(B, b.add(b.mul(k, i64(J)), i64(off)), w) for off, w in parts]
-            for r in range(rows):
-                a = v.load(A, b.add(b.mul(b.add(i0, i64(r)), i64(K)), k), 1)
-                for slot, bv, (_, w) in zip(acc[r], brow, parts):
-                    b.store(v.fma(b.load(slot), v.splat(a, w), bv), slot)
+            def step(k):
+                brow = [v.load(B, b.add(b.mul(k, i64(J)), i64(off)), w) for off, w in parts]
+                for r in range(rows):
+                    a = v.load(A, b.add(b.mul(b.add(i0, i64(r)), i64(K)), k), 1)
+                    for slot, bv, (_, w) in zip(slots[r], brow, parts):
+                        b.store(v.fma(b.load(slot), v.splat(a, w), bv), slot)
 
-        _counted(b, K, "k", step)
+            _counted(b, K, "k", step)
+            acc = [[b.load(slot) for slot in row] for row in slots]
         for r in range(rows):
             row = b.add(i0, i64(r))
             base = b.mul(row, i64(J))
-            for slot, (off, w) in zip(acc[r], parts):
-                value = b.load(slot)
+            for value, (off, w) in zip(acc[r], parts):
                 if C is not None:
                     v.store(value, C, b.add(base, i64(off)), w)
                 if epilogue is not None:
