@@ -25,7 +25,13 @@ def sigmoid_net_bce():
     return sb.Trainer(net, loss="bce", optimizer=sb.optim.Adam(lr=0.01), backend="numba"), 2
 
 
-@pytest.mark.parametrize("model", [linear_regression, sigmoid_net_bce])
+def tanh_net_float32_adam():
+    # float32: float32 literals and math, hyperparameters rounded to float32 once per step
+    net = sb.nn.Sequential(sb.nn.Linear(2, 4), sb.nn.Tanh(), sb.nn.Linear(4, 1))
+    return sb.Trainer(net, loss="mse", optimizer=sb.optim.Adam(lr=0.01), backend="numba", dtype="float32"), 2
+
+
+@pytest.mark.parametrize("model", [linear_regression, sigmoid_net_bce, tanh_net_float32_adam])
 def test_generated_training_kernel_matches_golden(model):
     pytest.importorskip("numba")
     tr, features = model()

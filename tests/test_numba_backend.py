@@ -2,6 +2,7 @@
 optimizer; the fused training loop; the kernel cache.  Kernels are shared per module."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -74,18 +75,55 @@ def test_training_50_epochs_ends_with_the_same_params(sizes, act, kind, opt):
     assert rel_err(y1, y0) < 1e-10
 
 
-def test_float32_training_matches_numpy_backend():
+FLOAT32_CASES = [((4, 8, 3), "tanh", "cross_entropy", lambda: sb.optim.Adam(lr=0.01))] + \
+    [c for c in LOSS_CASES if c[1] != "tanh"] + [((3, 6, 1), "softplus", "mse", lambda: sb.optim.SGD(lr=0.05))]
+
+
+@pytest.mark.parametrize("sizes,act,kind,opt", FLOAT32_CASES)
+def test_float32_training_matches_numpy_backend(sizes, act, kind, opt):
     rng = np.random.default_rng(5)
-    X, Y = make_data("cross_entropy", 40, 4, 3, rng)
-    params = {}
+    X, Y = make_data(kind, 40, sizes[0], sizes[-1], rng)
+    params, losses = {}, {}
     for backend in ("numpy", "numba"):
-        tr = sb.Trainer(make_net((4, 8, 3), "tanh"), loss="cross_entropy", optimizer=sb.optim.Adam(lr=0.01),
-                        backend=backend, dtype="float32", seed=1)
-        tr.fit(X, Y, epochs=20, batch_size=16, verbose=False)
+        tr = sb.Trainer(make_net(sizes, act), loss=kind, optimizer=opt(), backend=backend, dtype="float32", seed=1)
+        losses[backend] = tr.fit(X, Y, epochs=20, batch_size=16, verbose=False).loss
         params[backend] = tr.params
+    assert rel_err(losses["numba"], losses["numpy"]) < 1e-4
     for name in params["numpy"]:
         assert params["numba"][name].dtype == np.float32
         np.testing.assert_allclose(params["numba"][name], params["numpy"][name], rtol=1e-4, atol=1e-5)
+
+
+_FLOAT_LITERAL = re.compile(r"(?<![\w.])(\d+\.\d*(e[-+]?\d+)?|\d+e[-+]?\d+)|np\.(nan|inf)\b")
+
+
+def test_float32_kernels_compute_in_float32():
+    """No float64 literal, batch size or hyperparameter reaches a float32 loop (numba would
+    promote the loop to float64); hoisted scalars are computed in float64 and rounded once."""
+    sources = []
+    for act, opt in (("tanh", sb.optim.Adam(lr=0.01)), ("sigmoid", sb.optim.SGD(lr=0.1, momentum=0.9))):
+        tr = sb.Trainer(make_net((3, 5, 2), act), loss="cross_entropy", optimizer=opt, backend="numba",
+                        dtype="float32")
+        tr.build((3,))
+        sources.append(tr.export_source())
+    sources.append(sb.compile(zoo("float32"), backend="numba")._run.source)  # every op of the IR
+    for src in sources:
+        assert "nf = np.float32(n)" in src
+        assert "ftanh32(" in src or "fsigmoid32(" in src
+        loop = None  # indentation of the step or update loop we are in
+        for line in src.splitlines():
+            code = line.split("#")[0]
+            indent = len(code) - len(code.lstrip())
+            if loop is not None and code.strip() and indent <= loop:
+                loop = None
+            if loop is None and re.match(r"\s*for _[su]\w* in range", code):
+                loop = indent
+            if re.match(r"\s*_\w+ = np\.float32\(", code) or re.match(r"\s*(total|chk) = 0\.0$", code):
+                continue  # a hoisted scalar rounded to float32; the float64 loss and finiteness sums
+            code = re.sub(r"np\.float32\([^()]*\)", "", code)
+            assert not _FLOAT_LITERAL.search(code), line
+            if loop is not None:
+                assert not re.search(r"\b(hyper|tt)\b", code), line  # float64: cast once, before the loop
 
 
 def test_divergence_stops_with_epoch_and_step():

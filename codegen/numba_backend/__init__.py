@@ -27,6 +27,17 @@ from numba import njit
 from codegen.numba_backend.mathfns import fexp, ftanh, fsigmoid, fsoftplus
 
 '''
+_IMPORTS32 = "from codegen.numba_backend.mathfns import fexp32, ftanh32, fsigmoid32, fsoftplus32\n"
+
+
+def header(em):
+    """The generated module's imports: ``HEADER``, plus the float32 math when the emitter
+    ``em`` has float32 steps (their hoisted scalars, computed in float64, keep the float64
+    functions)."""
+    if not em.float32:
+        return HEADER
+    return HEADER[:-1] + _IMPORTS32 + "\n"
+
 
 #: numba options of every kernel: no zero-division checks (they block vectorisation),
 #: reassociation and contraction so reductions and products vectorise and use FMA
@@ -42,11 +53,11 @@ def kernel_source(program, name="kernel"):
     params = [em.var(a) for a in program.args] + [em.var(c) for c in program.consts] + ["n"] + \
              [f"arena_{d}" for d in program.slot_sizes]
     lines = [f"@njit({JIT_OPTIONS})", f"def {name}({', '.join(params)}):"]
-    body = ["nf = np.float64(n)"] + em.arena_lines() + em.step_lines()
+    body = [em.nf_line()] + em.arena_lines() + em.step_lines()
     lines.extend("    " + line for line in body)
     lines.append("    return 0")
     arg_doc = ", ".join(f"{em.var(a)}={a}" for a in program.args)
-    return HEADER + f"# arguments: {arg_doc}\n" + "\n".join(lines) + "\n"
+    return header(em) + f"# arguments: {arg_doc}\n" + "\n".join(lines) + "\n"
 
 
 def flat(array):

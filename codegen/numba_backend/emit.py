@@ -5,7 +5,8 @@ temporaries are slices of one arena per dtype, laid out by the program's slot pl
 the batch size ``n`` of the call.  Elementwise maps whose operands are full-size or
 single elements become one flat loop (what LLVM vectorises best); broadcasting maps,
 transposes and reductions become loop nests with computed strides; products call BLAS
-through ``np.dot``.
+through ``np.dot``.  Each step computes in its output's dtype: a float32 step has float32
+literals, math functions and accumulators (see ``printer``), as numpy computes it.
 
 >>> import sympy as sp
 >>> from codegen.program import Program, Buffer, Map
@@ -21,7 +22,7 @@ for _s0_i in range(3):
 
 import sympy as sp
 
-from codegen.numba_backend.printer import body_lines
+from codegen.numba_backend.printer import FLOAT32, body_lines, literal
 from codegen.layout import size as _size
 from codegen.layout import slot_offsets
 from codegen.layout import strides as _strides
@@ -40,11 +41,23 @@ def code(dim):
     return str(int(dim)) if dim.is_Integer else sp.sstr(dim.subs(N, _n))
 
 
+def float_dtype(dtype):
+    """The dtype a step's arithmetic runs in: float32 for float32 buffers, float64 otherwise."""
+    return "float32" if str(dtype) == "float32" else "float64"
+
+
 class Emitter:
-    """Source lines of a program's steps.  ``var(name)`` is a buffer's identifier."""
+    """Source lines of a program's steps.  ``var(name)`` is a buffer's identifier.
+
+    ``dtype`` is the kernel's float dtype: float32 when every float buffer is float32, so
+    the batch size ``nf`` (and whatever else the kernel shares between steps) is float32 too.
+    """
 
     def __init__(self, program):
         self.p = program
+        floats = {str(b.dtype) for b in program.buffers.values() if str(b.dtype).startswith("float")}
+        self.dtype = "float32" if floats == {"float32"} else "float64"
+        self.float32 = "float32" in floats  # some step computes in float32
         self.vars = {}
         for i, name in enumerate(program.args):
             self.vars[name] = f"a{i}"
@@ -57,6 +70,10 @@ class Emitter:
 
     def var(self, name):
         return self.vars[name]
+
+    def nf_line(self):
+        """The batch size as a float of the kernel's dtype, for bodies that use ``N``."""
+        return f"nf = np.{self.dtype}(n)"
 
     def shape(self, name):
         return self.p.buffers[name].shape
@@ -93,6 +110,7 @@ class Emitter:
         out_shape = self.shape(step.out)
         rank = len(out_shape)
         size = _size(out_shape)
+        dtype = float_dtype(self.p.buffers[step.out].dtype)
         names, invariant = {N: "nf"}, {N}
         flat = True
         plans = []
@@ -116,7 +134,8 @@ class Emitter:
                 names[var] = f"{v}[{index}]"
             else:
                 names[var] = f"{v}[{self._broadcast_index(kind, out_shape, prefix)}]"
-        hoisted, inner, result = body_lines(body.expr, names, invariant, prefix)
+        wide = {N: f"{prefix}nf"} if dtype != self.dtype else None  # a float64 nf in a float32 step
+        hoisted, inner, result = body_lines(body.expr, names, invariant, prefix, dtype, wide)
         lines = list(hoisted)
         if size == 0:
             return lines
@@ -172,20 +191,26 @@ class Emitter:
         kept = [d for a, d in enumerate(shape) if a not in axes]
         reduced = [d for a, d in enumerate(shape) if a in axes]
         outer, inner = code(_size(kept)), code(_size(reduced))
-        init = {"sum": "0.0", "max": "-np.inf", "logsumexp": "-np.inf"}[step.kind]
+        # accumulators in the output's dtype, as numpy's reductions (a float64 literal
+        # would make a float32 sum accumulate in float64, converting every element)
+        dtype = float_dtype(self.p.buffers[step.out].dtype)
+        zero = literal(0.0, dtype)
+        minf = "-np.inf" if dtype == "float64" else literal(float("-inf"), dtype)
+        exp = FLOAT32["fexp"] if dtype == "float32" else "fexp"
+        init = {"sum": zero, "max": minf, "logsumexp": minf}[step.kind]
         acc = (lambda a, v: f"{a} += {v}") if step.kind == "sum" else (lambda a, v: f"{a} = max({a}, {v})")
         r, q, s, m = f"{prefix}r", f"{prefix}q", f"{prefix}s", f"{prefix}m"
         if axes == tuple(range(rank - len(axes), rank)):  # trailing: one scalar per row
             if step.kind == "logsumexp":
                 return [f"for {r} in range({outer}):",
-                        f"    {m} = -np.inf",
+                        f"    {m} = {minf}",
                         f"    for {q} in range({inner}):",
                         f"        {m} = max({m}, {X}[{r}*{inner} + {q}])",
-                        f"    if {m} == -np.inf:",
-                        f"        {m} = 0.0",
-                        f"    {s} = 0.0",
+                        f"    if {m} == {minf}:",
+                        f"        {m} = {zero}",
+                        f"    {s} = {zero}",
                         f"    for {q} in range({inner}):",
-                        f"        {s} += fexp({X}[{r}*{inner} + {q}] - {m})",
+                        f"        {s} += {exp}({X}[{r}*{inner} + {q}] - {m})",
                         f"    {O}[{r}] = {m} + np.log({s})"]
             return [f"for {r} in range({outer}):",
                     f"    {s} = {init}",
@@ -231,12 +256,13 @@ class Emitter:
         L, O = self.var(step.labels), self.var(step.out)
         count = code(_size(self.shape(step.labels)))
         i, c = f"{prefix}i", f"{prefix}c"
+        dtype = float_dtype(self.p.buffers[step.out].dtype)
         return [f"for {i} in range({count}*{step.k}):",
-                f"    {O}[{i}] = 0.0",
+                f"    {O}[{i}] = {literal(0.0, dtype)}",
                 f"for {i} in range({count}):",
                 f"    {c} = {L}[{i}]",
                 f"    if 0 <= {c} < {step.k}:",
-                f"        {O}[{i}*{step.k} + {c}] = 1.0"]
+                f"        {O}[{i}*{step.k} + {c}] = {literal(1.0, dtype)}"]
 
 
-__all__ = ["Emitter", "code"]
+__all__ = ["Emitter", "code", "float_dtype"]

@@ -11,7 +11,7 @@ folded into the update loops, so it costs nothing measurable.
 import numpy as np
 import sympy as sp
 
-from codegen.numba_backend import HEADER, JIT_OPTIONS, cache, flat
+from codegen.numba_backend import JIT_OPTIONS, cache, flat, header
 from codegen.layout import arena_sizes
 from codegen.numba_backend.emit import Emitter, code
 from codegen.numba_backend.printer import body_lines
@@ -46,7 +46,7 @@ def training_source(tp):
             "    total = 0.0",
             "    for start in range(0, ntot, bs):",
             "        n = min(bs, ntot - start)",
-            "        nf = np.float64(n)",
+            "        " + em.nf_line(),
             "        for r in range(n):",
             "            src = perm[epoch, start + r]",
             f"            for c in range({fx}):",
@@ -67,7 +67,7 @@ def training_source(tp):
     loss_var = em.var(step.outputs[0])
     inner += [f"loss = {loss_var}[0]", "tt = np.float64(step0 + steps + 1)", "chk = 0.0"]
     for i, name in enumerate(tp.params):
-        inner += _update_lines(tp, i, em.var(step.outputs[1 + i]), pvars[i], svars[i])
+        inner += _update_lines(tp, i, em.var(step.outputs[1 + i]), pvars[i], svars[i], em.dtype)
     inner += ["if not (math.isfinite(loss) and math.isfinite(chk)):",
               "    status[0] = epoch",
               "    status[1] = start // bs",
@@ -78,11 +78,16 @@ def training_source(tp):
     body += ["    losses[epoch] = total / ntot", "return steps"]
     lines = [f"@njit({JIT_OPTIONS})", f"def train({', '.join(params)}):"] + ["    " + line for line in body]
     doc = ", ".join(f"p{i}={p}" for i, p in enumerate(tp.params))
-    return HEADER + f"# params: {doc}\n" + "\n".join(lines) + "\n"
+    return header(em) + f"# params: {doc}\n" + "\n".join(lines) + "\n"
 
 
-def _update_lines(tp, i, grad_var, pvar, svar):
-    """The optimizer's update of param i: one flat loop, targets applied in order."""
+def _update_lines(tp, i, grad_var, pvar, svar, dtype):
+    """The optimizer's update of param i: one flat loop, targets applied in order.
+
+    ``hyper`` and the step count ``tt`` are float64: in a float32 kernel the hoisted scalars
+    made of them are computed in float64 (as the numpy reference computes them from Python
+    floats) and rounded to float32 once per step, so the loops compute in float32 only.
+    """
     p, g, t = sp.symbols("p g t", real=True)
     idx = f"_u{i}"
     names = {p: f"{pvar}[{idx}]", g: f"{grad_var}[{idx}]", t: "tt"}
@@ -91,12 +96,13 @@ def _update_lines(tp, i, grad_var, pvar, svar):
     for j, h in enumerate(tp.hyper):
         names[sp.Symbol(h, real=True)] = f"hyper[{j}]"
         invariant.add(sp.Symbol(h, real=True))
+    wide = {sym: f"_h_{sym}" for sym in invariant}  # float32 copies, where a loop reads them
     lines, loop = [], []
     for k, (target, expr) in enumerate(tp.updates):
         # invariants depend on t and the hyperparameters only: the same for every param,
         # so they are computed once, before the first param's loop
-        hoisted, inner, result = body_lines(expr, names, invariant, f"_h{k}_")
-        lines += hoisted if i == 0 else []
+        hoisted, inner, result = body_lines(expr, names, invariant, f"_h{k}_", dtype, wide)
+        lines += [line for line in hoisted if line not in lines] if i == 0 else []
         loop += inner + [f"_n{i}_{target} = {result}"]
         names[sp.Symbol(target, real=True)] = f"_n{i}_{target}"
     # the first read of g also feeds the finiteness check
