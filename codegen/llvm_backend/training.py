@@ -20,6 +20,7 @@ from codegen.layout import arena_sizes, root, size
 from codegen.llvm_backend import Compiled, address, flat, jit, structure
 from codegen.llvm_backend.emit import (DOUBLE, I64, REASSOC, VOID, ModuleBuilder, ProgramEmitter, dim_value,
                                        entry_alloca, from_double, i64, load, loop, ltype, store, to_double)
+from codegen.llvm_backend.gemm import constant
 from codegen.llvm_backend.mathfns import c
 from codegen.llvm_backend.scalar import Translator
 
@@ -88,10 +89,16 @@ def training_ir(tp):
             row0 = b.add(b.mul(epoch, ntot, flags=["nsw"]), start, flags=["nsw"])
             with loop(b, n, "r") as r:  # gather this minibatch's rows
                 src = load(b, perm, b.add(row0, r, flags=["nsw"]))
-                for data, buf, width in ((X, xb, fx_v), (Y, yb, fy_v)):
-                    with loop(b, width, "col") as col:
+                for data, buf, width, count in ((X, xb, fx_v, fx), (Y, yb, fy_v, fy)):
+                    def copy(col, data=data, buf=buf, width=width):
                         v = load(b, data, b.add(b.mul(src, width, flags=["nsw"]), col, flags=["nsw"]))
                         store(b, v, buf, b.add(b.mul(r, width, flags=["nsw"]), col, flags=["nsw"]))
+                    if constant(count) is not None and constant(count) <= 16:  # a few features: unrolled
+                        for col in range(constant(count)):
+                            copy(i64(col))
+                    else:
+                        with loop(b, width, "col") as col:
+                            copy(col)
             ptrs = {}
             for name in step.args:
                 if name == tp.x:
