@@ -12,6 +12,7 @@ for the batch size ``n`` of a call.  Sizes are sympy expressions in the batch sy
 3*N
 """
 
+import numpy as np
 import sympy as sp
 
 N = sp.Symbol("N", integer=True, positive=True)
@@ -38,15 +39,47 @@ def size(shape):
     return total
 
 
+#: slots whose size is a multiple of this many elements for every batch size are laid out
+#: first, so each of them starts on a 64-byte boundary of a 64-byte aligned arena (a vector
+#: load that straddles two cache lines costs two)
+ALIGN_ELEMENTS = 16
+
+
+def _aligned(s):
+    """True when a slot size (a polynomial in N) is a multiple of ALIGN_ELEMENTS for every N.
+
+    >>> _aligned(16 * N), _aligned(16 * N + 2), _aligned(N)
+    (True, False, False)
+    """
+    poly = sp.Poly(sp.expand(sp.sympify(s)), N)
+    return all(int(coeff) % ALIGN_ELEMENTS == 0 for coeff in poly.coeffs())
+
+
 def slot_offsets(program):
-    """{(dtype, slot): offset in elements} of every slot, as expressions in N."""
+    """{(dtype, slot): offset in elements} of every slot, as expressions in N: the slots
+    whose sizes keep alignment first (see ``ALIGN_ELEMENTS``), then the rest, each group in
+    slot order."""
     offsets = {}
     for dtype, sizes in program.slot_sizes.items():
         acc = sp.Integer(0)
-        for slot, s in enumerate(sizes):
+        order = sorted(range(len(sizes)), key=lambda k: (not _aligned(sizes[k]), k))
+        for slot in order:
             offsets[(dtype, slot)] = acc
-            acc = acc + s
+            acc = acc + sizes[slot]
     return offsets
+
+
+def aligned_empty(count, dtype, alignment=64):
+    """An uninitialised 1-D array of ``count`` elements whose data starts on an
+    ``alignment``-byte boundary.
+
+    >>> a = aligned_empty(10, "float64"); a.shape, a.ctypes.data % 64
+    ((10,), 0)
+    """
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.empty(count * itemsize + alignment, dtype=np.uint8)
+    start = (-raw.ctypes.data) % alignment
+    return raw[start:start + count * itemsize].view(dtype)
 
 
 def arena_sizes(program, n):
@@ -64,12 +97,7 @@ def root(program, name):
 def output_views(program, n):
     """(buffer, dtype, offset, concrete shape) of each output that lives in an arena;
     (buffer, None, None, shape) for an output that is an argument or a constant."""
-    offsets = {}
-    for dtype, sizes in program.slot_sizes.items():
-        acc = 0
-        for slot, s in enumerate(sizes):
-            offsets[(dtype, slot)] = acc
-            acc += int(sp.sympify(s).subs(N, n))
+    offsets = {key: int(sp.sympify(at).subs(N, n)) for key, at in slot_offsets(program).items()}
     views = []
     for name in program.outputs:
         r = root(program, name)

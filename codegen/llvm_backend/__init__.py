@@ -22,7 +22,7 @@ import numpy as np
 import sympy as sp
 from llvmlite import ir
 
-from codegen.layout import arena_sizes, output_views
+from codegen.layout import aligned_empty, arena_sizes, output_views
 from codegen.llvm_backend import jit
 from codegen.llvm_backend.emit import I64, VOID, ModuleBuilder, ProgramEmitter, ltype
 
@@ -97,7 +97,7 @@ def build(program):
     def run(arrays, n):
         if n not in arenas:
             arenas.clear()  # keep one batch size's arenas: repeated calls allocate nothing
-            arena = {d: np.empty(max(s, 1), dtype=d) for d, s in arena_sizes(program, n).items()}
+            arena = {d: aligned_empty(max(s, 1), d) for d, s in arena_sizes(program, n).items()}
             arenas[n] = (arena, [address(a) for a in arena.values()], output_views(program, n))
         arena, arena_ptrs, views = arenas[n]
         args = [flat(np.asarray(arrays[a], dtype=dtypes[a])) for a in program.args]

@@ -16,7 +16,7 @@ import sympy as sp
 from llvmlite import ir
 
 from codegen.bodies import split_body
-from codegen.layout import arena_sizes, root, size
+from codegen.layout import aligned_empty, arena_sizes, root, size
 from codegen.llvm_backend import Compiled, address, flat, jit, structure
 from codegen.llvm_backend.emit import (DOUBLE, I64, REASSOC, VOID, ModuleBuilder, ProgramEmitter, dim_value,
                                        entry_alloca, from_double, i64, load, loop, ltype, store, to_double)
@@ -225,8 +225,8 @@ def build_training(tp):
             scratch.clear()
             x_row = int(np.prod(X.shape[1:], dtype=np.int64))
             y_row = int(np.prod(Y.shape[1:], dtype=np.int64))
-            arrays = [np.empty(max(n_rows * x_row, 1), xdtype), np.empty(max(n_rows * y_row, 1), ydtype)]
-            arenas = [np.empty(max(s, 1), dtype=d) for d, s in arena_sizes(step, n_rows).items()]
+            arrays = [aligned_empty(max(n_rows * x_row, 1), xdtype), aligned_empty(max(n_rows * y_row, 1), ydtype)]
+            arenas = [aligned_empty(max(s, 1), d) for d, s in arena_sizes(step, n_rows).items()]
             scratch[n_rows] = (arrays, arenas, [address(a) for a in arrays], [address(a) for a in arenas])
         _, _, (xb, yb), arena_ptrs = scratch[n_rows]
         X = np.ascontiguousarray(X, dtype=xdtype)
