@@ -1,7 +1,8 @@
-"""Smoke test of the benchmark harness (issue 4): ``symbackprop bench --quick`` on W1 float64
-with our numba backend and the hand-written numpy baseline only (no torch/jax, even when
-installed).  It checks that the table prints and that our results are numbers; it makes no
-assertion about speed.
+"""Smoke test of the benchmark harness (issues 4 and 5): ``symbackprop bench --quick`` on W1
+float64 with our numba and llvm backends and the hand-written numpy baseline only (no
+torch/jax, even when installed).  It checks that the table prints and that our results are
+numbers; it makes no assertion about speed.  The target judgement is tested on made-up
+results.
 """
 
 import json
@@ -24,7 +25,7 @@ def quick_run(tmp_path_factory):
     out_json = tmp / "bench.json"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     done = subprocess.run([sys.executable, "-m", "symbackprop", "bench", "--quick", "--workloads", "W1",
-                           "--dtypes", "float64", "--backends", "numba", "--baselines", "numpy",
+                           "--dtypes", "float64", "--backends", "numba,llvm", "--baselines", "numpy",
                            "--json", str(out_json), "--no-progress"],
                           cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -35,7 +36,8 @@ def test_table_prints(quick_run):
     stdout, _ = quick_run
     assert "W1 2-16-16-1 tanh MSE" in stdout
     assert "time/step" in stdout and "÷ ours" in stdout
-    assert "symbackprop numba" in stdout and "numpy by hand" in stdout
+    assert "symbackprop numba" in stdout and "symbackprop llvm" in stdout and "numpy by hand" in stdout
+    assert "targets (issue 5, llvm backend):" in stdout
     assert "PyTorch eager" not in stdout and "JAX jit+scan" not in stdout  # not asked for, even if installed
 
 
@@ -44,15 +46,18 @@ def test_our_results_are_numbers(quick_run):
     [result] = data["results"]
     assert (result["workload"], result["dtype"]) == ("W1", "float64")
     rows = {row["label"]: row for row in result["rows"]}
-    assert set(rows) == {"symbackprop numba", "numpy by hand"}
-    ours = rows["symbackprop numba"]
-    assert ours["samples"] and all(math.isfinite(s) and s > 0 for s in ours["samples"])
-    assert math.isfinite(ours["median"]) and ours["median"] > 0
-    assert math.isfinite(ours["loss"])
-    for which in ("cold", "cached"):
-        probe = ours["compile"][which]
-        assert "error" not in probe, probe
-        assert math.isfinite(probe["seconds"]) and probe["seconds"] > 0
+    assert set(rows) == {"symbackprop numba", "symbackprop llvm", "numpy by hand"}
+    for label in ("symbackprop numba", "symbackprop llvm"):
+        ours = rows[label]
+        assert ours["samples"] and all(math.isfinite(s) and s > 0 for s in ours["samples"])
+        assert math.isfinite(ours["median"]) and ours["median"] > 0
+        assert math.isfinite(ours["loss"]) and ours["loss_ok"]
+        for which in ("cold", "cached"):
+            probe = ours["compile"][which]
+            assert "error" not in probe, probe
+            assert math.isfinite(probe["seconds"]) and probe["seconds"] > 0
+    issues = {t["issue"] for t in data["targets"]}
+    assert issues == {"4", "5"}, data["targets"]
     hand = rows["numpy by hand"]
     assert math.isfinite(hand["median"]) and hand["loss_ok"]  # same init, data and batches: same loss
 
@@ -62,3 +67,29 @@ def test_run_py_help():
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "--workloads" in done.stdout and "--quick" in done.stdout
+
+
+def _row(label, median, **extra):
+    return dict({"label": label, "median": median}, **extra)
+
+
+def test_targets_judge_each_issue_on_its_backend():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.run import targets
+    w1 = {"workload": "W1", "dtype": "float64", "rows": [
+        _row("symbackprop numba", 12e-6, compile={"cold": {"seconds": 4.0}, "cached": {"seconds": 0.4}}),
+        _row("symbackprop llvm", 7e-6, compile={"cold": {"seconds": 0.7}, "cached": {"seconds": 0.3}}),
+        _row("JAX jit+scan", 15e-6), _row("PyTorch eager", 300e-6)]}
+    w2 = {"workload": "W2", "dtype": "float32", "rows": [
+        _row("symbackprop numba", 180e-6), _row("symbackprop llvm", 150e-6), _row("JAX jit+scan", 145e-6),
+        _row("numba by hand", 160e-6)]}
+    got = {(issue, text.split(":")[0] + ":" + text.split(":")[1].split("(")[0]): met
+           for issue, text, met in targets([w1, w2])}
+    judged = {(i, t.split(":")[1].strip()): m for (i, t), m in got.items()}
+    assert judged[("5", "llvm within 1.1× of numba's time")] is True           # W1: faster than numba
+    assert judged[("4", "numba ≥ 2× faster than JAX jit+scan")] is False      # 15/12 = 1.25
+    assert judged[("5", "fastest of ours")] is True                           # llvm: 15/7 = 2.1
+    assert judged[("4", "numba ≥ 20× faster than PyTorch eager")] is True
+    assert judged[("5", "symbackprop llvm cached compile < 0.2 s")] is False
+    assert judged[("4", "symbackprop numba within 1.1× of the fastest peer")] is False   # W2: 180/145
+    assert judged[("ours", "symbackprop llvm within 1.1× of the fastest peer")] is True  # 150/145

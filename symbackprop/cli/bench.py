@@ -21,9 +21,9 @@ def add_arguments(parser):
     """The harness's options (shared by ``symbackprop bench`` and ``python benchmarks/run.py``)."""
     parser.add_argument("--workloads", default="W1,W2,W3", help="comma-separated: W1,W2,W3 (default: all)")
     parser.add_argument("--dtypes", default="float64,float32", help="comma-separated (default: float64,float32)")
-    parser.add_argument("--backends", default="numba,numpy",
+    parser.add_argument("--backends", default="numba,llvm,numpy",
                         help="symbackprop backends to measure, comma-separated from numba, numpy, llvm "
-                             "(default: numba,numpy)")
+                             "(default: all three)")
     parser.add_argument("--baselines", default="numpy,numba,torch,jax",
                         help="comma-separated from numpy,numba,torch,jax, or none (default: all; a baseline "
                              "whose library is not importable is shown as n/a)")
@@ -33,8 +33,8 @@ def add_arguments(parser):
                                                                    "(default: 7, 2 with --quick)")
     parser.add_argument("--compile", choices=["all", "targets", "none"], default=None,
                         help="compile-time probes in fresh processes: for every backend, workload and dtype; only "
-                             "where issue 4 sets a target (W1 float64, numba); or none (default: all; targets "
-                             "with --quick)")
+                             "where the issues set a target (W1 float64, numba and llvm); or none (default: all; "
+                             "targets with --quick)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="limit OpenBLAS, PyTorch and (N=1) XLA thread pools to N (default: library defaults)")
     parser.add_argument("--json", metavar="FILE", help="also write every sample and the machine to FILE")
