@@ -6,11 +6,21 @@ gradient can be held to a relative error of 1e-6 with room to spare.  They only 
 ``sb.evaluate`` (numpy, node by node), which shares no code with autodiff or lowering.
 """
 
+import os
+
 import numpy as np
+from hypothesis import settings
 
 import symbackprop as sb
 
 H = 1e-4
+
+# CI (``.ci/run`` sets SYMBACKPROP_CI=1; CI services set CI) draws the same Hypothesis examples on every run, so a
+# red build is reproducible; a local run explores new examples each time (and prints the
+# failing example's reproduction blob).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile("ci" if os.environ.get("SYMBACKPROP_CI") or os.environ.get("CI") else "dev")
 
 
 def central(f, h=H):
