@@ -6,7 +6,10 @@ stall (threads spin waiting for a core), so single-threaded numbers are the stea
 comparison.  OpenBLAS is limited through its own ``*_set_num_threads`` in every OpenBLAS
 library loaded here (numpy's and scipy's, which numba's ``np.dot`` calls), PyTorch through
 ``torch.set_num_threads`` (by the baseline, reading ``LIMIT``), XLA through ``XLA_FLAGS``
-(single-threaded Eigen; only for N = 1, and only before jax is imported).
+(single-threaded Eigen; only for N = 1, and only before jax is imported).  Flags alone do
+not hold every pool: jax 0.10's XLA still ran W3 on 1.8 cores with them (measured as CPU
+time ÷ wall time), so the process is also pinned to N CPUs (``sched_setaffinity``, where
+the OS has it) and nothing in it can use more.
 """
 
 import ctypes
@@ -54,4 +57,8 @@ def limit(n):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
         done.append("XLA")
     done.append("torch")
+    if hasattr(os, "sched_setaffinity"):
+        cpus = sorted(os.sched_getaffinity(0))[:max(1, n)]
+        os.sched_setaffinity(0, cpus)
+        done.append(f"process pinned to CPU {','.join(map(str, cpus))}")
     return f"threads limited to {n}: " + ", ".join(done)

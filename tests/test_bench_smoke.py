@@ -93,3 +93,13 @@ def test_targets_judge_each_issue_on_its_backend():
     assert judged[("5", "symbackprop llvm cached compile < 0.2 s")] is False
     assert judged[("4", "symbackprop numba within 1.1× of the fastest peer")] is False   # W2: 180/145
     assert judged[("ours", "symbackprop llvm within 1.1× of the fastest peer")] is True  # 150/145
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this OS")
+def test_threads_limit_pins_the_process():
+    """``--threads 1`` must hold every pool to one core, XLA's included (its flags alone do
+    not): the process is pinned to one CPU."""
+    code = "import os; from benchmarks import threads; print(threads.limit(1)); print(len(os.sched_getaffinity(0)))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "1" and "pinned" in done.stdout
