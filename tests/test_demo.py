@@ -60,10 +60,15 @@ def test_demo_without_matplotlib_says_how_to_get_plots(tmp_path, capsys, monkeyp
     assert not (tmp_path / PLOT_NAME).exists()
 
 
-def test_auto_backend_falls_back_to_numpy_without_numba(monkeypatch):
+def test_auto_backend_is_llvm_then_numba_then_numpy(monkeypatch):
     import importlib.util
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "numba" else real(name, *a))
+    assert pick_backend("auto") == ("llvm", "")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name.startswith("llvmlite") else real(name, *a))
+    backend, note = pick_backend("auto")
+    assert backend == "numba" and "llvmlite.binding is not installed" in note
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith(("llvmlite", "numba")) else real(name, *a))
     backend, note = pick_backend("auto")
     assert backend == "numpy" and "numba is not installed" in note
 

@@ -43,24 +43,39 @@ def register(subparsers):
 def backend_help():
     """The --backend help text, listing the backends this install has."""
     import codegen
-    return f"auto (default: numba if installed, else numpy) or one of: {', '.join(sorted(codegen.BACKENDS))}"
+    return (f"auto (default: llvm if llvmlite and scipy import, else numba, else numpy) or one of: "
+            f"{', '.join(sorted(codegen.BACKENDS))}")
+
+
+def _imports(*names):
+    """None when every module imports, else why not (installed is not enough: a broken
+    install raises on import)."""
+    for name in names:
+        if importlib.util.find_spec(name) is None:
+            return f"{name} is not installed"
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # pragma: no cover - depends on the machine
+            return f"{name} does not import ({type(e).__name__}: {e})"
+    return None
 
 
 def pick_backend(requested):
-    """The backend to use and a note on why: ``auto`` is numba when importable, else numpy.
+    """The backend to use and a note on why: ``auto`` is llvm (the fastest, and it compiles
+    in under a second) when llvmlite and scipy import, else numba, else numpy.
 
     >>> pick_backend("numpy")
     ('numpy', '')
     """
     if requested != "auto":
         return requested, ""
-    if importlib.util.find_spec("numba") is not None:
-        try:
-            import numba  # noqa: F401  (importable is not enough: a broken install raises here)
-            return "numba", ""
-        except Exception as e:  # pragma: no cover - depends on the machine
-            return "numpy", f"numba does not import ({type(e).__name__}: {e}); using the numpy backend"
-    return "numpy", "numba is not installed; using the numpy reference backend (pip install numba)"
+    why_not_llvm = _imports("llvmlite.binding", "scipy")
+    if why_not_llvm is None:
+        return "llvm", ""
+    why_not_numba = _imports("numba")
+    if why_not_numba is None:
+        return "numba", f"{why_not_llvm}; using the numba backend"
+    return "numpy", f"{why_not_llvm} and {why_not_numba}; using the numpy reference backend (pip install numba)"
 
 
 def build_trainer(backend, dtype, seed):
