@@ -195,15 +195,17 @@ print(tr._train_fn.kernel.warm, round(time.perf_counter() - t, 3), repr(h.loss[-
 _MATH = {}
 
 
-def vector_function(name):
-    """A native ``f(out, x, n)`` applying the backend's ``name`` elementwise (compiled once)."""
-    if name not in _MATH:
+def vector_function(name, dtype="float64"):
+    """A native ``f(out, x, n)`` applying the backend's ``name`` elementwise in ``dtype``
+    (compiled once per name and dtype)."""
+    if (name, dtype) not in _MATH:
         from llvmlite import ir
         from codegen.llvm_backend import jit
         from codegen.llvm_backend.emit import I64, VOID, ModuleBuilder, load, loop, store
-        from codegen.llvm_backend.mathfns import DOUBLE
-        mb = ModuleBuilder(f"test_{name}")
-        fn = ir.Function(mb.module, ir.FunctionType(VOID, [DOUBLE.as_pointer(), DOUBLE.as_pointer(), I64]), "f")
+        from codegen.llvm_backend.mathfns import DOUBLE, FLOAT
+        ty = DOUBLE if dtype == "float64" else FLOAT
+        mb = ModuleBuilder(f"test_{name}_{dtype}")
+        fn = ir.Function(mb.module, ir.FunctionType(VOID, [ty.as_pointer(), ty.as_pointer(), I64]), "f")
         fn.args[0].add_attribute("noalias")
         fn.args[1].add_attribute("noalias")
         b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -212,15 +214,20 @@ def vector_function(name):
         b.ret_void()
         text = mb.text()
         kernel = jit.Kernel(text, {"f": (None, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64])})
-        _MATH[name] = (kernel, text)
-    kernel, _ = _MATH[name]
+        _MATH[(name, dtype)] = (kernel, text)
+    kernel, _ = _MATH[(name, dtype)]
 
     def apply(x):
-        x = np.ascontiguousarray(x, dtype=np.float64)
+        x = np.ascontiguousarray(x, dtype=dtype)
         out = np.empty_like(x)
         kernel.functions["f"](out.ctypes.data, x.ctypes.data, x.size)
         return out
     return apply
+
+
+def vector_function32(name):
+    """``vector_function`` in float32."""
+    return vector_function(name, "float32")
 
 
 def ulps(got, want):
@@ -286,33 +293,6 @@ def test_own_math_edge_cases():
     assert s[6] > 0
     p = softplus(np.array([0.0, inf, -inf, nan, 1e308, -1e308]))
     assert p[0] == math.log(2) and p[1] == inf and p[2] == 0.0 and np.isnan(p[3]) and p[4] == 1e308 and p[5] == 0.0
-
-
-_MATH32 = {}
-
-
-def vector_function32(name):
-    """The float32 version of our own ``name`` applied by a compiled float loop."""
-    if name not in _MATH32:
-        from llvmlite import ir
-        from codegen.llvm_backend import jit
-        from codegen.llvm_backend.emit import I64, VOID, ModuleBuilder, load, loop, store
-        from codegen.llvm_backend.mathfns import FLOAT
-        mb = ModuleBuilder(f"test32_{name}")
-        fn = ir.Function(mb.module, ir.FunctionType(VOID, [FLOAT.as_pointer(), FLOAT.as_pointer(), I64]), "f")
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        with loop(b, fn.args[2]) as i:
-            store(b, mb.math.call(b, name, load(b, fn.args[1], i)), fn.args[0], i)
-        b.ret_void()
-        _MATH32[name] = jit.Kernel(mb.text(), {"f": (None, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64])})
-    kernel = _MATH32[name]
-
-    def apply(x):
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        out = np.empty_like(x)
-        kernel.functions["f"](out.ctypes.data, x.ctypes.data, x.size)
-        return out
-    return apply
 
 
 def ulps32(got, want):
