@@ -57,6 +57,8 @@ LIBM = {"erf", "erfc", "tan", "atan", "asin", "acos", "sinh", "cosh", "asinh", "
         "log1p", "expm1", "tanh", "exp", "cbrt"}
 #: our own vectorisable functions
 OWN = {"exp", "tanh", "sigmoid", "softplus"}
+#: those of them with a vector form (softplus calls the C library's log1p)
+VECTOR_OWN = {"exp", "tanh", "sigmoid"}
 
 
 def c(value, ty=DOUBLE):

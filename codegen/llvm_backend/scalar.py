@@ -43,18 +43,20 @@ FLAGS = ("contract",)
 
 def vectorisable(expr):
     """True when ``expr`` translates to vector IR as well: every function it calls is one of
-    our own (exp, tanh, sigmoid, softplus) or an LLVM intrinsic, none a C library call.
+    our own with a vector form (exp, tanh, sigmoid; softplus calls log1p) or an LLVM
+    intrinsic, none a C library call.
 
     >>> x = sp.Symbol("x", real=True)
-    >>> vectorisable(sp.tanh(x) + sp.Max(0, x)), vectorisable(sp.erf(x))
-    (True, False)
+    >>> from symbackprop.graph.scalar import softplus
+    >>> vectorisable(sp.tanh(x) + sp.Max(0, x)), vectorisable(sp.erf(x)), vectorisable(softplus(x))
+    (True, False, False)
     """
-    from codegen.llvm_backend.mathfns import INTRINSICS, OWN
+    from codegen.llvm_backend.mathfns import INTRINSICS, VECTOR_OWN
     for f in sp.sympify(expr).atoms(sp.Function):
         name = NAMED.get(type(f).__name__) or FUNCTIONS.get(type(f))
         if isinstance(f, (sp.Max, sp.Min, sp.Heaviside, sp.sign, sp.Piecewise)):
             continue
-        if name is None or name not in OWN | INTRINSICS:
+        if name is None or name not in VECTOR_OWN | INTRINSICS:
             return False
     return True
 
