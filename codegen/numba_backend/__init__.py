@@ -47,17 +47,15 @@ JIT_OPTIONS = 'cache=True, error_model="numpy", fastmath={"reassoc", "contract"}
 def kernel_source(program, name="kernel"):
     """The numba source of a function computing ``program`` into its arenas.
 
-    Signature: ``kernel(<args>, <consts>, n, <one arena per dtype>, <scratch per dtype>)``;
-    the scratch arrays (``scratches(program)``) hold transposed copies of small weights.
+    Signature: ``kernel(<args>, <consts>, n, <one arena per dtype>)``.
     """
     em = Emitter(program)
     params = [em.var(a) for a in program.args] + [em.var(c) for c in program.consts] + ["n"] + \
-             [f"arena_{d}" for d in program.slot_sizes] + em.scratch_params()
+             [f"arena_{d}" for d in program.slot_sizes]
     lines = [f"@njit({JIT_OPTIONS})", f"def {name}({', '.join(params)}):"]
     body = [em.nf_line()] + em.arena_lines() + em.step_lines()
     lines.extend("    " + line for line in body)
     lines.append("    return 0")
-    lines = em.helper_lines(f"@njit({JIT_OPTIONS})") + lines
     arg_doc = ", ".join(f"{em.var(a)}={a}" for a in program.args)
     return header(em) + f"# arguments: {arg_doc}\n" + "\n".join(lines) + "\n"
 
@@ -67,18 +65,11 @@ def flat(array):
     return np.ascontiguousarray(array).reshape(-1)
 
 
-def scratches(program):
-    """The scratch arrays a kernel of ``program`` takes after its arenas, allocated once
-    by the caller so that no step allocates."""
-    return [np.empty(size, dtype=d) for d, size in Emitter(program).scratch.items()]
-
-
 def build(program):
     """A function running ``program``: ``run(arrays, n) -> [output arrays]``."""
     source = kernel_source(program)
     kernel = cache.CachedKernel(source, "kernel")
     consts = [flat(program.consts[c]) for c in program.consts]
-    scratch = scratches(program)
     arenas = {}
 
     def run(arrays, n):
@@ -88,7 +79,7 @@ def build(program):
                          output_views(program, n))
         arena, views = arenas[n]
         args = [flat(arrays[a]) for a in program.args]
-        kernel(*args, *consts, n, *arena.values(), *scratch)
+        kernel(*args, *consts, n, *arena.values())
         out = []
         for (root, dtype, offset, shape), name in zip(views, program.outputs):
             if dtype is None:  # an argument or constant returned as is

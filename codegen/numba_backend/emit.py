@@ -4,9 +4,8 @@ Every buffer is a flat, C-ordered 1-D array inside a kernel (a scalar is one ele
 temporaries are slices of one arena per dtype, laid out by the program's slot plan for
 the batch size ``n`` of the call.  Elementwise maps whose operands are full-size or
 single elements become one flat loop (what LLVM vectorises best); broadcasting maps,
-transposes and reductions become loop nests with computed strides.  Products whose sizes
-other than the batch are small constants become loop nests (see ``product_plan``); the
-others call BLAS through ``np.dot``.  Each step computes in its output's dtype: a float32 step has float32
+transposes and reductions become loop nests with computed strides; products call BLAS
+through ``np.dot``.  Each step computes in its output's dtype: a float32 step has float32
 literals, math functions and accumulators (see ``printer``), as numpy computes it.
 
 >>> import sympy as sp
@@ -42,54 +41,6 @@ def code(dim):
     return str(int(dim)) if dim.is_Integer else sp.sstr(dim.subs(N, _n))
 
 
-#: products whose constant sizes multiply to at most this are loop nests (as the LLVM
-#: backend's ``gemm.plan``): per row of C the work fits in registers and L1
-MAX_FIXED = 1024
-#: rows of C per block when A's rows are short (K ≤ this): one vectorised loop over C's
-#: row then serves several rows, so its runtime alias checks are paid once per block
-SHORT_K = 4
-ROW_BLOCK = 4
-#: batch rows per block of an outer product: a constant trip count LLVM unrolls inside
-#: the vectorised loop over C's row
-OUTER_BLOCK = 16
-
-
-def _constant(d):
-    d = sp.sympify(d)
-    return int(d) if d.is_Integer else None
-
-
-def product_plan(M, K, Nn, trans_a, trans_b):
-    """How ``op(A)·op(B)`` (M × K by K × Nn) is computed: "rows", "outer" or None (BLAS).
-
-    Measured in numba (batch 100, this machine's AVX-512), a BLAS call costs 0.2-0.4 µs
-    before it multiplies anything; loops win where their per-row work vectorises along a
-    constant-width row of C:
-
-    - "rows": A not transposed, K and Nn constant with Nn > 1 and K·Nn ≤ ``MAX_FIXED``
-      (a layer's forward product, or a gradient through a weight): for each row i,
-      ``C[i, :] = Σ_k A[i, k]·B'[k, :]``, B' = B or B transposed into a scratch copy.
-    - "outer": Aᵀ·B with A a single column (M = 1) and B's rows constant (Nn ≤
-      ``MAX_FIXED``): the gradient of a one-output layer's weight, a weighted sum of B's rows.
-
-    Matrix-vector products (Nn = 1) and Aᵀ·B with M > 1 stay with BLAS: numba's loops
-    for them measured slower (their reductions run across a short row or need C's
-    rows to stay in registers, which numba cannot express without unrolled scalars).
-
-    >>> from codegen.layout import N
-    >>> product_plan(N, 16, 16, False, True), product_plan(1, N, 16, True, False)
-    ('rows', 'outer')
-    >>> product_plan(N, 16, 1, False, True), product_plan(16, N, 16, True, False), product_plan(N, 64, 128, False, True)
-    (None, None, None)
-    """
-    m, k, nn = _constant(M), _constant(K), _constant(Nn)
-    if not trans_a and k is not None and nn is not None and nn > 1 and k * nn <= MAX_FIXED:
-        return "rows"
-    if trans_a and not trans_b and m == 1 and nn is not None and nn <= MAX_FIXED:
-        return "outer"
-    return None
-
-
 def float_dtype(dtype):
     """The dtype a step's arithmetic runs in: float32 for float32 buffers, float64 otherwise."""
     return "float32" if str(dtype) == "float32" else "float64"
@@ -116,28 +67,6 @@ class Emitter:
             self.vars[step.out] = step.out
         for view, src in program.aliases.items():
             self.vars[view] = self.vars[src]
-        # loop-nest products, one function each (see ``_matmul``): [source lines]
-        self.helpers = []
-        # elements of scratch per dtype: transposed copies of small weights (one at a time)
-        self.scratch = {}
-        for step in program.steps:
-            if isinstance(step, MatMul) and step.trans_b:
-                M, K, Nn = self._product_sizes(step)
-                if product_plan(M, K, Nn, step.trans_a, step.trans_b) == "rows" and int(K) > 1:
-                    dtype = str(program.buffers[step.b].dtype)
-                    self.scratch[dtype] = max(self.scratch.get(dtype, 0), int(K) * int(Nn))
-
-    def helper_lines(self, decorator):
-        """The loop-nest product functions the steps call (after ``step_lines``), each
-        under ``decorator``; they go before the kernel in the module."""
-        lines = []
-        for helper in self.helpers:
-            lines += [decorator, *helper, "", ""]
-        return lines
-
-    def scratch_params(self):
-        """Names of the scratch arrays the caller passes (``np.empty(self.scratch[d], d)``)."""
-        return [f"scratch_{d}" for d in self.scratch]
 
     def var(self, name):
         return self.vars[name]
@@ -242,90 +171,17 @@ class Emitter:
         fake = Map(step.out, (step.x,), sp.Lambda(x, x))
         return self._map(fake, prefix)
 
-    def _product_sizes(self, step):
+    def _matmul(self, step, prefix):
+        # BLAS even for 16×16 layers: numba's loop nests of short fixed trip counts are
+        # unrolled rather than vectorised and measured 4× slower than np.dot here
+        A, B, C = self.var(step.a), self.var(step.b), self.var(step.out)
         sa, sb = self.shape(step.a), self.shape(step.b)
         M, K = (sa[1], sa[0]) if step.trans_a else (sa[0], sa[1])
         Nn = sb[0] if step.trans_b else sb[1]
-        return M, K, Nn
-
-    def _matmul(self, step, prefix):
-        A, B, C = self.var(step.a), self.var(step.b), self.var(step.out)
-        M, K, Nn = self._product_sizes(step)
         m, k, nn = code(M), code(K), code(Nn)
-        plan = product_plan(M, K, Nn, step.trans_a, step.trans_b)
-        if plan is None:
-            a2 = f"{A}.reshape(({k}, {m})).T" if step.trans_a else f"{A}.reshape(({m}, {k}))"
-            b2 = f"{B}.reshape(({nn}, {k})).T" if step.trans_b else f"{B}.reshape(({k}, {nn}))"
-            return [f"np.dot({a2}, {b2}, {C}.reshape(({m}, {nn})))"]
-        # A loop-nest product is a function of its own: inside the kernel its operands are
-        # slices of one arena, and LLVM, seeing one base pointer at offsets that depend on
-        # n, gives up vectorising (measured 4× slower than np.dot); as arguments of a
-        # function they are separate arrays, checked for overlap once per vector loop.
-        name = f"{prefix}mm"
-        dtype = float_dtype(self.p.buffers[step.out].dtype)
-        if plan == "rows":
-            scratch = f"scratch_{self.p.buffers[step.b].dtype}" if step.trans_b and int(K) > 1 else None
-            body = self._rows(dtype, int(K), int(Nn), step.trans_b and scratch is not None)
-            args = ["A", "B", "C", "m"] + (["Bt"] if scratch else [])
-            call = [A, B, C, m] + ([scratch] if scratch else [])
-        else:
-            body = self._outer(dtype, int(Nn))
-            args, call = ["A", "B", "C", "m"], [A, B, C, k]
-        self.helpers.append([f"def {name}({', '.join(args)}):", *("    " + line for line in body)])
-        return [f"{name}({', '.join(call)})"]
-
-    @staticmethod
-    def _rows(dtype, K, J, transpose):
-        """Body of ``rows``: ``C[i, :] = Σ_k A[i, k]·B'[k, :]`` for the m rows of A.  The
-        loop over C's row (constant width J) is the one LLVM vectorises, the k sum unrolled
-        inside it in a register (an accumulator in C would be reloaded at every k)."""
-        zero = literal(0.0, dtype)
-        lines = []
-        if transpose:
-            # B is J × K: a contiguous row of B' is a column of B, so copy it transposed
-            # once per call (K·J elements of a weight) into the caller's scratch ``Bt``
-            lines += [f"for j in range({J}):",
-                      f"    for k in range({K}):",
-                      f"        Bt[k*{J} + j] = B[j*{K} + k]"]
-        B = "Bt" if transpose else "B"
-        row = [f"    for j in range({J}):",
-               f"        s = {zero}",
-               f"        for k in range({K}):",
-               f"            s += A[i*{K} + k]*{B}[k*{J} + j]",
-               f"        C[i*{J} + j] = s"]
-        if K > SHORT_K:
-            return lines + ["for i in range(m):"] + row
-        # short rows: a block of rows per vectorised loop (its overlap checks are paid
-        # once per block), then the remainder one row at a time
-        return lines + [f"nb = m - m % {ROW_BLOCK}",
-                        f"for i0 in range(0, nb, {ROW_BLOCK}):",
-                        f"    for j in range({J}):",
-                        f"        for r in range({ROW_BLOCK}):",
-                        f"            s = {zero}",
-                        f"            for k in range({K}):",
-                        f"                s += A[(i0 + r)*{K} + k]*{B}[k*{J} + j]",
-                        f"            C[(i0 + r)*{J} + j] = s",
-                        "for i in range(nb, m):"] + row
-
-    @staticmethod
-    def _outer(dtype, J):
-        """Body of ``outer``: ``C[0, :] = Σ_r A[r]·B[r, :]`` over the m rows (Aᵀ·B with A
-        one column): blocks of ``OUTER_BLOCK`` rows summed in a register per element of
-        C's row, the loop over that row vectorised; the remainder rows one at a time."""
-        zero = literal(0.0, dtype)
-        return [f"for j in range({J}):",
-                f"    C[j] = {zero}",
-                f"nb = m - m % {OUTER_BLOCK}",
-                f"for r0 in range(0, nb, {OUTER_BLOCK}):",
-                f"    for j in range({J}):",
-                "        s = C[j]",
-                f"        for r in range({OUTER_BLOCK}):",
-                f"            s += A[r0 + r]*B[(r0 + r)*{J} + j]",
-                "        C[j] = s",
-                "for r in range(nb, m):",
-                "    a = A[r]",
-                f"    for j in range({J}):",
-                f"        C[j] += a*B[r*{J} + j]"]
+        a2 = f"{A}.reshape(({k}, {m})).T" if step.trans_a else f"{A}.reshape(({m}, {k}))"
+        b2 = f"{B}.reshape(({nn}, {k})).T" if step.trans_b else f"{B}.reshape(({k}, {nn}))"
+        return [f"np.dot({a2}, {b2}, {C}.reshape(({m}, {nn})))"]
 
     def _reduce(self, step, prefix):
         X, O = self.var(step.x), self.var(step.out)
@@ -409,4 +265,4 @@ class Emitter:
                 f"        {O}[{i}*{step.k} + {c}] = {literal(1.0, dtype)}"]
 
 
-__all__ = ["Emitter", "code", "float_dtype", "product_plan"]
+__all__ = ["Emitter", "code", "float_dtype"]

@@ -11,7 +11,7 @@ folded into the update loops, so it costs nothing measurable.
 import numpy as np
 import sympy as sp
 
-from codegen.numba_backend import JIT_OPTIONS, cache, flat, header, scratches
+from codegen.numba_backend import JIT_OPTIONS, cache, flat, header
 from codegen.layout import arena_sizes
 from codegen.numba_backend.emit import Emitter, code
 from codegen.numba_backend.printer import body_lines
@@ -29,7 +29,7 @@ def training_source(tp):
     """numba source of ``train(...)`` for the training program ``tp``.
 
     Signature: ``train(X, Y, <params>, <state>, hyper, perm, step0, bs, xb, yb, <consts>,
-    <arenas>, <scratch per dtype>, losses, status) -> steps done``.
+    <arenas>, losses, status) -> steps done``.
     """
     step = tp.step
     em = Emitter(step)
@@ -39,7 +39,7 @@ def training_source(tp):
     consts = [em.var(c) for c in step.consts]
     arenas = [f"arena_{d}" for d in step.slot_sizes]
     params = ["X", "Y", *pvars, *[s for group in svars for s in group], "hyper", "perm", "step0", "bs", "xb", "yb",
-              *consts, *arenas, *em.scratch_params(), "losses", "status"]
+              *consts, *arenas, "losses", "status"]
     body = ["ntot = perm.shape[1]",
             "steps = 0",
             "for epoch in range(perm.shape[0]):",
@@ -77,7 +77,6 @@ def training_source(tp):
     body += ["        " + line for line in inner]
     body += ["    losses[epoch] = total / ntot", "return steps"]
     lines = [f"@njit({JIT_OPTIONS})", f"def train({', '.join(params)}):"] + ["    " + line for line in body]
-    lines = em.helper_lines(f"@njit({JIT_OPTIONS})") + lines
     doc = ", ".join(f"p{i}={p}" for i, p in enumerate(tp.params))
     return header(em) + f"# params: {doc}\n" + "\n".join(lines) + "\n"
 
@@ -120,7 +119,6 @@ def build_training(tp):
     kernel = cache.CachedKernel(source, "train")
     step = tp.step
     consts = [flat(step.consts[c]) for c in step.consts]
-    transposed = scratches(step)
     xdtype = np.dtype(step.buffers[tp.x].dtype)
     ydtype = np.dtype(step.buffers[tp.y].dtype)
     scratch = {}
@@ -138,7 +136,7 @@ def build_training(tp):
         status = np.full(2, -1, dtype=np.int64)
         steps = kernel(flat(X), flat(Y), *[p.reshape(-1) for p in params],
                        *[s.reshape(-1) for group in state for s in group], np.asarray(hyper, np.float64),
-                       perm, t0, bs, xb, yb, *consts, *arenas, *transposed, losses, status)
+                       perm, t0, bs, xb, yb, *consts, *arenas, losses, status)
         return int(steps), losses, (int(status[0]), int(status[1])) if status[0] >= 0 else None
 
     train.source = source
