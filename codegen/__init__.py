@@ -8,6 +8,8 @@ Each backend module exposes ``build(program) -> run`` where ``run(arrays, n)`` t
 """
 
 import importlib
+import os
+from pathlib import Path
 
 BACKENDS = {"numpy": "codegen.numpy_backend", "numba": "codegen.numba_backend", "llvm": "codegen.llvm_backend"}
 
@@ -19,3 +21,18 @@ def backend(name):
     'codegen.numpy_backend'
     """
     return importlib.import_module(BACKENDS[name])
+
+
+def cache_dir(backend):
+    """Where ``backend`` keeps compiled kernels: ``$SYMBACKPROP_CACHE_DIR``, else the user's
+    cache directory (XDG), with one folder per backend below it (created).
+
+    >>> cache_dir("llvm").name
+    'llvm'
+    """
+    base = os.environ.get("SYMBACKPROP_CACHE_DIR")
+    if not base:
+        base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "symbackprop")
+    path = Path(base) / backend
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -82,6 +82,22 @@ def aligned_empty(count, dtype, alignment=64):
     return raw[start:start + count * itemsize].view(dtype)
 
 
+def minibatch_buffers(program, X, Y, rows, xdtype, ydtype):
+    """(xb, yb, arenas) for a fused training loop whose minibatches have ``rows`` rows: the
+    gathered inputs and targets, and one 64-byte aligned arena per dtype of ``program``.
+
+    >>> from codegen.program import Program
+    >>> p = Program({}, (), (), {}, (), slots={}, slot_sizes={"float64": (4 * N,)})
+    >>> xb, yb, arenas = minibatch_buffers(p, np.zeros((9, 2)), np.zeros(9), 3, "float64", "float64")
+    >>> xb.size, yb.size, [a.size for a in arenas]
+    (6, 3, [12])
+    """
+    x_row = int(np.prod(X.shape[1:], dtype=np.int64))
+    y_row = int(np.prod(Y.shape[1:], dtype=np.int64))
+    return (aligned_empty(max(rows * x_row, 1), xdtype), aligned_empty(max(rows * y_row, 1), ydtype),
+            [aligned_empty(max(s, 1), d) for d, s in arena_sizes(program, rows).items()])
+
+
 def arena_sizes(program, n):
     """Elements of each dtype's arena for batch size ``n``."""
     return {dtype: int(sum(sp.sympify(s).subs(N, n) for s in sizes)) for dtype, sizes in program.slot_sizes.items()}

@@ -1,7 +1,6 @@
 """The llvm backend's fusion of an elementwise map into the register block of the product
-before it, its column reductions in registers, and the vector forms of its own math
-functions: against the numpy backend (1e-10 relative in float64, 1e-4 in float32) and
-against the scalar forms."""
+before it, and the vector forms of its own math functions: against the numpy backend
+(1e-10 relative in float64, 1e-4 in float32) and against the scalar forms."""
 
 import ctypes
 import re

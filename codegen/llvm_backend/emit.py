@@ -17,7 +17,6 @@ maps in float: twice the vector lanes); reductions accumulate in double.
 """
 
 import re
-from contextlib import contextmanager
 
 import sympy as sp
 from llvmlite import ir
@@ -25,14 +24,11 @@ from llvmlite import ir
 from codegen.bodies import split_body
 from codegen.layout import N, root, size, slot_offsets, strides
 from codegen.llvm_backend import gemm, jit
+from codegen.llvm_backend.irbuild import I8, I32, I64, VOID, entry_alloca, i64, load, loop, nest, store  # noqa: F401 (re-exported)
 from codegen.llvm_backend.mathfns import DOUBLE, FLOAT, MathLib, c, element, maximum
 from codegen.llvm_backend.scalar import Translator, vectorisable
 from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose, reads as step_reads
 
-I64 = ir.IntType(64)
-I32 = ir.IntType(32)
-I8 = ir.IntType(8)
-VOID = ir.VoidType()
 TYPES = {"float64": DOUBLE, "float32": ir.FloatType(), "int64": I64, "int32": I32}
 #: reassociation for reductions (so sums vectorise), as numba's fastmath={"reassoc"}
 REASSOC = ("reassoc", "contract")
@@ -45,27 +41,9 @@ def ltype(dtype):
         raise NotImplementedError(f"llvm backend: no element type for dtype {dtype}") from None
 
 
-def i64(v):
-    return ir.Constant(I64, int(v))
-
-
-def to_double(b, v):
-    """A loaded element as a double."""
-    return to_float(b, v, DOUBLE)
-
-
-def to_float(b, v, ty):
-    """A loaded element (float, double or integer) as the floating type ``ty``."""
-    if v.type == ty:
-        return v
-    if isinstance(v.type, ir.IntType):
-        return b.sitofp(v, ty)
-    return b.fpext(v, ty) if ty == DOUBLE else b.fptrunc(v, ty)
-
-
 def convert(b, v, ty):
-    """A value (scalar or vector; float, double or integer) converted to the floating type
-    ``ty`` of the same shape."""
+    """A value (scalar or vector; float, double or integer) converted to the type ``ty`` of
+    the same shape (a float or an integer type)."""
     if v.type == ty:
         return v
     src, dst = element(v.type), element(ty)
@@ -76,26 +54,14 @@ def convert(b, v, ty):
     return b.fpext(v, ty) if dst == DOUBLE else b.fptrunc(v, ty)
 
 
+def to_double(b, v):
+    """A loaded element as a double."""
+    return convert(b, v, DOUBLE)
+
+
 def compute_type(dtype):
     """The type a map computes in: float32 maps in float, everything else in double."""
     return FLOAT if str(dtype) == "float32" else DOUBLE
-
-
-def from_double(b, v, ty):
-    """A double (or float) value stored into an element of type ``ty``."""
-    if v.type == ty:
-        return v
-    if isinstance(ty, ir.IntType):
-        return b.fptosi(v, ty)
-    return b.fptrunc(v, ty) if ty != DOUBLE else b.fpext(v, ty)
-
-
-def load(b, ptr, index):
-    return b.load(b.gep(ptr, [index], inbounds=True))
-
-
-def store(b, value, ptr, index):
-    b.store(value, b.gep(ptr, [index], inbounds=True))
 
 
 def dim_value(b, expr, n):
@@ -105,17 +71,12 @@ def dim_value(b, expr, n):
         return i64(expr)
     if expr == N:
         return n
-    if expr.is_Add:
+    if expr.is_Add or expr.is_Mul:
+        combine = b.add if expr.is_Add else b.mul
         parts = [dim_value(b, a, n) for a in expr.args]
         out = parts[0]
         for p in parts[1:]:
-            out = b.add(out, p, flags=["nsw"])
-        return out
-    if expr.is_Mul:
-        parts = [dim_value(b, a, n) for a in expr.args]
-        out = parts[0]
-        for p in parts[1:]:
-            out = b.mul(out, p, flags=["nsw"])
+            out = combine(out, p, flags=["nsw"])
         return out
     if expr.is_Pow and expr.exp.is_Integer and expr.exp > 0:
         out = base = dim_value(b, expr.base, n)
@@ -123,48 +84,6 @@ def dim_value(b, expr, n):
             out = b.mul(out, base, flags=["nsw"])
         return out
     raise NotImplementedError(f"llvm backend: size {expr} is not a polynomial in N")
-
-
-def entry_alloca(b, ty, name=""):
-    """An alloca in the function's entry block (promoted to a register by LLVM)."""
-    block = b.block
-    b.position_at_start(b.function.entry_basic_block)
-    slot = b.alloca(ty, name=name)
-    b.position_at_end(block)
-    return slot
-
-
-@contextmanager
-def loop(b, count, name="i"):
-    """``for i in range(count)`` (an i64 ``count``); yields the index; code after the
-    ``with`` continues after the loop."""
-    fn = b.function
-    pre = b.block
-    head = fn.append_basic_block(f"{name}.head")
-    body = fn.append_basic_block(f"{name}.body")
-    end = fn.append_basic_block(f"{name}.end")
-    b.branch(head)
-    b.position_at_end(head)
-    i = b.phi(I64, name=name)
-    i.add_incoming(i64(0), pre)
-    b.cbranch(b.icmp_signed("<", i, count), body, end)
-    b.position_at_end(body)
-    yield i
-    nxt = b.add(i, i64(1), flags=["nsw", "nuw"])
-    i.add_incoming(nxt, b.block)
-    b.branch(head)
-    b.position_at_end(end)
-
-
-def nest(b, counts, emit, name="i"):
-    """Nested loops over ``counts`` (outermost first); ``emit(indices)`` writes the body."""
-    def level(d, indices):
-        if d == len(counts):
-            emit(indices)
-            return
-        with loop(b, counts[d], f"{name}{d}") as i:
-            level(d + 1, indices + [i])
-    level(0, [])
 
 
 def linear(b, terms):
@@ -285,10 +204,7 @@ class ProgramEmitter:
                 continue
             if mm.out in self.p.aliases or mp.out in self.p.aliases:
                 continue
-            sa, sb = self.shape(mm.a), self.shape(mm.b)
-            M, K = (sa[1], sa[0]) if mm.trans_a else (sa[0], sa[1])
-            Nn = sb[0] if mm.trans_b else sb[1]
-            if gemm.plan(M, K, Nn, mm.trans_a, mm.trans_b, SMALL_PRODUCT) != "rows":
+            if self._plan(mm)[0] != "rows":
                 continue
             out_shape = tuple(self.shape(mm.out))
             if tuple(self.shape(mp.out)) != out_shape or len(out_shape) != 2:
@@ -330,12 +246,10 @@ class ProgramEmitter:
             comment.append(f"  <- {origin}")
         self.mb.comments[name] = comment
         b = ir.IRBuilder(fn.append_basic_block("entry"))
-        sa, sb = self.shape(mm.a), self.shape(mm.b)
-        K, J = int(sa[1]), int(sb[0] if mm.trans_b else sb[1])
-        ty = ltype(self.dtype(mm.out))
-        epilogue = self._epilogue(b, mm, mp, ptrs, n, J)
-        gemm.rows_product(b, ty, ptrs[mm.a], ptrs[mm.b], ptrs[mm.out] if keep else None,
-                          dim_value(b, sa[0], n), K, J, mm.trans_b, epilogue)
+        _, M, K, J = self._plan(mm)
+        epilogue = self._epilogue(b, mm, mp, ptrs, n, int(J))
+        gemm.rows_product(b, ltype(self.dtype(mm.out)), ptrs[mm.a], ptrs[mm.b], ptrs[mm.out] if keep else None,
+                          dim_value(b, M, n), int(K), int(J), mm.trans_b, epilogue)
         b.ret_void()
         return fn, outs, reads
 
@@ -422,7 +336,7 @@ class ProgramEmitter:
             if var not in used:
                 continue
             if size(shape) == 1:
-                env[var] = to_float(b, load(b, ptrs[name], i64(0)), ct)
+                env[var] = convert(b, load(b, ptrs[name], i64(0)), ct)
                 invariant.add(var)
             elif shape == out_shape:
                 plans.append((var, name, "full"))
@@ -443,10 +357,10 @@ class ProgramEmitter:
                     st = strides(kind)
                     at = linear(b, [(loop_vars[d], dim_value(b, st[d], n)) for d in range(rank)
                                     if not (kind[d] == 1 and out_shape[d] != 1)])
-                t.bind(var, to_float(b, load(b, ptrs[name], at), ct))
+                t.bind(var, convert(b, load(b, ptrs[name], at), ct))
             for sym, sub in inner:
                 t.bind(sym, t.value(sub))
-            store(b, from_double(b, t.value(result), out_ty), ptrs[step.out], index)
+            store(b, convert(b, t.value(result), out_ty), ptrs[step.out], index)
 
         if flat or rank <= 1:
             with loop(b, dim_value(b, size(out_shape), n)) as i:
@@ -460,13 +374,18 @@ class ProgramEmitter:
         x = sp.Symbol("x0", real=True)
         self._map(b, Map(step.out, (step.x,), sp.Lambda(x, x)), ptrs, n)
 
-    def _matmul(self, b, step, ptrs, n):
-        dtype = self.dtype(step.out)
-        ty = ltype(dtype)
+    def _plan(self, step):
+        """(gemm.plan's kind or None for BLAS, M, K, N) of a product op(A)·op(B): M × K by K × N."""
         sa, sb = self.shape(step.a), self.shape(step.b)
         M, K = (sa[1], sa[0]) if step.trans_a else (sa[0], sa[1])
         Nn = sb[0] if step.trans_b else sb[1]
-        kind = gemm.plan(M, K, Nn, step.trans_a, step.trans_b, SMALL_PRODUCT)
+        return gemm.plan(M, K, Nn, step.trans_a, step.trans_b, SMALL_PRODUCT), M, K, Nn
+
+    def _matmul(self, b, step, ptrs, n):
+        dtype = self.dtype(step.out)
+        ty = ltype(dtype)
+        kind, M, K, Nn = self._plan(step)
+        sa, sb = self.shape(step.a), self.shape(step.b)
         if kind == "rows":
             return gemm.rows_product(b, ltype(dtype), ptrs[step.a], ptrs[step.b], ptrs[step.out],
                                      dim_value(b, M, n), int(K), int(Nn), step.trans_b)
@@ -544,25 +463,22 @@ class ProgramEmitter:
                     result = b.fadd(m, self.mb.math.call(b, "log", b.load(acc)))
                 else:
                     result = m
-                store(b, from_double(b, result, out_ty), O, r)
+                store(b, convert(b, result, out_ty), O, r)
             return
         if step.kind == "logsumexp":
             raise NotImplementedError("logsumexp over non-trailing axes is rewritten by lowering")
-        if axes == tuple(range(len(axes))) and step.kind in ("sum", "max") and \
-                gemm.constant(size(kept)) is not None and gemm.constant(size(kept)) <= REGISTER_ROW:
-            return self._column_reduce(b, step, X, O, inner, gemm.constant(size(kept)), out_ty)
         if axes == tuple(range(len(axes))):  # leading: accumulate whole rows (vectorises over q)
             with loop(b, outer, "q") as q:
-                store(b, from_double(b, init, out_ty), O, q)
+                store(b, convert(b, init, out_ty), O, q)
             with loop(b, inner, "r") as r:
                 base = b.mul(r, outer, flags=["nsw"])
                 with loop(b, outer, "q") as q:
                     v = to_double(b, load(b, X, b.add(base, q, flags=["nsw"])))
-                    store(b, from_double(b, combine(to_double(b, load(b, O, q)), v), out_ty), O, q)
+                    store(b, convert(b, combine(to_double(b, load(b, O, q)), v), out_ty), O, q)
             return
         # general: loop over x, accumulate into the kept-axes index
         with loop(b, outer, "q") as q:
-            store(b, from_double(b, init, out_ty), O, q)
+            store(b, convert(b, init, out_ty), O, q)
         in_st, out_st = strides(shape), strides(kept)
 
         def emit(idx):
@@ -570,33 +486,9 @@ class ProgramEmitter:
             kept_axes = [d for d in range(rank) if d not in axes]
             o = linear(b, [(idx[d], dim_value(b, out_st[j], n)) for j, d in enumerate(kept_axes)])
             v = to_double(b, load(b, X, at))
-            store(b, from_double(b, combine(to_double(b, load(b, O, o)), v), out_ty), O, o)
+            store(b, convert(b, combine(to_double(b, load(b, O, o)), v), out_ty), O, o)
 
         nest(b, [dim_value(b, d, n) for d in shape], emit)
-
-    def _column_reduce(self, b, step, X, O, rows, width, out_ty):
-        """A sum (or max) over the leading axes of a buffer whose remaining row has a small
-        constant ``width`` (a bias gradient): the row's partial results stay in vector
-        registers, in double, while the rows stream past; stored once at the end."""
-        v = gemm.Vectors(b, DOUBLE)
-        src = gemm.Vectors(b, ltype(self.dtype(step.x)))
-        parts = gemm.chunks(width, v.lanes)
-        init = float(0.0) if step.kind == "sum" else float("-inf")
-        slots = []
-        for _, w in parts:
-            slot = entry_alloca(b, v.vtype(w), "colacc")
-            b.store(c(init, v.vtype(w)), slot)
-            slots.append(slot)
-        with loop(b, rows, "r") as r:
-            base = b.mul(r, i64(width), flags=["nsw"])
-            for slot, (off, w) in zip(slots, parts):
-                x = convert(b, src.load(X, b.add(base, i64(off)), w), v.vtype(w))
-                acc = b.load(slot)
-                b.store(b.fadd(acc, x, flags=REASSOC) if step.kind == "sum" else maximum(b, x, acc), slot)
-        for slot, (off, w) in zip(slots, parts):
-            value = b.load(slot)
-            target = out_ty if w == 1 else ir.VectorType(out_ty, w)
-            gemm.Vectors(b, out_ty).store(convert(b, value, target), O, i64(off), w)
 
     def _transpose(self, b, step, ptrs, n):
         X, O = ptrs[step.x], ptrs[step.out]
@@ -630,6 +522,3 @@ class ProgramEmitter:
 #: loop nests (``gemm.py``), larger ones BLAS calls: on W1 (2-16-16-1, batch 100) the eight
 #: products took 5.4 µs per step through BLAS, most of it call overhead
 SMALL_PRODUCT = 1024
-#: column sums (reductions over the batch) of rows up to this many elements keep the row's
-#: partial sums in registers (W1's bias gradients: 16 wide)
-REGISTER_ROW = 64

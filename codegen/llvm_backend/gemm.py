@@ -24,20 +24,15 @@ registers; the block sizes keep them within the register file.
 import sympy as sp
 from llvmlite import ir
 
-from codegen.layout import N
 from codegen.llvm_backend import jit
+from codegen.llvm_backend.irbuild import I32, entry_alloca, i64, loop
 
-I32 = ir.IntType(32)
-I64 = ir.IntType(64)
 CONTRACT = ("contract",)
 #: constant axes up to this length are unrolled in the IR; longer ones are loops
 UNROLL_AXIS = 32
 #: vector accumulators of a row block whose values then go through a fused map
 EPILOGUE_ACCUMULATORS = 6
 
-
-def i64(v):
-    return ir.Constant(I64, int(v))
 
 
 def constant(d):
@@ -179,14 +174,12 @@ def _counted(b, count, name, body):
         for i in range(count):
             body(i64(i))
         return
-    from codegen.llvm_backend.emit import loop
     with loop(b, i64(count) if isinstance(count, int) else count, name) as i:
         body(i)
 
 
 def _accumulators(v, rows, parts):
     """Stack slots for a rows × chunks block of C, zeroed (mem2reg makes them registers)."""
-    from codegen.llvm_backend.emit import entry_alloca
     slots = [[entry_alloca(v.b, v.vtype(w), "acc") for _, w in parts] for _ in range(rows)]
     for row in slots:
         for slot, (_, w) in zip(row, parts):
@@ -204,7 +197,6 @@ def rows_product(b, ty, A, B, C, m, K, J, trans_b, epilogue=None):
     K and J ints.  ``epilogue(row, offset, width, value)``, when given, receives each
     finished vector of C while it is still in registers (a fused elementwise map); C may
     then be None (the product itself is not stored)."""
-    from codegen.llvm_backend.emit import entry_alloca, loop
     v = Vectors(b, ty)
     if trans_b:  # one transposed copy of the (small, constant) weight matrix per call
         bt = b.bitcast(entry_alloca(b, ir.ArrayType(ty, K * J), "bt"), ty.as_pointer())
@@ -258,7 +250,6 @@ def dot_rows(b, ty, A, B, C, m, K):
     per row, vectorised along K (a column of scalar FMAs per row would be a chain of K
     dependent operations), the vector halved down to a scalar at the end, several rows at
     a time so their chains overlap."""
-    from codegen.llvm_backend.emit import loop
     v = Vectors(b, ty)
     parts = chunks(K, v.lanes)
     bvec = [v.load(B, i64(off), w) for off, w in parts]

@@ -25,6 +25,8 @@ from pathlib import Path
 import llvmlite
 import llvmlite.binding as llvm
 
+import codegen
+
 #: bump when generated code changes meaning, so old cache entries are never reused
 BACKEND_VERSION = "1"
 #: optimisation: O3 with the loop and SLP vectorisers; the loop unroller and interleaving
@@ -75,8 +77,11 @@ def vector_registers():
 
 
 def _host_features():
-    _init()
-    return _state["cpu"][1].split(",")
+    """The host CPU's feature flags as a set (read once: IR generation asks per vector)."""
+    if "features" not in _state:
+        _init()
+        _state["features"] = frozenset(_state["cpu"][1].split(","))
+    return _state["features"]
 
 
 def data_layout():
@@ -132,13 +137,8 @@ def _bind_blas():
 
 
 def cache_dir():
-    """``$SYMBACKPROP_CACHE_DIR``, else the user's cache directory (XDG), ``/llvm`` below it."""
-    base = os.environ.get("SYMBACKPROP_CACHE_DIR")
-    if not base:
-        base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "symbackprop")
-    path = Path(base) / "llvm"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """This backend's folder of the kernel cache (``codegen.cache_dir``)."""
+    return codegen.cache_dir("llvm")
 
 
 def _backend_sources():

@@ -22,7 +22,8 @@ True
 import sympy as sp
 from llvmlite import ir
 
-from codegen.llvm_backend.mathfns import DOUBLE, MathLib, c, element, ic, like, maximum, minimum  # noqa: F401 (MathLib: doctest)
+from codegen.llvm_backend.mathfns import (DOUBLE, INTRINSICS, VECTOR_OWN, MathLib, c, element, ic,  # noqa: F401
+                                          like, maximum, minimum)  # (MathLib: doctest)
 
 BOOL = ir.IntType(1)
 
@@ -51,7 +52,6 @@ def vectorisable(expr):
     >>> vectorisable(sp.tanh(x) + sp.Max(0, x)), vectorisable(sp.erf(x)), vectorisable(softplus(x))
     (True, False, False)
     """
-    from codegen.llvm_backend.mathfns import INTRINSICS, VECTOR_OWN
     for f in sp.sympify(expr).atoms(sp.Function):
         name = NAMED.get(type(f).__name__) or FUNCTIONS.get(type(f))
         if isinstance(f, (sp.Max, sp.Min, sp.Heaviside, sp.sign, sp.Piecewise)):

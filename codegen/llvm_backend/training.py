@@ -16,10 +16,10 @@ import sympy as sp
 from llvmlite import ir
 
 from codegen.bodies import split_body
-from codegen.layout import aligned_empty, arena_sizes, root, size
+from codegen.layout import minibatch_buffers, root, size
 from codegen.llvm_backend import Compiled, address, flat, jit, structure
-from codegen.llvm_backend.emit import (DOUBLE, I64, REASSOC, VOID, ModuleBuilder, ProgramEmitter, dim_value,
-                                       entry_alloca, from_double, i64, load, loop, ltype, store, to_double)
+from codegen.llvm_backend.emit import (DOUBLE, I64, REASSOC, ModuleBuilder, ProgramEmitter, dim_value,
+                                       entry_alloca, convert, i64, load, loop, ltype, store, to_double)
 from codegen.llvm_backend.gemm import constant
 from codegen.llvm_backend.mathfns import c
 from codegen.llvm_backend.scalar import Translator
@@ -194,10 +194,10 @@ def _update_function(mb, tp, i, ty):
             tr.memo.clear()  # later rules see the updated target
             tr.bind(sp.Symbol(target, real=True), value)
         if "p" in new:
-            store(b, from_double(b, new["p"], ty), p_ptr, u)
+            store(b, convert(b, new["p"], ty), p_ptr, u)
         for s, arg in zip(tp.state, s_ptrs):
             if s in new:
-                store(b, from_double(b, new[s], ty), arg, u)
+                store(b, convert(b, new[s], ty), arg, u)
     b.ret(b.load(chk))
     return fn, count
 
@@ -223,12 +223,9 @@ def build_training(tp):
         n_rows = min(bs, perm.shape[1])
         if n_rows not in scratch:
             scratch.clear()
-            x_row = int(np.prod(X.shape[1:], dtype=np.int64))
-            y_row = int(np.prod(Y.shape[1:], dtype=np.int64))
-            arrays = [aligned_empty(max(n_rows * x_row, 1), xdtype), aligned_empty(max(n_rows * y_row, 1), ydtype)]
-            arenas = [aligned_empty(max(s, 1), d) for d, s in arena_sizes(step, n_rows).items()]
-            scratch[n_rows] = (arrays, arenas, [address(a) for a in arrays], [address(a) for a in arenas])
-        _, _, (xb, yb), arena_ptrs = scratch[n_rows]
+            xb, yb, arenas = minibatch_buffers(step, X, Y, n_rows, xdtype, ydtype)
+            scratch[n_rows] = ((xb, yb, arenas), address(xb), address(yb), [address(a) for a in arenas])
+        _, xb, yb, arena_ptrs = scratch[n_rows]
         X = np.ascontiguousarray(X, dtype=xdtype)
         Y = np.ascontiguousarray(Y, dtype=ydtype)
         perm = np.ascontiguousarray(perm, dtype=np.int64)

@@ -15,22 +15,18 @@ import importlib.util
 import os
 import shutil
 import sys
-from pathlib import Path
 
 import numba
+
+import codegen
 
 #: bump when generated code changes meaning, so old cache entries are never reused
 BACKEND_VERSION = "1"
 
 
 def cache_dir():
-    """``$SYMBACKPROP_CACHE_DIR``, else the user's cache directory (XDG), ``/numba`` below it."""
-    base = os.environ.get("SYMBACKPROP_CACHE_DIR")
-    if not base:
-        base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "symbackprop")
-    path = Path(base) / "numba"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """This backend's folder of the kernel cache (``codegen.cache_dir``)."""
+    return codegen.cache_dir("numba")
 
 
 def key_of(source):

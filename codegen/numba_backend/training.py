@@ -12,7 +12,7 @@ import numpy as np
 import sympy as sp
 
 from codegen.numba_backend import JIT_OPTIONS, cache, flat, header
-from codegen.layout import arena_sizes
+from codegen.layout import minibatch_buffers
 from codegen.numba_backend.emit import Emitter, code
 from codegen.numba_backend.printer import body_lines
 
@@ -127,10 +127,7 @@ def build_training(tp):
         n_rows = min(bs, perm.shape[1])
         if n_rows not in scratch:
             scratch.clear()
-            x_row = int(np.prod(X.shape[1:], dtype=np.int64))
-            y_row = int(np.prod(Y.shape[1:], dtype=np.int64))
-            scratch[n_rows] = (np.empty(max(n_rows * x_row, 1), xdtype), np.empty(max(n_rows * y_row, 1), ydtype),
-                               [np.empty(max(s, 1), dtype=d) for d, s in arena_sizes(step, n_rows).items()])
+            scratch[n_rows] = minibatch_buffers(step, X, Y, n_rows, xdtype, ydtype)
         xb, yb, arenas = scratch[n_rows]
         losses = np.zeros(perm.shape[0])
         status = np.full(2, -1, dtype=np.int64)
