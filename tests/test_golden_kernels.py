@@ -38,8 +38,10 @@ def test_generated_training_kernel_matches_golden(model):
     tr.build((features,))
     source = tr.export_source()
     path = GOLDEN / f"numba_{model.__name__}.py.txt"
-    if os.environ.get("SYMBACKPROP_UPDATE_GOLDEN") or not path.exists():
+    if os.environ.get("SYMBACKPROP_UPDATE_GOLDEN"):
         path.write_text(source)
+    if not path.exists():  # a missing golden file is a failure, never silently written
+        pytest.fail(f"golden file {path.name} is missing; generate it (see module docstring) and review it")
     expected = path.read_text()
     if source != expected:
         diff = "".join(difflib.unified_diff(expected.splitlines(True), source.splitlines(True),

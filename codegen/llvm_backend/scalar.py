@@ -98,7 +98,8 @@ class Translator:
                 return self.env[e]
             except KeyError:
                 raise UnsupportedExpression(f"symbol {e} is bound to nothing") from None
-        if e is sp.true or e is sp.false or isinstance(e, (sp.core.relational.Relational, sp.And, sp.Or, sp.Not)):
+        if e is sp.true or e is sp.false or isinstance(e, (sp.core.relational.Relational, sp.And, sp.Or, sp.Not,
+                                                            sp.ITE)):
             return self.cond(e)
         if e.is_Number or e.is_NumberSymbol or e in (sp.oo, -sp.oo, sp.nan, sp.zoo):
             return self.c(float(e) if e is not sp.zoo else float("nan"))
@@ -215,6 +216,8 @@ class Translator:
             for a in e.args[1:]:
                 out = b.or_(out, self.cond(a))
             return out
+        if isinstance(e, sp.ITE):  # a boolean if-then-else
+            return b.select(self.cond(e.args[0]), self.cond(e.args[1]), self.cond(e.args[2]))
         if isinstance(e, sp.Not):
             v = self.cond(e.args[0])
             return b.xor(v, ic(1, v.type))

@@ -17,7 +17,7 @@ literals, math functions and accumulators (see ``printer``), as numpy computes i
 >>> print("\\n".join(Emitter(p).step_lines()))
 # t0 = map(a): 2*x0
 for _s0_i in range(3):
-    t0[_s0_i] = (2.0*a0[_s0_i])
+    t0[_s0_i] = 2.0*a0[_s0_i]
 """
 
 import sympy as sp
@@ -198,15 +198,17 @@ class Emitter:
         minf = "-np.inf" if dtype == "float64" else literal(float("-inf"), dtype)
         exp = FLOAT32["fexp"] if dtype == "float32" else "fexp"
         init = {"sum": zero, "max": minf, "logsumexp": minf}[step.kind]
-        acc = (lambda a, v: f"{a} += {v}") if step.kind == "sum" else (lambda a, v: f"{a} = max({a}, {v})")
+        # fmaximum, not Python's max: a NaN element makes the maximum NaN, as np.max
+        acc = (lambda a, v: f"{a} += {v}") if step.kind == "sum" else (lambda a, v: f"{a} = fmaximum({a}, {v})")
         r, q, s, m = f"{prefix}r", f"{prefix}q", f"{prefix}s", f"{prefix}m"
         if axes == tuple(range(rank - len(axes), rank)):  # trailing: one scalar per row
             if step.kind == "logsumexp":
                 return [f"for {r} in range({outer}):",
                         f"    {m} = {minf}",
                         f"    for {q} in range({inner}):",
-                        f"        {m} = max({m}, {X}[{r}*{inner} + {q}])",
-                        f"    if {m} == {minf}:",
+                        f"        {m} = fmaximum({m}, {X}[{r}*{inner} + {q}])",
+                        # an infinite or NaN maximum shifts by 0, as the evaluator: log Σ exp(±inf) = ±inf
+                        f"    if not np.isfinite({m}):",
                         f"        {m} = {zero}",
                         f"    {s} = {zero}",
                         f"    for {q} in range({inner}):",

@@ -109,6 +109,34 @@ def fsoftplus(x):
     return max(x, 0.0) + np.log1p(fexp(-abs(x)))
 
 
+# ---- NaN semantics of numpy's ufuncs (every backend agrees: NaN in, NaN out) --------------
+# Python's max/min/comparisons drop a NaN operand (max(nan, 1.0) is 1.0 in numba): these
+# return NaN as np.maximum, np.minimum, np.sign and np.heaviside do.  Selects only: vectorisable.
+
+@njit(inline="always", cache=True, error_model="numpy")
+def fmaximum(a, b):
+    """np.maximum of two scalars: the larger, NaN if either is NaN."""
+    return a if (a > b or a != a) else b
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def fminimum(a, b):
+    """np.minimum of two scalars: the smaller, NaN if either is NaN."""
+    return a if (a < b or a != a) else b
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def fsign(x):
+    """np.sign: −1, 0 or 1, NaN for NaN."""
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == 0.0 else x))
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def fheaviside(x, h0):
+    """np.heaviside: 0 below 0, ``h0`` at 0, 1 above, NaN for NaN."""
+    return 1.0 if x > 0.0 else (0.0 if x < 0.0 else (h0 if x == 0.0 else x))
+
+
 # ---- float32 ------------------------------------------------------------------------------
 # Every constant is a float32 and every step stays in float32: one float64 operand would
 # promote the whole chain (and halve the vector width).
@@ -224,3 +252,15 @@ def _log1p_unit32(u):
 def fsoftplus32(x):
     """log(1 + eˣ) in float32 = max(x, 0) + log1p(e^{−|x|}), stable for any x, vectorisable."""
     return max(x, _F(0.0)) + _log1p_unit32(fexp32(-abs(x)))
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def fsign32(x):
+    """np.sign in float32."""
+    return _F(1.0) if x > _F(0.0) else (_F(-1.0) if x < _F(0.0) else (_F(0.0) if x == _F(0.0) else x))
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def fheaviside32(x, h0):
+    """np.heaviside in float32."""
+    return _F(1.0) if x > _F(0.0) else (_F(0.0) if x < _F(0.0) else (h0 if x == _F(0.0) else x))

@@ -31,7 +31,10 @@ def body_function(body):
     """numpy function of (operands..., N) for a map body; named functions (sigmoid,
     softplus) bring their own stable numpy implementation as ``.numpy``."""
     named = {type(f).__name__: type(f).numpy for f in body.expr.atoms(sp.Function) if hasattr(type(f), "numpy")}
-    return sp.lambdify(list(body.variables) + [N], body.expr, modules=[named, "scipy", "numpy"])
+    # sympy would print Heaviside as a Piecewise (1 at NaN); numpy's heaviside propagates NaN
+    expr = body.expr.replace(sp.Heaviside, lambda x, h0=sp.S.Half: sp.Function("np_heaviside")(x, h0))
+    named["np_heaviside"] = np.heaviside
+    return sp.lambdify(list(body.variables) + [N], expr, modules=[named, "scipy", "numpy"])
 
 
 def _logsumexp(x, axes):

@@ -27,8 +27,13 @@ def body_function(body):
     >>> float(body_function(FUNCTIONS["sigmoid"])(np.float64(0.0), 1))
     0.5
     """
-    return sp.lambdify(list(body.variables) + [N], body.expr,
-                       modules=[numpy_namespace(), "scipy", "numpy"])
+    # sympy prints Heaviside as a Piecewise, which is 1 at NaN: numpy's heaviside is NaN there
+    expr = body.expr.replace(sp.Heaviside, lambda x, h0=sp.S.Half: _HEAVISIDE(x, h0))
+    return sp.lambdify(list(body.variables) + [N], expr,
+                       modules=[{**numpy_namespace(), "heaviside": np.heaviside}, "scipy", "numpy"])
+
+
+_HEAVISIDE = sp.Function("heaviside")
 
 
 def batch_size(nodes, feeds):
