@@ -12,6 +12,8 @@ for the batch size ``n`` of a call.  Sizes are sympy expressions in the batch sy
 3*N
 """
 
+import threading
+
 import numpy as np
 import sympy as sp
 
@@ -124,3 +126,25 @@ def output_views(program, n):
         else:
             views.append((r, None, None, shape))
     return views
+
+
+class PerThread:
+    """Scratch memory of a compiled function, one set per thread: a kernel writes its
+    temporaries into its arenas, so two threads calling one compiled function at once must
+    never share them.  Each thread keeps the set for the last key (batch size) it used, so a
+    repeated call allocates nothing.
+
+    >>> scratch = PerThread()
+    >>> a = scratch.get(3, lambda: np.zeros(3)); a is scratch.get(3, lambda: np.zeros(3))
+    True
+    """
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def get(self, key, make):
+        """This thread's scratch for ``key``, made by ``make()`` when the key changes."""
+        entry = getattr(self._local, "entry", None)
+        if entry is None or entry[0] != key:
+            entry = self._local.entry = (key, make())
+        return entry[1]

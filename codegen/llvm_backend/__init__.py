@@ -22,7 +22,7 @@ import numpy as np
 import sympy as sp
 from llvmlite import ir
 
-from codegen.layout import aligned_empty, arena_sizes, output_views
+from codegen.layout import PerThread, aligned_empty, arena_sizes, output_views
 from codegen.llvm_backend import jit
 from codegen.llvm_backend.emit import I64, VOID, ModuleBuilder, ProgramEmitter, ltype
 
@@ -92,14 +92,14 @@ def build(program):
     consts = [flat(np.asarray(program.consts[c], dtype=program.buffers[c].dtype)) for c in program.consts]
     const_ptrs = [address(a) for a in consts]
     dtypes = {a: np.dtype(program.buffers[a].dtype) for a in program.args}
-    arenas = {}
+    scratch = PerThread()  # ctypes releases the GIL during the call: each thread has its own arenas
+
+    def arenas(n):
+        arena = {d: aligned_empty(max(s, 1), d) for d, s in arena_sizes(program, n).items()}
+        return arena, [address(a) for a in arena.values()], output_views(program, n)
 
     def run(arrays, n):
-        if n not in arenas:
-            arenas.clear()  # keep one batch size's arenas: repeated calls allocate nothing
-            arena = {d: aligned_empty(max(s, 1), d) for d, s in arena_sizes(program, n).items()}
-            arenas[n] = (arena, [address(a) for a in arena.values()], output_views(program, n))
-        arena, arena_ptrs, views = arenas[n]
+        arena, arena_ptrs, views = scratch.get(n, lambda: arenas(n))
         args = [flat(np.asarray(arrays[a], dtype=dtypes[a])) for a in program.args]
         fn(*[address(a) for a in args], *const_ptrs, n, *arena_ptrs)
         out = []

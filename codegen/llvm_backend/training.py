@@ -16,7 +16,7 @@ import sympy as sp
 from llvmlite import ir
 
 from codegen.bodies import split_body
-from codegen.layout import minibatch_buffers, root, size
+from codegen.layout import PerThread, minibatch_buffers, root, size
 from codegen.llvm_backend import Compiled, address, flat, jit, structure
 from codegen.llvm_backend.emit import (DOUBLE, I64, REASSOC, ModuleBuilder, ProgramEmitter, dim_value,
                                        entry_alloca, convert, i64, load, loop, ltype, store, to_double)
@@ -217,15 +217,15 @@ def build_training(tp):
     xdtype = np.dtype(step.buffers[tp.x].dtype)
     ydtype = np.dtype(step.buffers[tp.y].dtype)
     pdtypes = [np.dtype(step.buffers[p].dtype) for p in tp.params]
-    scratch = {}
+    scratch = PerThread()
+
+    def buffers(n_rows, X, Y):
+        xb, yb, arenas = minibatch_buffers(step, X, Y, n_rows, xdtype, ydtype)
+        return (xb, yb, arenas), address(xb), address(yb), [address(a) for a in arenas]
 
     def train(X, Y, params, state, hyper, perm, t0, bs):
         n_rows = min(bs, perm.shape[1])
-        if n_rows not in scratch:
-            scratch.clear()
-            xb, yb, arenas = minibatch_buffers(step, X, Y, n_rows, xdtype, ydtype)
-            scratch[n_rows] = ((xb, yb, arenas), address(xb), address(yb), [address(a) for a in arenas])
-        _, xb, yb, arena_ptrs = scratch[n_rows]
+        _, xb, yb, arena_ptrs = scratch.get(n_rows, lambda: buffers(n_rows, X, Y))
         X = np.ascontiguousarray(X, dtype=xdtype)
         Y = np.ascontiguousarray(Y, dtype=ydtype)
         perm = np.ascontiguousarray(perm, dtype=np.int64)

@@ -12,7 +12,7 @@ import numpy as np
 import sympy as sp
 
 from codegen.numba_backend import JIT_OPTIONS, cache, flat, header
-from codegen.layout import minibatch_buffers
+from codegen.layout import PerThread, minibatch_buffers
 from codegen.numba_backend.emit import Emitter, code
 from codegen.numba_backend.printer import body_lines
 
@@ -121,14 +121,11 @@ def build_training(tp):
     consts = [flat(step.consts[c]) for c in step.consts]
     xdtype = np.dtype(step.buffers[tp.x].dtype)
     ydtype = np.dtype(step.buffers[tp.y].dtype)
-    scratch = {}
+    scratch = PerThread()
 
     def train(X, Y, params, state, hyper, perm, t0, bs):
         n_rows = min(bs, perm.shape[1])
-        if n_rows not in scratch:
-            scratch.clear()
-            scratch[n_rows] = minibatch_buffers(step, X, Y, n_rows, xdtype, ydtype)
-        xb, yb, arenas = scratch[n_rows]
+        xb, yb, arenas = scratch.get(n_rows, lambda: minibatch_buffers(step, X, Y, n_rows, xdtype, ydtype))
         losses = np.zeros(perm.shape[0])
         status = np.full(2, -1, dtype=np.int64)
         steps = kernel(flat(X), flat(Y), *[p.reshape(-1) for p in params],
