@@ -9,6 +9,10 @@ Each backend module exposes ``build(program) -> run`` where ``run(arrays, n)`` t
 
 import importlib
 import os
+import tempfile
+import threading
+import uuid
+import warnings
 from pathlib import Path
 
 BACKENDS = {"numpy": "codegen.numpy_backend", "numba": "codegen.numba_backend", "llvm": "codegen.llvm_backend"}
@@ -23,9 +27,30 @@ def backend(name):
     return importlib.import_module(BACKENDS[name])
 
 
+class CacheWarning(UserWarning):
+    """The kernel cache directory cannot be used: kernels are compiled without it."""
+
+
+_warned = set()
+_warned_lock = threading.Lock()
+
+
+def cache_unusable(directory, error):
+    """Warn, once per directory and process, that ``directory`` cannot hold the kernel cache."""
+    with _warned_lock:
+        if str(directory) in _warned:
+            return
+        _warned.add(str(directory))
+    warnings.warn(f"symbackprop: cannot use the kernel cache directory {str(directory)!r} ({error}); "
+                  "compiling without a disk cache (set SYMBACKPROP_CACHE_DIR to a writable directory)",
+                  CacheWarning, stacklevel=3)
+
+
 def cache_dir(backend):
     """Where ``backend`` keeps compiled kernels: ``$SYMBACKPROP_CACHE_DIR``, else the user's
-    cache directory (XDG), with one folder per backend below it (created).
+    cache directory (XDG), with one folder per backend below it (created).  None, with one
+    ``CacheWarning`` naming the folder, when it cannot be created or written to: the
+    backend then compiles without a disk cache.
 
     >>> cache_dir("llvm").name
     'llvm'
@@ -34,5 +59,29 @@ def cache_dir(backend):
     if not base:
         base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "symbackprop")
     path = Path(base) / backend
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".probe")  # as root, permission bits say nothing
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        cache_unusable(path, error)
+        return None
     return path
+
+
+def write_atomically(path, data):
+    """Write bytes to ``path`` through a temporary file in the same folder and a rename, so a
+    reader (another thread or process) sees the old file or the whole new one, never part."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "xb") as f:  # a name of its own, and the usual permissions (umask)
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

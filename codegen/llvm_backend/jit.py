@@ -4,9 +4,14 @@ code cached on disk, loaded into an MCJIT engine, called through ctypes.
 Every module is compiled to an object file by the host's target machine, and every
 object file, fresh or from the cache, is loaded the same way (``add_object_file``).
 Entries live in ``$SYMBACKPROP_CACHE_DIR/llvm`` named by a hash of the IR text, the
-llvmlite/LLVM versions, the host CPU and its features, and this backend's version; an
-entry starts with a digest of its payload, so a truncated or corrupt file is detected
-and rebuilt, never loaded.  External functions (BLAS through scipy's ``cython_blas``
+llvmlite/LLVM versions, the host CPU and its features, and this backend's version.  An
+entry is a magic line, a sha256 digest, then a header naming the key and versions it was
+compiled for, then the object code; the digest covers header and code.  A truncated or
+corrupt entry (digest), or one of another kernel copied over it (the header's key), is
+compiled afresh and rewritten, never loaded.  Without a usable cache folder
+(``codegen.cache_dir`` warns once) modules are compiled in memory only.  Building kernels
+from several threads is safe: LLVM's work (parsing, optimising, emitting, loading) runs
+under one lock, and one key is built by one thread at a time.  External functions (BLAS through scipy's ``cython_blas``
 function pointers) are bound by name with ``llvm.add_symbol`` before loading, so no
 address is baked into the IR or the cached object.
 
@@ -18,7 +23,6 @@ address is baked into the IR or the cached object.
 
 import ctypes
 import hashlib
-import os
 import threading
 from pathlib import Path
 
@@ -35,8 +39,12 @@ BACKEND_VERSION = "1"
 OPT_LEVEL = 3
 UNROLL = False
 INTERLEAVE = True
-_MAGIC = b"SBPLLVMOBJ1\n"
-_lock = threading.Lock()
+_MAGIC = b"SBPLLVMOBJ2\n"
+#: guards LLVM's shared state (the global context, target machines, symbols): reentrant,
+#: so a compile holding it can initialise the target
+_lock = threading.RLock()
+_key_locks = {}
+_key_locks_guard = threading.Lock()
 _state = {}
 
 
@@ -137,7 +145,8 @@ def _bind_blas():
 
 
 def cache_dir():
-    """This backend's folder of the kernel cache (``codegen.cache_dir``)."""
+    """This backend's folder of the kernel cache (``codegen.cache_dir``), or None when
+    there is no usable one."""
     return codegen.cache_dir("llvm")
 
 
@@ -184,44 +193,71 @@ def optimise(module):
 
 def compile_object(ir_text):
     """Parse, verify, optimise and compile IR text to host object code (bytes)."""
-    module = llvm.parse_assembly(ir_text)
-    module.verify()
-    optimise(module)
-    return target_machine().emit_object(module)
+    with _lock:
+        module = llvm.parse_assembly(ir_text)
+        module.verify()
+        optimise(module)
+        return target_machine().emit_object(module)
 
 
 def optimised_ir(ir_text):
     """The IR after the O3 pipeline (for reading what the vectoriser did)."""
-    module = llvm.parse_assembly(ir_text)
-    return str(optimise(module))
+    with _lock:
+        module = llvm.parse_assembly(ir_text)
+        return str(optimise(module))
 
 
 def assembly(ir_text):
     """Host assembly of the optimised IR (for checking vector instructions once)."""
-    module = llvm.parse_assembly(ir_text)
-    optimise(module)
-    return target_machine().emit_assembly(module)
+    with _lock:
+        module = llvm.parse_assembly(ir_text)
+        optimise(module)
+        return target_machine().emit_assembly(module)
 
 
-def _read_entry(path):
-    """The object code stored at ``path``, or None if absent or corrupt."""
+def _entry_header(key):
+    """What an entry for ``key`` says it is: the key and the versions it was compiled for
+    (the key already hashes them; stored so an entry is tied to its key and readable)."""
+    return (f"key {key}\nbackend {BACKEND_VERSION}\nllvmlite {llvmlite.__version__}\n"
+            f"llvm {'.'.join(map(str, llvm.llvm_version_info))}\n").encode()
+
+
+def _entry(key, payload):
+    """The bytes of a cache entry: magic, sha256 of the rest, header length, header, code."""
+    header = _entry_header(key)
+    body = len(header).to_bytes(4, "big") + header + payload
+    return _MAGIC + hashlib.sha256(body).digest() + body
+
+
+def _read_entry(path, key):
+    """The object code stored at ``path`` for ``key``, or None if absent, corrupt,
+    truncated, or written for another key."""
     try:
         data = path.read_bytes()
     except OSError:
         return None
-    head = len(_MAGIC) + 32
-    if len(data) <= head or not data.startswith(_MAGIC):
+    header = _entry_header(key)
+    start = len(_MAGIC) + 32
+    if not data.startswith(_MAGIC) or len(data) <= start + 4 + len(header):
         return None
-    payload = data[head:]
-    if hashlib.sha256(payload).digest() != data[len(_MAGIC):head]:
+    if hashlib.sha256(data[start:]).digest() != data[len(_MAGIC):start]:
         return None
-    return payload
+    size = int.from_bytes(data[start:start + 4], "big")
+    if size != len(header) or data[start + 4:start + 4 + size] != header:
+        return None  # a sound entry, but of another kernel (or version)
+    return data[start + 4 + size:]
 
 
-def _write_entry(path, payload):
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(_MAGIC + hashlib.sha256(payload).digest() + payload)
-    os.replace(tmp, path)  # atomic: a reader never sees half a file
+def _write_entry(directory, path, key, payload):
+    try:
+        codegen.write_atomically(path, _entry(key, payload))
+    except OSError as error:  # a full disk, a folder made read-only: run without the cache
+        codegen.cache_unusable(directory, error)
+
+
+def _key_lock(key):
+    with _key_locks_guard:
+        return _key_locks.setdefault(key, threading.Lock())
 
 
 class Kernel:
@@ -230,24 +266,27 @@ class Kernel:
     ``ir`` is the module's IR text or a function making it; ``structure`` (default: the
     IR text) is what the cache key hashes, so a warm start need not generate any IR.
     ``signatures`` maps each function to (restype, [argtypes]).  ``warm`` says the
-    object code came from the disk cache.
+    object code came from the disk cache (nothing was compiled).
     """
 
     def __init__(self, ir, signatures, structure=None):
         self._ir, self._make_ir = (ir, None) if isinstance(ir, str) else (None, ir)
         self.key = key_of(structure if structure is not None else self.ir)
-        path = cache_dir() / f"k_{self.key}.o"
-        payload = _read_entry(path)
-        self.warm = payload is not None
-        if payload is not None:
-            try:
-                self._load(payload, signatures)
-                return
-            except Exception:  # a valid digest over bad code: rebuild, never trust it
-                self.warm = False
-        payload = compile_object(self.ir)
-        _write_entry(path, payload)
-        self._load(payload, signatures)
+        directory = cache_dir()
+        path = None if directory is None else directory / f"k_{self.key}.o"
+        with _key_lock(self.key):  # one thread builds a key; the others then find it cached
+            payload = None if path is None else _read_entry(path, self.key)
+            self.warm = payload is not None
+            if payload is not None:
+                try:
+                    self._load(payload, signatures)
+                    return
+                except Exception:  # a valid digest over bad code: rebuild, never trust it
+                    self.warm = False
+            payload = compile_object(self.ir)
+            if path is not None:
+                _write_entry(directory, path, self.key, payload)
+            self._load(payload, signatures)
 
     @property
     def ir(self):
@@ -258,15 +297,16 @@ class Kernel:
 
     def _load(self, payload, signatures):
         _init()
-        # an engine takes ownership of its target machine (and frees it): give it its own
         with _lock:
+            # an engine takes ownership of its target machine (and frees it): give it its own
             tm = _new_target_machine()
-        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
-        engine.add_object_file(llvm.ObjectFileRef.from_data(payload))
-        engine.finalize_object()
+            engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
+            engine.add_object_file(llvm.ObjectFileRef.from_data(payload))
+            engine.finalize_object()
+            addresses = {name: engine.get_function_address(name) for name in signatures}
         functions = {}
         for name, (restype, argtypes) in signatures.items():
-            address = engine.get_function_address(name)
+            address = addresses[name]
             if not address:
                 raise RuntimeError(f"llvm backend: function {name} missing from the compiled object")
             functions[name] = ctypes.CFUNCTYPE(restype, *argtypes)(address)
