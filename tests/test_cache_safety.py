@@ -177,7 +177,7 @@ def numba_files(cache_dir, key):
 def assert_sound_manifest(cache_dir, key):
     """The manifest beside the source names exactly numba's files for ``key``, with their digests."""
     folder = cache_dir / "numba"
-    manifest = json.loads((folder / f"k_{key}.manifest").read_text())
+    manifest = json.loads(next(folder.glob(f"k_{key}.*.manifest")).read_text())
     assert manifest["key"] == key
     files = {p.name: p for p in (folder / "__pycache__").glob(f"k_{key}.*") if p.suffix in (".nbi", ".nbc")}
     assert files and sorted(manifest["files"]) == sorted(files)
@@ -201,7 +201,7 @@ def numba_pristine(tmp_path_factory):
 def apply_numba_fault(fault, cache_dir, keys):
     index, data = numba_files(cache_dir, keys["tanh"])
     other_index, other_data = numba_files(cache_dir, keys["sigmoid"])
-    manifest = cache_dir / "numba" / f"k_{keys['tanh']}.manifest"
+    manifest = next((cache_dir / "numba").glob(f"k_{keys['tanh']}.*.manifest"))
     if fault == "flipped byte in the index":
         flip(index)
     elif fault == "flipped byte in the data's machine code":  # before the manifest: SIGILL
@@ -216,7 +216,7 @@ def apply_numba_fault(fault, cache_dir, keys):
     elif fault == "another kernel's index, data and manifest":
         shutil.copyfile(other_index, index)
         shutil.copyfile(other_data, data)
-        shutil.copyfile(cache_dir / "numba" / f"k_{keys['sigmoid']}.manifest", manifest)
+        shutil.copyfile(next((cache_dir / "numba").glob(f"k_{keys['sigmoid']}.*.manifest")), manifest)
     elif fault == "data deleted":
         data.unlink()
     elif fault == "manifest deleted":  # numba wrote its files, the process died before the manifest
@@ -435,10 +435,14 @@ def test_numba_first_calls_from_many_threads_compile_once_then_load_warm(private
         assert list(pool.map(call, range(8))) == [a.sum() * s for s in range(8)]
     assert kernel.warm is False
     assert sum(kernel.function.stats.cache_misses.values()) == 1
-    # a new module, as in a new process: numba's verified files are loaded
+    # a new module, as in a new process: numba's verified files are loaded; another
+    # Python's files for the same key (numba names them apart) are left alone
+    other_python = private_cache / "numba" / "__pycache__" / f"k_{kernel.key}.scaled_sum-5.py27.nbi"
+    other_python.write_bytes(b"another Python's index")
     sys.modules.pop(f"symbackprop_kernel_{kernel.key}")
     again = cache.CachedKernel(source, "scaled_sum")
     assert again(a, 2.0) == a.sum() * 2 and again.warm is True
+    assert other_python.read_bytes() == b"another Python's index"
     # numba's files deleted, the source kept: compiled, so not warm
     for path in (private_cache / "numba" / "__pycache__").glob(f"k_{kernel.key}.*"):
         path.unlink()

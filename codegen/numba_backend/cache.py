@@ -9,8 +9,8 @@ the machine code.
 
 numba loads those files itself and trusts them: a flipped byte in a data file is machine
 code that crashes the process or computes a wrong answer.  So after numba has written them
-(after a first call that compiled), a manifest ``k_<key>.manifest`` beside the source
-records the key, the versions and a sha256 of the source and of each of numba's files for
+(after a first call that compiled), a manifest ``k_<key>.<python>.manifest`` beside the
+source records the key, the versions and a sha256 of the source and of each of numba's files for
 the key.  Before the first call of a kernel its manifest is checked against the files on
 disk; a missing, foreign (another key's), unreadable or mismatching manifest, or a
 missing, extra, truncated or altered file, deletes numba's files for the key, so numba
@@ -46,6 +46,9 @@ import codegen
 BACKEND_VERSION = "1"
 #: format of the manifest files (a different format is not trusted: rebuilt)
 MANIFEST_FORMAT = 1
+#: the Python tag in numba's file names: Pythons sharing a cache folder keep apart files
+#: (and manifests), as numba does
+PY_TAG = f"py{sys.version_info[0]}{sys.version_info[1]}{getattr(sys, 'abiflags', '')}"
 
 _locks = {}
 _locks_guard = threading.Lock()
@@ -150,7 +153,7 @@ class CachedKernel:
 
     @property
     def manifest_path(self):
-        return None if self.directory is None else self.directory / f"k_{self.key}.manifest"
+        return None if self.directory is None else self.directory / f"k_{self.key}.{PY_TAG}.manifest"
 
     def _numba_cache_path(self):
         """Where numba keeps this module's cache files (None: numba caches nothing)."""
@@ -160,11 +163,13 @@ class CachedKernel:
         return Path(paths.pop()) if len(paths) == 1 else None
 
     def _numba_files(self):
-        """{file name: path} of numba's index and data files for this key."""
+        """{file name: path} of numba's index and data files for this key and Python
+        (``k_<key>.<function>-<line>.<PY_TAG>.nbi`` and ``….<PY_TAG>.<n>.nbc``)."""
         folder = self._numba_cache_path()
         if folder is None or not folder.is_dir():
             return {}
-        return {p.name: p for p in folder.glob(f"k_{self.key}.*") if p.suffix in (".nbi", ".nbc")}
+        ours = re.compile(rf"k_{self.key}\..*\.{re.escape(PY_TAG)}(\.nbi|\.\d+\.nbc)")
+        return {p.name: p for p in folder.glob(f"k_{self.key}.*") if ours.fullmatch(p.name)}
 
     # ---- import ----------------------------------------------------------------------------
 
@@ -204,7 +209,7 @@ class CachedKernel:
 
     def _manifest(self, files):
         return {"format": MANIFEST_FORMAT, "key": self.key, "numba": numba.__version__,
-                "python": sys.version, "source": _sha256(self.source.encode()),
+                "python": PY_TAG, "source": _sha256(self.source.encode()),
                 "files": {name: _sha256(p.read_bytes()) for name, p in sorted(files.items())}}
 
     def _verified(self):
