@@ -36,12 +36,14 @@ class UnsupportedFunction(SymbackpropError, ValueError):
 
 
 class TrainingDiverged(SymbackpropError, FloatingPointError):
-    """Training met NaN or inf; names the epoch and step where it happened."""
+    """Training met NaN or inf; names the epoch and step where it happened, and ``param``
+    the param whose gradient or update went non-finite (None when it was the loss)."""
 
-    def __init__(self, message, epoch=None, step=None):
+    def __init__(self, message, epoch=None, step=None, param=None):
         super().__init__(message)
         self.epoch = epoch
         self.step = step
+        self.param = param
 
 
 class VerifyError(SymbackpropError, ValueError):

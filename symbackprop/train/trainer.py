@@ -178,7 +178,8 @@ class Trainer:
         batch as large as the data is the whole data, unshuffled).
 
         Returns a ``History`` with the mean training loss of each epoch.  Stops with
-        ``TrainingDiverged`` naming the epoch and step if a loss or gradient is NaN/inf.
+        ``TrainingDiverged`` naming the epoch, the step and the loss or param that went NaN/inf;
+        a step that meets NaN/inf changes nothing, so the params keep their last finite values.
         Compiled backends run whole chunks of epochs in one native call; a progress bar
         (tqdm) advances between chunks when ``verbose`` is true, or by default on a terminal.
         """
@@ -210,10 +211,11 @@ class Trainer:
                 steps, losses, failed = run(X, Y, perm, bs)
                 hist.steps += steps
                 if failed is not None:
-                    epoch, step, what = failed
-                    raise TrainingDiverged(f"training diverged at epoch {done + epoch + 1}, step {step + 1}: {what} "
-                                           "is NaN or inf; lower the learning rate or check the data",
-                                           epoch=done + epoch + 1, step=step + 1)
+                    epoch, step, what, param = failed
+                    raise TrainingDiverged(
+                        f"training diverged at epoch {done + epoch + 1}, step {step + 1}: {what} is NaN or inf; "
+                        "the params are left at their last finite values (before this step); lower the learning "
+                        "rate or check the data", epoch=done + epoch + 1, step=step + 1, param=param)
                 hist.loss.extend(np.asarray(losses, dtype=np.float64).tolist())
                 done += count
                 if bar is not None:
@@ -264,8 +266,14 @@ class Trainer:
         def run(X, Y, perm, bs):
             steps, losses, status = train(X, Y, params, state, hyper, perm, self._updater.t, bs)
             self._updater.t += steps
-            failed = None if status is None else (status[0], status[1], "the loss or a gradient")
-            return steps, losses, failed
+            if status is None:
+                return steps, losses, None
+            epoch, step, what = status
+            if what == 0:
+                return steps, losses, (epoch, step, "the loss", None)
+            name = self._names[(what - 1) // 2]
+            part = f"the gradient of {name}" if what % 2 else f"the updated value of {name} (or its optimizer state)"
+            return steps, losses, (epoch, step, part, name)
 
         return run
 
@@ -280,11 +288,15 @@ class Trainer:
             for step, start in enumerate(range(0, n, bs)):
                 idx = order[start:start + bs]
                 loss, *grads = step_fn(x=X[idx], y=Y[idx], **self._params)
-                if not np.isfinite(loss) or not all(np.isfinite(g).all() for g in grads):
-                    bad = "the loss" if not np.isfinite(loss) else "the gradient of " + next(
-                        nm for nm, g in zip(self._names, grads) if not np.isfinite(g).all())
-                    return steps, losses, (epoch, step, bad)
-                self._updater.step(self._params, dict(zip(self._names, grads)))
+                if not np.isfinite(loss):
+                    return steps, losses, (epoch, step, "the loss", None)
+                for name, g in zip(self._names, grads):
+                    if not np.isfinite(g).all():
+                        return steps, losses, (epoch, step, f"the gradient of {name}", name)
+                name = self._updater.step(self._params, dict(zip(self._names, grads)))
+                if name is not None:  # nothing was changed: the params are the last finite ones
+                    return steps, losses, (epoch, step, f"the updated value of {name} (or its optimizer state)",
+                                           name)
                 total += float(loss) * len(idx)
                 steps += 1
             losses.append(total / n)

@@ -29,14 +29,23 @@ class Updater:
         self._hyper = list(optimizer.hyper.values())
 
     def step(self, params, grads):
-        """One update of every param (in place) from its gradient."""
-        self.t += 1
-        for name, p in params.items():
-            state = self.state[name]
-            values = {"p": p, **state}
-            for target, fn in self._fns:
-                values[target] = fn(values["p"], grads[name], self.t,
-                                    *(values[s] for s in self.optimizer.state), *self._hyper)
-            p[...] = values["p"]
+        """One update of every param (in place) from its gradient, committed only when every
+        new value is finite.  Returns None, or the name of the first param whose new value
+        or optimizer state is NaN/inf (then nothing has changed)."""
+        t = self.t + 1
+        new = {}
+        with np.errstate(all="ignore"):
+            for name, p in params.items():
+                values = {"p": p, **self.state[name]}
+                for target, fn in self._fns:
+                    values[target] = fn(values["p"], grads[name], t,
+                                        *(values[s] for s in self.optimizer.state), *self._hyper)
+                if not all(np.isfinite(v).all() for v in values.values()):
+                    return name
+                new[name] = values
+        for name, values in new.items():
+            params[name][...] = values["p"]
             for s in self.optimizer.state:
-                state[s][...] = values[s]
+                self.state[name][s][...] = values[s]
+        self.t = t
+        return None
