@@ -22,6 +22,7 @@ have near-ties becomes a logsumexp, and large values are squashed.  Then:
 
 import itertools
 import math
+import os
 
 import numpy as np
 import pytest
@@ -451,3 +452,51 @@ def test_random_graph_in_float32(data):
         # with cancellation loses relative accuracy: 1e-4 here, 1e-5 on the fixed model of test_compile
         assert_rel(a, b, rtol=1e-4, atol=1e-5, what=f"float32 compile vs float32 evaluate ({g.log})")
         assert_rel(a, c, rtol=1e-4, atol=1e-5, what=f"float32 vs float64 ({g.log})")
+
+
+# ---- every compiled backend against the evaluator ------------------------------------------
+# Each example compiles a new kernel (numba ~1 s, llvm ~0.2 s), so each backend has its own
+# example budget; CI draws the same examples every run (conftest's "ci" profile).  A backend
+# added to codegen.BACKENDS is tested here without a new line (default budget below).
+# SYMBACKPROP_BACKEND_EXAMPLES=500 explores more locally.
+BACKEND_EXAMPLES = {"numba": 15, "llvm": 40}
+DEFAULT_BACKEND_EXAMPLES = 15
+if os.environ.get("SYMBACKPROP_BACKEND_EXAMPLES"):
+    BACKEND_EXAMPLES = dict.fromkeys(BACKEND_EXAMPLES, int(os.environ["SYMBACKPROP_BACKEND_EXAMPLES"]))
+    DEFAULT_BACKEND_EXAMPLES = int(os.environ["SYMBACKPROP_BACKEND_EXAMPLES"])
+
+
+def _agrees_with_the_evaluator(backend, data):
+    g = Builder(data)
+    loss = g.build()
+    grads = sb.grad(loss, g.leaves)
+    nodes = g.pool + [loss] + [grads[leaf] for leaf in g.leaves]
+    f = sb.compile(nodes, backend=backend)
+    got = f(**g.args(f))
+    want = sb.evaluate(nodes, g.feeds)
+    # reassociated sums and fused multiply-adds round differently from numpy's order: the floor
+    # is a few ulp of the largest value in the graph, the relative tolerance the contract's 1e-10
+    floor = 1e-14 * max((float(np.max(np.abs(b), initial=0.0)) for b in want), default=0.0) + 1e-300
+    for node, a, b in zip(nodes, got, want):
+        assert a.shape == g.concrete(node.shape) and a.dtype == np.float64, node.describe()
+        assert_rel(a, b, rtol=1e-10, atol=floor, what=f"{backend} vs evaluate of {node.describe()} ({g.log})")
+
+
+def _backend_test(backend):
+    @pytest.mark.slow
+    @settings(max_examples=BACKEND_EXAMPLES.get(backend, DEFAULT_BACKEND_EXAMPLES), **SETTINGS)
+    @given(data=st.data())
+    def test(data):
+        _agrees_with_the_evaluator(backend, data)
+
+    test.__name__ = f"test_random_graph_on_the_{backend}_backend_agrees_with_the_evaluator"
+    return test
+
+
+def _compiled_backends():
+    import codegen
+    return [name for name in sorted(codegen.BACKENDS) if name != "numpy"]
+
+
+for _name in _compiled_backends():
+    globals()[f"test_random_graph_on_the_{_name}_backend_agrees_with_the_evaluator"] = _backend_test(_name)

@@ -51,17 +51,27 @@ def _check_names(leaves):
 
 
 def _trailing_logsumexp(outputs):
-    """Rewrite logsumexp over non-trailing axes as a transpose then a trailing logsumexp."""
-    from symbackprop.graph.rewrite import substitute
-    mapping = {}
+    """Rewrite logsumexp over non-trailing axes as a transpose then a trailing logsumexp.
+
+    One bottom-up rebuild, so a logsumexp whose operand holds another one (softmax of a
+    softmax) sees its operand already rewritten.
+    """
+    from symbackprop.graph.rewrite import rebuild
+    new = {}
     for node in topo_order(outputs):
+        if node.is_leaf:
+            new[node] = node
+            continue
+        args = [new[a] for a in node.args]
         if node.op == "reduce" and node.attrs[0] == "logsumexp":
-            axes, x = node.attrs[1], node.args[0]
+            axes, x = node.attrs[1], args[0]
             if axes != tuple(range(x.ndim - len(axes), x.ndim)):
                 perm = tuple(a for a in range(x.ndim) if a not in axes) + axes
                 moved = ops.transpose(x, perm)
-                mapping[node] = ops.reduce("logsumexp", moved, tuple(range(x.ndim - len(axes), x.ndim)))
-    return substitute(outputs, mapping) if mapping else list(outputs)
+                new[node] = ops.reduce("logsumexp", moved, tuple(range(x.ndim - len(axes), x.ndim)))
+                continue
+        new[node] = node if all(a is b for a, b in zip(args, node.args)) else rebuild(node, args)
+    return [new[o] for o in outputs]
 
 
 def lower(outputs, arguments=()):
