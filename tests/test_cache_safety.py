@@ -89,7 +89,8 @@ def run(backend, cache_dir, *activations):
     p = subprocess.run([sys.executable, "-c", RUN, backend, *activations], cwd=ROOT, env=env_for(cache_dir),
                        capture_output=True, text=True, timeout=300)
     if p.returncode < 0:
-        pytest.fail(f"the process crashed (signal {-p.returncode}) using the cache in {cache_dir}\n{p.stderr[-3000:]}")
+        pytest.fail(f"the process crashed (signal {-p.returncode}) using the cache in {cache_dir}\n"
+                    f"{p.stderr[-3000:]}")
     assert p.returncode == 0, f"the process failed (exit {p.returncode})\n{p.stderr[-3000:]}"
     return json.loads(p.stdout.splitlines()[-1]), p.stderr
 
@@ -228,7 +229,8 @@ def apply_numba_fault(fault, cache_dir, keys):
         assert fault == "intact"
 
 
-NUMBA_FAULTS = ["flipped byte in the index", "flipped byte in the data's machine code", "truncated index", "truncated data",
+NUMBA_FAULTS = ["flipped byte in the index", "flipped byte in the data's machine code", "truncated index",
+                "truncated data",
                 "another kernel's data", "another kernel's index, data and manifest", "data deleted",
                 "manifest deleted", "only the source survived"]
 
@@ -449,6 +451,13 @@ def test_numba_first_calls_from_many_threads_compile_once_then_load_warm(private
     sys.modules.pop(f"symbackprop_kernel_{kernel.key}")
     cold = cache.CachedKernel(source, "scaled_sum")
     assert cold(a, 3.0) == a.sum() * 3 and cold.warm is False
+    # a manifest that vouches for an index numba cannot read: numba's error, then rebuilt
+    index, = (private_cache / "numba" / "__pycache__").glob(f"k_{kernel.key}.*{cache.PY_TAG}.nbi")
+    index.write_bytes(b"garbage")
+    cold._record()
+    sys.modules.pop(f"symbackprop_kernel_{kernel.key}")
+    rebuilt = cache.CachedKernel(source, "scaled_sum")
+    assert rebuilt(a, 4.0) == a.sum() * 4 and rebuilt.warm is False
 
 
 IR = "define double @scale(double %x) {{\n  %y = fmul double %x, {c}\n  ret double %y\n}}\n"
@@ -471,3 +480,12 @@ def test_llvm_kernels_built_from_many_threads_compile_each_key_once(private_cach
     for which, _, value in built:
         assert value == 1.5 * (2.0, 3.0)[which]
     assert sorted(which for which, warm, _ in built if not warm) == [0, 1]  # one compile per key
+
+
+def test_numba_key_changes_with_the_code_it_inlines(monkeypatch):
+    """numba's cache does not notice a change to an inlined function of another file: our key does."""
+    from codegen.numba_backend import cache
+    source = "from codegen.numba_backend.mathfns import fexp\n# a kernel\n"
+    before = cache.key_of(source)
+    monkeypatch.setitem(cache._module_digests, "codegen.numba_backend.mathfns", "edited")
+    assert cache.key_of(source) != before

@@ -11,9 +11,9 @@ corrupt entry (digest), or one of another kernel copied over it (the header's ke
 compiled afresh and rewritten, never loaded.  Without a usable cache folder
 (``codegen.cache_dir`` warns once) modules are compiled in memory only.  Building kernels
 from several threads is safe: LLVM's work (parsing, optimising, emitting, loading) runs
-under one lock, and one key is built by one thread at a time.  External functions (BLAS through scipy's ``cython_blas``
-function pointers) are bound by name with ``llvm.add_symbol`` before loading, so no
-address is baked into the IR or the cached object.
+under one lock, and one key is built by one thread at a time.  External functions (BLAS
+through scipy's ``cython_blas`` function pointers) are bound by name with
+``llvm.add_symbol`` before loading, so no address is baked into the IR or the cached object.
 
 >>> ir_text = 'define double @twice(double %x) {\\n  %y = fmul double %x, 2.0\\n  ret double %y\\n}\\n'
 >>> k = Kernel(ir_text, {"twice": (ctypes.c_double, [ctypes.c_double])})

@@ -1,18 +1,19 @@
 """The on-disk kernel cache: generated sources under a directory keyed by their hash.
 
 The key is a hash of the generated source (which is structural: constants are
-arguments, never baked in), the numba version and this backend's version, so a second
-run of the same model compiles nothing: numba's own ``cache=True`` files (an index
-``k_<key>.<function>-<line>.py<ver>.nbi`` and data files ``….<n>.nbc``, in numba's cache
-folder, ``__pycache__`` beside the source unless ``NUMBA_CACHE_DIR`` says otherwise) hold
-the machine code.
+arguments, never baked in), of the modules of ours it imports (the inlined math), the
+numba version and this backend's version, so a second run of the same model compiles
+nothing: numba's own ``cache=True`` files (an index ``k_<key>.<function>-<line>.py<ver>.nbi``
+and data files ``….<n>.nbc``, in numba's cache folder, ``__pycache__`` beside the source
+unless ``NUMBA_CACHE_DIR`` says otherwise) hold the machine code.
 
 numba loads those files itself and trusts them: a flipped byte in a data file is machine
 code that crashes the process or computes a wrong answer.  So after numba has written them
 (after a first call that compiled), a manifest ``k_<key>.<python>.manifest`` beside the
-source records the key, the versions and a sha256 of the source and of each of numba's files for
-the key.  Before the first call of a kernel its manifest is checked against the files on
-disk; a missing, foreign (another key's), unreadable or mismatching manifest, or a
+source records the key, the versions and a sha256 of the source and of each of numba's
+files for the key (and this Python: Pythons sharing the folder keep apart files, as numba
+names them).  Before the first call of a kernel its manifest is checked against the files
+on disk; a missing, foreign (another key's), unreadable or mismatching manifest, or a
 missing, extra, truncated or altered file, deletes numba's files for the key, so numba
 compiles afresh (and a new manifest is recorded).  A source file whose text is not the
 source is rewritten, and numba's files for it deleted.
@@ -27,6 +28,7 @@ True
 """
 
 import hashlib
+import importlib.util
 import json
 import linecache
 import os
@@ -61,9 +63,25 @@ def cache_dir():
 
 
 def key_of(source):
-    """Structural cache key of a generated source."""
-    text = f"{BACKEND_VERSION}\n{numba.__version__}\n{source}"
+    """Structural cache key of a generated source: its text, the versions, and the code of
+    the modules of ours it imports (numba does not notice that an inlined function of
+    another file changed: its cached machine code would keep the old one)."""
+    text = f"{BACKEND_VERSION}\n{numba.__version__}\n{_imported_code(source)}\n{source}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+_module_digests = {}
+
+
+def _imported_code(source):
+    """Digests of the ``codegen`` modules a generated source imports (read once a process)."""
+    digests = []
+    for name in sorted(set(re.findall(r"(?m)^from (codegen(?:\.\w+)+) import ", source))):
+        if name not in _module_digests:
+            spec = importlib.util.find_spec(name)
+            _module_digests[name] = _sha256(Path(spec.origin).read_bytes())
+        digests.append(f"{name} {_module_digests[name]}")
+    return "\n".join(digests)
 
 
 def _module_name(key):
