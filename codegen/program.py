@@ -103,6 +103,17 @@ class OneHot:
         return f"{self.out} = onehot({self.labels}, {self.k})"
 
 
+def comment(text):
+    """``text`` made safe for a one-line comment of generated source or IR: characters that
+    could end the line (newline, carriage return, other separators and controls) are written
+    as escapes, so no text from a model (a name, a formula) can become code.
+
+    >>> comment("weight\\nimport os")
+    'weight\\\\nimport os'
+    """
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+
+
 def reads(step):
     """The buffer names a step reads.
 

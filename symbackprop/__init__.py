@@ -14,7 +14,7 @@
 from symbackprop import graph as _graph
 from symbackprop.autodiff import grad
 from symbackprop.compiled import CompiledFunction, compile
-from symbackprop.errors import (CompileError, DataError, DerivationError, DTypeError, ShapeError, SymbackpropError,
+from symbackprop.errors import (ArgumentError, CompileError, DataError, DerivationError, DTypeError, ShapeError, SymbackpropError,
                                 TrainingDiverged, UnsupportedFunction, VerifyError)
 from symbackprop.graph import (N, Expr, abs, apply, broadcast_to, const, cos, elementwise, exp, gelu, input,
                                leaky_relu, log, log_softmax, logsumexp, map, matmul, max, mean, onehot, param,

@@ -18,11 +18,11 @@ import numpy as np
 import sympy as sp
 
 import codegen
-from symbackprop.errors import CompileError, DTypeError, ShapeError
+from symbackprop.errors import CompileError, DataError, DTypeError, ShapeError
 from symbackprop.graph.node import Expr
 from symbackprop.graph.scalar import N
 from symbackprop.graph.shape import fmt
-from symbackprop.graph.traverse import leaves
+from symbackprop.graph.traverse import leaves, topo_order
 from symbackprop.lower import lower, prepare
 
 __all__ = ["compile", "CompiledFunction"]
@@ -43,6 +43,7 @@ class CompiledFunction:
         # shapes as functions of the batch size, built once: a call does no sympy work
         self._concrete = {b.name: _shape_function(b.shape) for b in self.arg_buffers}
         self._dtypes = {b.name: np.dtype(b.dtype) for b in self.arg_buffers}
+        self._label_limits = _label_limits(self.outputs)
 
     @property
     def arg_names(self):
@@ -62,8 +63,12 @@ class CompiledFunction:
         arrays, n, n_from = {}, None, None
         for buf in self.arg_buffers:
             value = kwargs[buf.name]
-            array = value if isinstance(value, np.ndarray) else np.asarray(value)
             what = f"{buf.role} {buf.name}"
+            try:
+                array = value if isinstance(value, np.ndarray) else np.asarray(value)
+            except (ValueError, TypeError):
+                raise ShapeError(f"{what}: cannot be read as an array (ragged nested lists?); expected shape "
+                                 f"{fmt(buf.shape)}") from None
             if array.dtype != self._dtypes[buf.name]:
                 hint = f"; convert with .astype(np.{buf.dtype})" if array.dtype.kind in "iufb" else ""
                 raise DTypeError(f"{what}: expected dtype {buf.dtype}, got {array.dtype}{hint}")
@@ -83,6 +88,12 @@ class CompiledFunction:
             arrays[buf.name] = array
         if n is not None and n == 0:
             raise ShapeError(f"input {n_from}: the batch is empty (batch size 0)")
+        for name, k in self._label_limits.items():
+            labels = arrays.get(name)
+            if labels is not None and labels.size and (labels.min() < 0 or labels.max() >= k):
+                bad = int(np.flatnonzero((labels.ravel() < 0) | (labels.ravel() >= k))[0])
+                raise DataError(f"input {name}: class label {labels.ravel()[bad]} at flat index {bad} is outside "
+                                f"[0, {k}) of onehot({name}, {k})")
         n = 1 if n is None else n
         for buf in self.arg_buffers:
             want = self._concrete[buf.name](n)
@@ -91,7 +102,10 @@ class CompiledFunction:
                                  f"with batch size {n}, got {fmt(arrays[buf.name].shape)}")
         return arrays, n
 
-    def __call__(self, **kwargs):
+    def __call__(self, *args, **kwargs):
+        if args:
+            raise CompileError(f"compiled functions take their arrays by name: f({', '.join(f'{a}=...' for a in self.arg_names)}); "
+                               f"got {len(args)} positional argument(s)")
         arrays, n = self.bind(kwargs)
         results = self._run(arrays, n)
         return results[0] if self._single else results
@@ -141,6 +155,21 @@ def compile_training(loss, param_names, x, y, optimizer, backend):
         return None
     from symbackprop.lower.training import lower_training
     return module.build_training(lower_training(loss, list(param_names), x, y, optimizer))
+
+
+def _label_limits(outputs):
+    """{int64 input name: number of classes} of every onehot reading an input (through layout
+    ops), so labels outside [0, k) are refused at call time instead of giving a zero row."""
+    limits = {}
+    for node in topo_order(outputs):
+        if node.op != "onehot":
+            continue
+        src = node.args[0]
+        while src.op in ("reshape", "transpose", "broadcast_to"):
+            src = src.args[0]
+        if src.op == "input":
+            limits[src.name] = min(limits.get(src.name, node.attrs[0]), node.attrs[0])
+    return limits
 
 
 def _check_batch_size_known(outputs, arg_buffers):

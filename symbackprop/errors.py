@@ -19,6 +19,11 @@ class ShapeError(SymbackpropError, ValueError):
     """An array or node has a shape the operation cannot take."""
 
 
+class ArgumentError(SymbackpropError, ValueError, TypeError):
+    """An argument has the wrong type or value: an empty or unprintable name, an operand that
+    is neither a node, a number nor an array, a negative learning rate, an unknown loss, ..."""
+
+
 class DTypeError(SymbackpropError, TypeError):
     """An array has a dtype other than the one the graph was built for."""
 

@@ -27,7 +27,7 @@ from codegen.llvm_backend import gemm, jit
 from codegen.llvm_backend.irbuild import I8, I32, I64, VOID, entry_alloca, i64, load, loop, nest, store  # noqa: F401 (re-exported)
 from codegen.llvm_backend.mathfns import DOUBLE, FLOAT, MathLib, c, element, maximum
 from codegen.llvm_backend.scalar import Translator, vectorisable
-from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose, reads as step_reads
+from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose, comment, reads as step_reads
 
 TYPES = {"float64": DOUBLE, "float32": ir.FloatType(), "int64": I64, "int32": I32}
 #: reassociation for reductions (so sums vectorise), as numba's fastmath={"reassoc"}
@@ -126,7 +126,7 @@ class ModuleBuilder:
         for line in text.splitlines():
             m = re.match(r'define .*@"?([\w.$]+)"?\(', line)
             if m and m.group(1) in self.comments:
-                lines.extend("; " + c for c in self.comments[m.group(1)])
+                lines.extend("; " + comment(c) for c in self.comments[m.group(1)])
             lines.append(line)
         return "\n".join(lines) + "\n"
 

@@ -17,6 +17,7 @@ Python (loops over flat arrays, each step's origin in a comment), compiled by nu
 import numpy as np
 
 from codegen.numba_backend import cache
+from codegen.program import comment
 from codegen.layout import PerThread, arena_sizes, output_views
 from codegen.numba_backend.emit import Emitter
 
@@ -58,7 +59,7 @@ def kernel_source(program, name="kernel"):
     lines.extend("    " + line for line in body)
     lines.append("    return 0")
     arg_doc = ", ".join(f"{em.var(a)}={a}" for a in program.args)
-    return header(em) + f"# arguments: {arg_doc}\n" + "\n".join(lines) + "\n"
+    return header(em) + f"# arguments: {comment(arg_doc)}\n" + "\n".join(lines) + "\n"
 
 
 def flat(array):
@@ -92,6 +93,7 @@ def build(program):
         return out
 
     run.source = source
+    run.kernel = kernel
     return run
 
 

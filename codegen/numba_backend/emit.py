@@ -26,7 +26,7 @@ from codegen.numba_backend.printer import FLOAT32, body_lines, literal
 from codegen.layout import size as _size
 from codegen.layout import slot_offsets
 from codegen.layout import strides as _strides
-from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose
+from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose, comment
 
 N = sp.Symbol("N", integer=True, positive=True)
 _n = sp.Symbol("n", integer=True, positive=True)
@@ -100,7 +100,8 @@ class Emitter:
             if isinstance(step, Reshape):
                 continue
             origin = self.p.origins.get(step.out)
-            lines.append(f"# {step.describe()}" + (f"    <- {origin}" if origin and isinstance(step, Map) else ""))
+            text = step.describe() + (f"    <- {origin}" if origin and isinstance(step, Map) else "")
+            lines.append(f"# {comment(text)}")
             method = getattr(self, "_" + type(step).__name__.lower())
             lines.extend(method(step, f"_s{i}_"))
         return lines

@@ -48,12 +48,12 @@ def _bits_to_float(typingctx, bits):
     return sig, codegen
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _pow2(k):
     return _bits_to_float((k + 1023) << 52)
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _expm1_reduced(x):
     """(eʳ − 1, k) with x = k·ln2 + r, |r| ≤ ln2/2; eʳ − 1 by its Taylor series (no cancellation)."""
     xc = min(max(x, -746.0), 710.0)
@@ -66,7 +66,7 @@ def _expm1_reduced(x):
     return q, np.int64(kf)
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def fexp(x):
     """eˣ in float64, vectorisable; exact at the edges: exp(±inf) = inf/0, NaN stays NaN."""
     q, k = _expm1_reduced(x)
@@ -75,7 +75,7 @@ def fexp(x):
     return x if x != x else y
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def fexpm1(x):
     """eˣ − 1 without cancellation near 0: 2ᵏ(eʳ − 1) + (2ᵏ − 1), or 2ᵏeʳ − 1 for large x."""
     q, k = _expm1_reduced(x)
@@ -88,14 +88,14 @@ def fexpm1(x):
     return x if x != x else y
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def ftanh(x):
     """tanh(x) = sign(x)·e/(e + 2) with e = expm1(2|x|): accurate near 0, saturating to ±1."""
     e = fexpm1(2.0 * min(abs(x), 40.0))  # tanh(40) is 1 to double precision
     return math.copysign(e / (e + 2.0), x)
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def fsigmoid(x):
     """σ(x) = 1/(1 + e⁻ˣ), never overflowing: e^{−|x|} is all that is computed."""
     e = fexp(-abs(x))
@@ -103,7 +103,7 @@ def fsigmoid(x):
     return s if x >= 0 else e * s
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def fsoftplus(x):
     """log(1 + eˣ) = max(x, 0) + log1p(e^{−|x|}), stable for any x."""
     return max(x, 0.0) + np.log1p(fexp(-abs(x)))
@@ -113,25 +113,25 @@ def fsoftplus(x):
 # Python's max/min/comparisons drop a NaN operand (max(nan, 1.0) is 1.0 in numba): these
 # return NaN as np.maximum, np.minimum, np.sign and np.heaviside do.  Selects only: vectorisable.
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def fmaximum(a, b):
     """np.maximum of two scalars: the larger, NaN if either is NaN."""
     return a if (a > b or a != a) else b
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def fminimum(a, b):
     """np.minimum of two scalars: the smaller, NaN if either is NaN."""
     return a if (a < b or a != a) else b
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def fsign(x):
     """np.sign: −1, 0 or 1, NaN for NaN."""
     return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == 0.0 else x))
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def fheaviside(x, h0):
     """np.heaviside: 0 below 0, ``h0`` at 0, 1 above, NaN for NaN."""
     return 1.0 if x > 0.0 else (0.0 if x < 0.0 else (h0 if x == 0.0 else x))
@@ -168,7 +168,7 @@ def _pow2_32(typingctx, kf):
     return sig, codegen
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _expm1_reduced32(x):
     """(eʳ − 1, k as a float) with x = k·ln2 + r, |r| ≤ ln2/2; Cephes' expf polynomial
     (max error 0.13 ulp on the interval), written as r + r²·P(r) so nothing cancels."""
@@ -185,7 +185,7 @@ def _expm1_reduced32(x):
     return r + (r * r) * p, kf
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def fexp32(x):
     """eˣ in float32, vectorisable; exp(±inf) = inf/0, NaN stays NaN, subnormals rounded once."""
     q, kf = _expm1_reduced32(x)
@@ -194,7 +194,7 @@ def fexp32(x):
     return x if x != x else y
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def fexpm1_32(x):
     """eˣ − 1 in float32 without cancellation near 0 (as ``fexpm1``)."""
     q, kf = _expm1_reduced32(x)
@@ -207,14 +207,14 @@ def fexpm1_32(x):
     return x if x != x or x == _F(0.0) else y  # NaN stays NaN, expm1(−0) = −0
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def ftanh32(x):
     """tanh(x) in float32 = sign(x)·e/(e + 2) with e = expm1(2|x|), as ``ftanh``."""
     e = fexpm1_32(_F(2.0) * min(abs(x), _F(10.0)))  # above 9.02, tanh rounds to 1 in float32
     return math.copysign(e / (e + _F(2.0)), x)
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def fsigmoid32(x):
     """σ(x) in float32 = 1/(1 + e⁻ˣ), never overflowing (as ``fsigmoid``)."""
     e = fexp32(-abs(x))
@@ -222,7 +222,7 @@ def fsigmoid32(x):
     return s if x >= _F(0.0) else e * s
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _log1p_unit32(u):
     """log(1 + u) for u in [0, 1], float32, branch-free (libm's log1pf would stop vectorisation).
 
@@ -248,19 +248,19 @@ def _log1p_unit32(u):
     return (f + lo) + k * _LN2_HI_32
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def fsoftplus32(x):
     """log(1 + eˣ) in float32 = max(x, 0) + log1p(e^{−|x|}), stable for any x, vectorisable."""
     return max(x, _F(0.0)) + _log1p_unit32(fexp32(-abs(x)))
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def fsign32(x):
     """np.sign in float32."""
     return _F(1.0) if x > _F(0.0) else (_F(-1.0) if x < _F(0.0) else (_F(0.0) if x == _F(0.0) else x))
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def fheaviside32(x, h0):
     """np.heaviside in float32."""
     return _F(1.0) if x > _F(0.0) else (_F(0.0) if x < _F(0.0) else (h0 if x == _F(0.0) else x))

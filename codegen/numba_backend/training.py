@@ -22,6 +22,7 @@ from codegen.numba_backend import JIT_OPTIONS, cache, flat, header
 from codegen.layout import PerThread, minibatch_buffers
 from codegen.numba_backend.emit import Emitter, code
 from codegen.numba_backend.printer import body_lines, literal
+from codegen.program import comment
 
 
 def _row(shape):
@@ -104,7 +105,7 @@ def training_source(tp):
     body += ["    losses[epoch] = total / ntot"] + copy_back + ["return steps"]
     lines = [f"@njit({JIT_OPTIONS})", f"def train({', '.join(params)}):"] + ["    " + line for line in body]
     doc = ", ".join(f"p{i}={p}" for i, p in enumerate(tp.params))
-    return header(em) + f"# params: {doc}\n" + "\n".join(lines) + "\n"
+    return header(em) + f"# params: {comment(doc)}\n" + "\n".join(lines) + "\n"
 
 
 def _update_lines(tp, i, grad_var, dtype):

@@ -12,7 +12,7 @@ import inspect
 
 import sympy as sp
 
-from symbackprop.errors import UnsupportedFunction
+from symbackprop.errors import ArgumentError, UnsupportedFunction
 from symbackprop.graph import ops
 from symbackprop.graph.scalar import ARG, FUNCTIONS, leaky_relu_body
 
@@ -71,7 +71,7 @@ def elementwise(fn, name=None):
 
     def apply_fn(*xs):
         if len(xs) != len(body.variables):
-            raise TypeError(f"elementwise {label}: takes {len(body.variables)} operands, got {len(xs)}")
+            raise ArgumentError(f"elementwise {label}: takes {len(body.variables)} operand(s), got {len(xs)}")
         return ops.apply(body.expr, {v: ops._as_node(x) for v, x in zip(body.variables, xs)},
                          where=f"elementwise {label}")
 
@@ -96,11 +96,21 @@ def _as_lambda(fn):
         except (TypeError, ValueError):
             n = 1
         syms = ARG[:n]
+        label = getattr(fn, "__name__", fn)
         try:
-            expr = sp.sympify(fn(*syms))
+            result = fn(*syms)
         except Exception as e:
             raise UnsupportedFunction(
-                f"elementwise: calling {getattr(fn, '__name__', fn)} on sympy symbols failed ({e}); "
+                f"elementwise: calling {label} on sympy symbols failed ({type(e).__name__}: {e}); "
                 "write it with sympy functions (sympy.exp, sympy.tanh, sb.scalar.sigmoid, ...)") from None
+        if isinstance(result, bool) or not isinstance(result, (sp.Expr, int, float)):
+            raise UnsupportedFunction(
+                f"elementwise: {label} returned {result!r} ({type(result).__name__}), not a sympy expression; "
+                "it must compute one number from its operands with sympy functions")
+        expr = sp.sympify(result)
+        extra = expr.free_symbols - set(syms)
+        if extra:
+            raise UnsupportedFunction(f"elementwise: {label} returned {expr}, which uses symbols "
+                                      f"{sorted(map(str, extra))} that are not its operands")
         return sp.Lambda(syms, expr)
-    raise TypeError(f"elementwise: expected a sympy Lambda, expression or callable, got {type(fn).__name__}")
+    raise ArgumentError(f"elementwise: expected a sympy Lambda, expression or callable, got {type(fn).__name__}")

@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 import sympy as sp
 
-from symbackprop.errors import DTypeError, ShapeError, UnsupportedFunction
+from symbackprop.errors import ArgumentError, DTypeError, ShapeError, UnsupportedFunction
 from symbackprop.graph import shape as shp
 from symbackprop.graph.node import Constant, Expr
 from symbackprop.graph.scalar import ARG, N, NAMED_FUNCTIONS
@@ -39,9 +39,22 @@ def _dtype(dtype, what):
 
 
 def _name(name, what):
+    """A leaf's name: a non-empty printable string.  Names appear in formulas, error messages
+    and comments of generated code, so a newline or control character (which could end a
+    comment and start code) is refused here, where the leaf is made."""
     if not isinstance(name, str) or not name:
-        raise ValueError(f"{what}: a name must be a non-empty string, got {name!r}")
+        raise ArgumentError(f"{what}: a name must be a non-empty string, got {name!r}")
+    if not name.isprintable():
+        raise ArgumentError(f"{what}: name {name!r} holds a non-printable character (newline, tab, control "
+                            "character); use printable characters only")
     return name
+
+
+def _no_empty_axes(shape, what):
+    if any(isinstance(d, int) and d == 0 for d in shape):
+        raise ShapeError(f"{what}: shape {shp.fmt(shape)} has an axis of length 0; every axis needs at least "
+                         "one element (the batch axis is None)")
+    return shape
 
 
 # ---- leaves ------------------------------------------------------------------------------
@@ -51,7 +64,8 @@ def input(name, shape, dtype="float64"):
     >>> input("x", (None, 2))
     <input x: (N, 2) float64>
     """
-    return Expr("input", (), (_name(name, "input"),), shp.normalize(shape, f"input {name!r}"),
+    _name(name, "input")
+    return Expr("input", (), (name,), _no_empty_axes(shp.normalize(shape, f"input {name!r}"), f"input {name!r}"),
                 _dtype(dtype, f"input {name!r}"))
 
 
@@ -61,7 +75,8 @@ def param(name, shape, dtype="float64"):
     >>> param("W", (2, 1))
     <param W: (2, 1) float64>
     """
-    s = shp.normalize(shape, f"param {name!r}")
+    _name(name, "param")
+    s = _no_empty_axes(shp.normalize(shape, f"param {name!r}"), f"param {name!r}")
     if N in s:
         raise ShapeError(f"param {name!r}: a parameter cannot have the batch axis (None) in its shape {shp.fmt(s)}")
     dtype = _dtype(dtype, f"param {name!r}")
@@ -83,17 +98,23 @@ def const(value, dtype=None):
     dtype = _dtype(dtype, "const")
     if array.dtype.kind not in "iubf":
         raise DTypeError(f"const: cannot hold an array of dtype {array.dtype}")
+    _no_empty_axes(array.shape, "const")
     array = array.astype(dtype)
     return Expr("const", (), (Constant(array),), tuple(int(d) for d in array.shape), dtype)
 
 
-def _as_node(value, like=None):
+def _as_node(value, like=None, where=None):
     if isinstance(value, Expr):
         return value
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
         dtype = like.dtype if like is not None and like.dtype in FLOAT_DTYPES and value.dtype.kind == "f" else None
         return const(value, dtype)
-    raise TypeError(f"expected a graph node, a number or a numpy array, got {type(value).__name__}")
+    what = f"{type(value).__name__} {value!r}" if isinstance(value, (str, bytes)) else type(value).__name__
+    if isinstance(value, np.ndarray):
+        what = f"numpy array of dtype {value.dtype}"
+    hint = "; wrap a list in np.array(...)" if isinstance(value, (list, tuple)) else ""
+    raise ArgumentError(f"{where or 'operand'}: expected a graph node, a number or a numeric numpy array, "
+                        f"got a {what}{hint}")
 
 
 # ---- map: elementwise with broadcasting ---------------------------------------------------
@@ -203,10 +224,10 @@ def map(body, *args):
     (N, 2)
     """
     if not isinstance(body, sp.Lambda):
-        raise TypeError(f"map: body must be a sympy.Lambda, got {type(body).__name__}")
+        raise ArgumentError(f"map: body must be a sympy.Lambda, got {type(body).__name__}")
     if len(body.variables) != len(args):
         raise ShapeError(f"map: body {body} takes {len(body.variables)} arguments, got {len(args)}")
-    nodes = [_as_node(a) for a in args]
+    nodes = [_as_node(a, where="map") for a in args]
     return apply(body.expr, dict(zip(body.variables, nodes)), where="map")
 
 
@@ -220,8 +241,8 @@ _BINARY = {
 
 
 def _scalar(value):
-    if isinstance(value, bool):
-        raise TypeError("booleans are not numbers here; use 0 or 1")
+    if isinstance(value, (bool, np.bool_)):
+        raise ArgumentError("booleans are not numbers here; use 0 or 1")
     if isinstance(value, numbers.Integral):
         return sp.Integer(int(value))
     if isinstance(value, numbers.Real):
@@ -243,9 +264,9 @@ def binary(op, a, b):
     u, v = sp.Symbol("u", real=True), sp.Symbol("v", real=True)
     bindings = {}
     if sa is None:
-        bindings[u] = _as_node(a, like)
+        bindings[u] = _as_node(a, like, where=f"'{op}'")
     if sb_ is None:
-        bindings[v] = _as_node(b, like)
+        bindings[v] = _as_node(b, like, where=f"'{op}'")
     expr = _BINARY[op](u if sa is None else sa, v if sb_ is None else sb_)
     return apply(expr, bindings, where=f"'{op}'")
 
@@ -350,7 +371,7 @@ def reduce(kind, x, axis=None, keepdims=False):
     """
     x = _as_node(x)
     if kind not in REDUCTIONS:
-        raise ValueError(f"reduce: kind must be one of {REDUCTIONS}, got {kind!r}")
+        raise ArgumentError(f"reduce: kind must be one of {REDUCTIONS}, got {kind!r}")
     if x.dtype not in FLOAT_DTYPES:
         raise DTypeError(f"{kind}: operand must be floating point, got {x.describe()}")
     axes = shp.normalize_axes(axis, x.ndim, what=kind)

@@ -11,8 +11,12 @@ The formulas are PyTorch's, so a model trained here and in PyTorch follows the s
 [('velocity', 'g + momentum*velocity + p*weight_decay'), ('p', '-lr*velocity + p')]
 """
 
+import numbers
+
 import numpy as np
 import sympy as sp
+
+from symbackprop.errors import ArgumentError
 
 P, G, T = sp.symbols("p g t", real=True)
 
@@ -25,10 +29,10 @@ class Optimizer:
 
     def __init__(self, **hyper):
         for name, value in hyper.items():
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value):
-                raise ValueError(f"{type(self).__name__}: {name} must be a finite number, got {value!r}")
+            if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)) or not np.isfinite(value):
+                raise ArgumentError(f"{type(self).__name__}: {name} must be a finite number, got {value!r}")
             if value < 0:
-                raise ValueError(f"{type(self).__name__}: {name} must be >= 0, got {value!r}")
+                raise ArgumentError(f"{type(self).__name__}: {name} must be >= 0, got {value!r}")
         self.hyper = {k: float(v) for k, v in hyper.items()}
 
     def symbols(self):
@@ -52,7 +56,7 @@ class SGD(Optimizer):
     def __init__(self, lr=0.01, momentum=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(lr=lr, momentum=momentum, weight_decay=weight_decay)
         if nesterov and momentum <= 0:
-            raise ValueError("SGD: Nesterov momentum requires momentum > 0")
+            raise ArgumentError("SGD: Nesterov momentum requires momentum > 0")
         self.nesterov = nesterov
         lr_, mu, wd = (sp.Symbol(s, real=True) for s in ("lr", "momentum", "weight_decay"))
         g = G + wd * P
@@ -76,9 +80,11 @@ class Adam(Optimizer):
     state = ("m", "v")
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        ok = isinstance(betas, (tuple, list)) and len(betas) == 2 and all(
+            isinstance(b, numbers.Real) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)
+        if not ok:
+            raise ArgumentError(f"Adam: betas must be a pair of numbers in [0, 1), got {betas!r}")
         beta1, beta2 = betas
-        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-            raise ValueError(f"Adam: betas must be in [0, 1), got {betas!r}")
         super().__init__(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
         lr_, b1, b2, eps_, wd = (sp.Symbol(s, real=True) for s in ("lr", "beta1", "beta2", "eps", "weight_decay"))
         m, v = sp.symbols("m v", real=True)

@@ -10,13 +10,22 @@ import numpy as np
 from symbackprop.errors import DataError, ShapeError
 
 
+def _array(value, what):
+    """``np.asarray(value)``, with ragged nested lists reported as the data's fault."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{what}: cannot be read as an array ({e.args[0].split('.')[0] if e.args else e}); "
+                        "rows of nested lists must all have the same length") from None
+
+
 def features(X, dtype):
     """X as a float array of ``dtype`` with a batch axis; NaN/inf rejected.
 
     >>> features([[1, 2]], "float32").dtype
     dtype('float32')
     """
-    X = np.asarray(X)
+    X = _array(X, "X")
     if X.dtype.kind not in "iuf":
         raise DataError(f"X: expected numbers, got an array of dtype {X.dtype}")
     if X.ndim == 1:
@@ -37,7 +46,7 @@ def targets(Y, loss, out_dim, dtype):
     >>> targets(np.array([1.0, -1.0]), "hinge", out_dim=1, dtype="float64").shape
     (2, 1)
     """
-    Y = np.asarray(Y)
+    Y = _array(Y, "Y")
     if Y.dtype.kind not in "iufb":
         raise DataError(f"Y: expected numbers, got an array of dtype {Y.dtype}")
     if loss == "cross_entropy":

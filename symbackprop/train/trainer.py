@@ -15,7 +15,7 @@ import numpy as np
 
 from symbackprop.autodiff import grad
 from symbackprop.compiled import compile, compile_training
-from symbackprop.errors import CompileError, DTypeError, ShapeError, TrainingDiverged
+from symbackprop.errors import ArgumentError, CompileError, DTypeError, ShapeError, TrainingDiverged
 from symbackprop.graph import ops
 from symbackprop.graph.node import Expr
 from symbackprop.graph.rewrite import substitute
@@ -57,15 +57,20 @@ class Trainer:
 
     def __init__(self, net, loss="mse", optimizer=None, backend="numpy", dtype="float64", seed=0):
         if not isinstance(net, Module):
-            raise TypeError(f"Trainer: net must be an sb.nn module, got {type(net).__name__}")
+            raise ArgumentError(f"Trainer: net must be an sb.nn module, got {type(net).__name__}")
         if isinstance(loss, str) and loss not in LOSSES:
-            raise ValueError(f"Trainer: unknown loss {loss!r}; use one of {', '.join(LOSSES)}, a callable or an Expr")
+            raise ArgumentError(f"Trainer: unknown loss {loss!r}; use one of {', '.join(LOSSES)}, a callable or an Expr")
+        if not isinstance(loss, (str, Expr)) and not callable(loss):
+            raise ArgumentError(f"Trainer: loss must be a name, a callable or an Expr, got {type(loss).__name__}")
         if dtype not in ops.FLOAT_DTYPES:
             raise DTypeError(f"Trainer: dtype must be one of {', '.join(ops.FLOAT_DTYPES)}, got {dtype!r}")
         self.net, self.loss, self.backend, self.dtype, self.seed = net, loss, backend, dtype, seed
         self.optimizer = optimizer if optimizer is not None else SGD(lr=0.01)
         if not isinstance(self.optimizer, Optimizer):
-            raise TypeError(f"Trainer: optimizer must be sb.optim.SGD/Adam, got {type(self.optimizer).__name__}")
+            hint = f" (e.g. sb.optim.{'Adam' if str(optimizer).lower() == 'adam' else 'SGD'}(lr=0.01))" \
+                if isinstance(optimizer, str) else ""
+            raise ArgumentError(f"Trainer: optimizer must be an sb.optim optimizer object{hint}, got "
+                                f"{type(self.optimizer).__name__} {self.optimizer!r}")
         init_seed, self._shuffle_seed = np.random.SeedSequence(seed).spawn(2)
         self._params = net.init_params(seed=init_seed, dtype=dtype)
         self._rng = np.random.default_rng(self._shuffle_seed)
@@ -127,10 +132,8 @@ class Trainer:
             if "y" in named:
                 mapping[named["y"]] = y
             L = substitute([loss], mapping)[0]
-        elif callable(loss):
-            L = loss(out, y)
         else:
-            raise TypeError(f"Trainer: loss must be a name, a callable or an Expr, got {type(loss).__name__}")
+            L = _call_loss(loss, out, y)
         if not isinstance(L, Expr) or L.shape != ():
             raise ShapeError(f"Trainer: the loss must be a scalar Expr, got {getattr(L, 'shape', L)!r}")
         return L
@@ -185,11 +188,9 @@ class Trainer:
         """
         X, Y = self._prepare(X, Y)
         n = X.shape[0]
-        bs = n if batch_size is None else int(batch_size)
-        if bs < 1:
-            raise ValueError(f"fit: batch_size must be >= 1, got {batch_size!r}")
-        if not isinstance(epochs, int) or epochs < 0:
-            raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
+        bs = n if batch_size is None else _count("batch_size", batch_size, minimum=1)
+        bs = min(bs, n)  # a batch larger than the data is the whole data
+        epochs = _count("epochs", epochs, minimum=0)
         run = self._fused_epochs() or self._python_epochs
         hist = History()
         bar = progress_bar(epochs, verbose)
@@ -310,6 +311,31 @@ class Trainer:
         if run is None:
             raise CompileError(f"export_source: the {self.backend} backend generates no source")
         return self._train_fn.source
+
+
+def _count(what, value, minimum):
+    """An integer argument (Python or numpy integer, not bool) of at least ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ArgumentError(f"fit: {what} must be an integer, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ArgumentError(f"fit: {what} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _call_loss(loss, out, y):
+    """The user's loss function applied to the network's output; its own failure is reported
+    as theirs (which function, what it raised), not as a traceback through the Trainer."""
+    name = getattr(loss, "__qualname__", None) or type(loss).__name__
+    try:
+        return loss(out, y)
+    except Exception as e:
+        where = ""
+        tb = e.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None:
+            where = f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+        raise ArgumentError(f"Trainer: the loss function {name} raised {type(e).__name__}: {e}{where}") from e
 
 
 def progress_bar(total, verbose):

@@ -12,6 +12,7 @@ array([0.])
 import numpy as np
 import sympy as sp
 
+from symbackprop.errors import ArgumentError
 from symbackprop.optim import Optimizer
 
 
@@ -20,7 +21,7 @@ class Updater:
 
     def __init__(self, optimizer, params):
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer must be an sb.optim optimizer (SGD, Adam), got {type(optimizer).__name__}")
+            raise ArgumentError(f"optimizer must be an sb.optim optimizer (SGD, Adam), got {type(optimizer).__name__}")
         self.optimizer = optimizer
         self.t = 0
         self.state = {name: {s: np.zeros_like(p) for s in optimizer.state} for name, p in params.items()}
