@@ -13,6 +13,9 @@ unexpected ')' at column 8
 
 from symbackprop.errors import VerifyError
 
+#: the longest piece of a claim quoted in a message
+EXCERPT_CHARS = 120
+
 
 class ClaimError(VerifyError):
     """A claim or definition cannot be read; knows its text, column, file and line."""
@@ -44,13 +47,31 @@ class ClaimError(VerifyError):
         if self.col is not None:
             msg += f" at column {self.col}"
         if self.text is not None:
-            msg += f"\n  {self.text}"
-            if self.col is not None:
-                msg += "\n  " + " " * (self.col - 1) + "^"
+            shown, col = excerpt(self.text, self.col)
+            msg += f"\n  {shown}"
+            if col is not None:
+                msg += "\n  " + " " * (col - 1) + "^"
         return msg
 
     def __str__(self):
         return self.args[0]
+
+
+def excerpt(text, col=None, width=EXCERPT_CHARS):
+    """At most ``width`` characters of ``text`` around column ``col`` (1-based), and the
+    column within the excerpt: a 100 000-character claim must not fill the terminal.
+
+    >>> excerpt("a" * 50 + "b" + "c" * 50, col=51, width=11)
+    ('…aaaaabccccc…', 7)
+    """
+    text = text.replace("\n", " ")
+    if len(text) <= width:
+        return text, col
+    start = max(0, min((col or 1) - 1 - width // 2, len(text) - width))
+    shown = text[start:start + width]
+    lead = "…" if start > 0 else ""
+    tail = "…" if start + width < len(text) else ""
+    return lead + shown + tail, (col - start + len(lead) if col is not None else None)
 
 
 class ClaimSyntaxError(ClaimError):
@@ -75,3 +96,12 @@ class ShapeMismatch(ClaimError):
 
 class DerivationFileError(ClaimError):
     """A derivation file that is not valid YAML or not of the documented form."""
+
+
+class TooLarge(ClaimError):
+    """Input beyond a limit of ``limits.py``: a number, exponent, nesting depth, size or
+    length the checker refuses before asking sympy to build it."""
+
+
+class BadArgument(ClaimError, TypeError):
+    """An argument of ``verify`` of the wrong type or value; the message names it."""

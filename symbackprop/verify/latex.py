@@ -38,10 +38,10 @@ from fractions import Fraction
 from lark import Lark, Transformer, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 
-from symbackprop.verify import functions
+from symbackprop.verify import functions, limits
 from symbackprop.verify import tree as t
-from symbackprop.verify.errors import ClaimSyntaxError
-from symbackprop.verify.syntax import describe
+from symbackprop.verify.errors import ClaimError, ClaimSyntaxError
+from symbackprop.verify.syntax import describe, with_text
 
 GRAMMAR = r"""
 ?start: expr "=" expr          -> equation
@@ -187,6 +187,7 @@ class _ToTree(Transformer):
 
     # -- atoms -----------------------------------------------------------------------
     def number(self, meta, c):
+        limits.check_literal(str(c[0]), col=meta.column)
         return t.Number(Fraction(str(c[0])), col=meta.column)
 
     def letter(self, meta, c):
@@ -304,6 +305,7 @@ def _arg(x, meta):
     """A one-token argument (``\\frac12``-style) or a braced expression."""
     if hasattr(x, "type"):
         if x.type == "NUMBER":
+            limits.check_literal(str(x), col=x.column)
             return t.Number(Fraction(str(x)), col=x.column)
         if x.type == "LETTER":
             return t.Name(str(x), col=x.column)
@@ -539,15 +541,13 @@ def parse(text, known=()):
     except UnexpectedInput as e:
         message, col = describe(e, text)
         raise ClaimSyntaxError(message, text=text, col=col) from None
+    limits.check_depth(parsed, text)
     token = _KNOWN.set(frozenset(known))
     try:
         return _value(_ToTree().transform(parsed))
     except VisitError as e:
-        if isinstance(e.orig_exc, ClaimSyntaxError):
-            err = e.orig_exc
-            raise ClaimSyntaxError(err.message, text=text, col=err.col) from None
-        raise
-    except ClaimSyntaxError as err:
-        raise ClaimSyntaxError(err.message, text=text, col=err.col) from None
+        raise with_text(e.orig_exc, text) from None
+    except ClaimError as err:
+        raise with_text(err, text) from None
     finally:
         _KNOWN.reset(token)

@@ -10,9 +10,9 @@ anything else is sympy syntax.  Both give the same trees (``tree.py``).
 'd(L, z) == (yhat - y)'
 """
 
-from symbackprop.verify import latex, syntax
+from symbackprop.verify import latex, limits, syntax
 from symbackprop.verify import tree as t
-from symbackprop.verify.errors import ClaimSyntaxError, NotAnEquation
+from symbackprop.verify.errors import ClaimError, ClaimSyntaxError, NotAnEquation
 
 
 def is_latex(text):
@@ -25,7 +25,10 @@ def is_latex(text):
 
 
 def _parse(text, known):
-    return latex.parse(text, known) if is_latex(text) else syntax.parse(text)
+    limits.check_text(text)        # length and nesting, before a parser sees the text
+    node = latex.parse(text, known) if is_latex(text) else syntax.parse(text)
+    limits.check_order(node, text)
+    return node
 
 
 def parse_expression(text, where=None, known=()):
@@ -39,7 +42,7 @@ def parse_expression(text, where=None, known=()):
         text = str(text)
     try:
         node = _parse(text, known)
-    except ClaimSyntaxError as e:
+    except ClaimError as e:
         e.where = e.where or where
         raise e.locate() from None
     if isinstance(node, t.Equation):
@@ -63,7 +66,7 @@ def parse_claim(text, where=None, known=()):
                             where=where)
     try:
         node = _parse(text, known)
-    except ClaimSyntaxError as e:
+    except ClaimError as e:
         e.where = e.where or where
         raise e.locate() from None
     if not isinstance(node, t.Equation):

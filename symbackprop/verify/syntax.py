@@ -14,8 +14,9 @@ from fractions import Fraction
 from lark import Lark, Transformer, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 
+from symbackprop.verify import limits
 from symbackprop.verify import tree as t
-from symbackprop.verify.errors import ClaimSyntaxError
+from symbackprop.verify.errors import ClaimError, ClaimSyntaxError
 
 GRAMMAR = r"""
 ?start: expr "==" expr         -> equation
@@ -97,6 +98,7 @@ class _ToTree(Transformer):
         return t.Unary("T", c[0], col=meta.column)
 
     def number(self, meta, c):
+        limits.check_literal(str(c[0]), col=meta.column)
         return t.Number(Fraction(str(c[0])), col=meta.column)
 
     def name(self, meta, c):
@@ -125,13 +127,21 @@ def parse(text):
     except UnexpectedInput as e:
         message, col = describe(e, text)
         raise ClaimSyntaxError(message, text=text, col=col) from None
+    limits.check_depth(parsed, text)
     try:
         return _ToTree().transform(parsed)
     except VisitError as e:
-        if isinstance(e.orig_exc, ClaimSyntaxError):
-            err = e.orig_exc
-            raise ClaimSyntaxError(err.message, text=text, col=err.col) from None
-        raise
+        raise with_text(e.orig_exc, text) from None
+
+
+def with_text(err, text):
+    """An error raised while transforming, given the text (lark wraps it in VisitError).
+
+    Shared with ``latex.py``.
+    """
+    if isinstance(err, ClaimError):
+        return type(err)(err.message, text=text, col=err.col)
+    return err
 
 
 def describe(e, text):

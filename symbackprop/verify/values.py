@@ -17,6 +17,8 @@ Matrix([
 
 import sympy as sp
 
+from symbackprop.verify import limits
+
 
 class ShapeProblem(ValueError):
     """Shapes that do not fit; world.py turns it into a ShapeMismatch with the column."""
@@ -59,6 +61,8 @@ def elementwise(fn, *vals):
         raise ShapeProblem("shapes " + ", ".join(_fmt(shape(v)) for v in vals)
                            + " do not broadcast")
 
+    limits.check_elements(rows, cols, "an elementwise result")
+
     def at(v, i, j):
         if not shape(v):
             return v
@@ -90,6 +94,7 @@ def matmul(a, b):
     b = b if shape(b) else sp.ImmutableMatrix([[b]])
     if a.shape[1] != b.shape[0]:
         raise ShapeProblem(f"inner sizes differ: {_fmt(a.shape)} @ {_fmt(b.shape)}")
+    limits.check_elements(a.shape[0], b.shape[1], "a matrix product")
     return scalarize(sp.ImmutableMatrix(a * b))
 
 

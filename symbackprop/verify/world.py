@@ -19,11 +19,11 @@ x*yhat*(1 - yhat)*(-y + yhat)
 
 import sympy as sp
 
-from symbackprop.verify import expand, functions, values
+from symbackprop.verify import arguments, expand, functions, limits, values
 from symbackprop.verify import tree as t
 from symbackprop.verify.chain import Bodies
-from symbackprop.verify.errors import (ClaimError, CyclicDefinitions, ShapeMismatch, UndefinedName,
-                                       VerifyError)
+from symbackprop.verify.errors import (ClaimError, CyclicDefinitions, ShapeMismatch, TooLarge,
+                                       UndefinedName, VerifyError)
 from symbackprop.verify.parse import is_latex, parse_expression, parse_name
 
 #: user assumption words -> sympy assumptions
@@ -36,8 +36,8 @@ class World:
     """Definitions, shapes and assumptions; evaluates claim trees (see module doc)."""
 
     def __init__(self, define=None, shapes=None, sizes=None, assume=None, lines=None):
-        self.shapes = {str(k): v for k, v in (shapes or {}).items()}
-        self.sizes = expand.choose_sizes(self.shapes, sizes)
+        self.shapes = arguments.check_shapes(shapes)
+        self.sizes = expand.choose_sizes(self.shapes, arguments.check_sizes(sizes))
         self.assume = {str(k): _assumptions(k, v) for k, v in (assume or {}).items()}
         self.lines = lines or {}
         self.bodies = Bodies()
@@ -139,6 +139,7 @@ class World:
                 shp = expand.concrete_shape(self.shapes[name], self.sizes)
             except (ValueError, KeyError) as e:
                 raise VerifyError(f"shape of '{name}': {e}") from None
+            limits.check_elements(*shp, what=f"'{name}'")
         else:
             shp = (1, 1)
         value = expand.element_matrix(name, shp, self.assume.get(name))
@@ -187,6 +188,10 @@ class _Evaluator:
             return self.eval(node)
         except values.ShapeProblem as e:
             raise self.err(ShapeMismatch, str(e), getattr(e, "col", None)) from None
+        except TooLarge as e:
+            if e.text is not None:
+                raise
+            raise self.err(TooLarge, e.message, e.col) from None
 
     def eval(self, node):
         if isinstance(node, t.Number):
@@ -199,9 +204,13 @@ class _Evaluator:
         if isinstance(node, t.Binary):
             a, b = self.eval(node.left), self.eval(node.right)
             try:
-                return values.binary(node.op, a, b)
-            except values.ShapeProblem as e:
-                e.col = node.col
+                if node.op == "**":     # before sympy computes 10**(10**10)
+                    limits.check_power(a, b)
+                out = values.binary(node.op, a, b)
+                limits.check_number(out)
+                return out
+            except (values.ShapeProblem, TooLarge) as e:
+                e.col = e.col if isinstance(e, TooLarge) and e.col else node.col
                 raise
         if isinstance(node, t.Call):
             return self.call(node)
