@@ -21,6 +21,7 @@ from symbackprop.graph import (N, Expr, abs, apply, broadcast_to, const, cos, el
                                reduce, relu, reshape, sigmoid, sin, softmax, softplus, sqrt, sum, tanh, transpose)
 from symbackprop.graph import scalar
 from symbackprop.graph.evaluate import evaluate
+from symbackprop.gradcheck import GradcheckError, GradcheckReport, gradcheck
 from symbackprop.graph.rewrite import substitute
 from symbackprop import nn, optim
 from symbackprop.nn.losses import bce, cross_entropy, hinge, l2, mse
