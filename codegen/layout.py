@@ -144,7 +144,12 @@ class PerThread:
 
     def get(self, key, make):
         """This thread's scratch for ``key``, made by ``make()`` when the key changes."""
-        entry = getattr(self._local, "entry", None)
-        if entry is None or entry[0] != key:
-            entry = self._local.entry = (key, make())
-        return entry[1]
+        try:
+            held, value = self._local.entry
+            if held == key:
+                return value
+        except AttributeError:  # this thread's first call
+            pass
+        value = make()
+        self._local.entry = (key, value)
+        return value

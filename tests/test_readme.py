@@ -19,3 +19,13 @@ def test_tour_runs_and_prints_the_textbook_gradient(capsys):
     assert "xᵀ ((ŷ − y)/N)" in out and "δ = ∂L/∂z = (ŷ − y)/N" in out
     assert namespace["v"].holds
     assert namespace["hist"].loss[-1] < namespace["hist"].loss[0]
+
+
+def test_the_gradcheck_example_runs_and_passes(capsys):
+    text = README.read_text()
+    part = text[text.index("### Checking gradients"):]
+    start = part.index("```python") + len("```python")
+    namespace = {}
+    exec(compile("import numpy as np, symbackprop as sb\n" + part[start:part.index("```", start)],
+                 "README.md (gradcheck)", "exec"), namespace)
+    assert "gradcheck on the llvm backend: ok" in capsys.readouterr().out
