@@ -15,11 +15,15 @@ True
 """
 
 
+import numbers
+import re
+from fractions import Fraction
+
 import sympy as sp
 
-from symbackprop.verify import numeric, reason, values
+from symbackprop.verify import arguments, budget, limits, numeric, reason, values
 from symbackprop.verify import tree as t
-from symbackprop.verify.errors import VerifyError
+from symbackprop.verify.errors import TooLarge, VerifyError
 from symbackprop.verify.parse import is_latex, parse_claim, parse_name
 from symbackprop.verify.verdict import Verdict
 from symbackprop.verify.world import World
@@ -27,9 +31,12 @@ from symbackprop.verify.world import World
 MAX_SIMPLIFY_OPS = 60      # above this, shown as derived (factor/simplify get slow)
 MAX_FULL_SIMPLIFY_OPS = 40  # above this, only factor()
 
+#: an ``at`` value: an int, a decimal, scientific notation, or a fraction p/q
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(/\d+)?")
+
 
 def verify(claim, define=None, assume=None, *, at=None, shapes=None, sizes=None, rtol=0.0,
-           name=None, world=None):
+           name=None, world=None, **unknown):
     """Check one claim; returns a ``Verdict`` (see its fields).
 
     - ``claim``: ``"LHS == RHS"`` in sympy syntax, or LaTeX (``=``).
@@ -40,18 +47,30 @@ def verify(claim, define=None, assume=None, *, at=None, shapes=None, sizes=None,
     - ``rtol``: relative tolerance for numbers (default 0: exact).
     - ``world``: definitions already read (the file runner shares one across claims).
 
+    A wrong argument is a ``BadArgument`` naming it; input beyond ``limits.py`` (huge
+    numbers, deep nesting, long texts, large sizes) is a ``TooLarge``.
+
     >>> verify("sigmoid(5) == 1").reason
     'rounding: relative error 0.0067 (true value 0.99330715)'
+    >>> verify("d(x**2, x) == 2*x + 10**-30").holds
+    False
     """
+    arguments.check_keywords(unknown)
+    claim = arguments.check_claim(claim)
+    name = arguments.check_name(name)
+    at = arguments.check_at(at)
+    rtol = arguments.check_rtol(rtol)
     where = f"claim {name!r}" if name else "claim"
-    world = world or World(define, shapes, sizes, assume)
+    if world is None:
+        world = World(arguments.check_define(define), shapes, sizes,
+                      arguments.check_assume(assume))
     world.known |= {parse_name(k) if is_latex(str(k)) else str(k) for k in (at or {})}
     tree = parse_claim(claim, where=where, known=world.known)
     strict = bool(world.defined) and world.mentions_definition(tree)
     lhs = world.evaluate(tree.lhs, text=claim, where=where, strict=strict)
     rhs = world.evaluate(tree.rhs, text=claim, where=where, strict=strict)
     subs = _at_values(world, at, claim, where)
-    tol = max(float(rtol or 0), _approx_tol(tree))
+    tol = max(rtol, _approx_tol(tree))
     return _judge(claim, name, tree, world, lhs, rhs, subs, tol)
 
 
@@ -74,8 +93,10 @@ def _at_values(world, at, claim, where):
             try:
                 flat = [_number(x) for r in rows for x in (r if isinstance(r, (list, tuple))
                                                                else [r])]
-            except TypeError:
+            except (TypeError, ValueError):
                 flat = None
+            except TooLarge as e:
+                raise TooLarge(f"at {key}: {e.message}", where=where) from None
             if flat is None or len(flat) != len(target):
                 raise VerifyError(f"{where}: at {key}: expected {len(target)} numbers for "
                                   f"a {values.describe_shape(target)} value")
@@ -85,15 +106,24 @@ def _at_values(world, at, claim, where):
                 subs[target] = _number(val)
             except (TypeError, ValueError):
                 raise VerifyError(f"{where}: at {key}: {val!r} is not a number") from None
+            except TooLarge as e:
+                raise TooLarge(f"at {key}: {e.message}", where=where) from None
     return subs
 
 
 def _number(v):
-    if isinstance(v, bool):
-        raise TypeError("bool")
-    if isinstance(v, (int, float, str)):
-        return sp.Rational(str(v).strip())      # 0.1 is exactly 1/10, as written
-    raise TypeError(type(v).__name__)
+    """An ``at`` value as an exact rational: 0.1 is exactly 1/10, as written."""
+    if not arguments.is_number(v):
+        raise TypeError(type(v).__name__)
+    if isinstance(v, numbers.Rational):          # int, Fraction: sized before printing
+        limits.check_number(Fraction(v))
+        return sp.Rational(v.numerator, v.denominator)
+    text = str(v).strip()
+    if not _NUMBER.fullmatch(text):
+        raise ValueError(text)
+    limits.check_literal(text.lstrip("+-").split("/")[0])
+    limits.check_literal(text.split("/")[1] if "/" in text else "1")
+    return sp.Rational(text)
 
 
 def _approx_tol(tree):
@@ -125,12 +155,14 @@ def _judge(claim, name, tree, world, lhs, rhs, subs, tol):
 
     verdict = dict(claim=claim, name=name, lhs=lhs, rhs=rhs, rtol=tol,
                    reference="lhs" if ref_is_lhs else "rhs")
+    clock = budget.Clock(budget.DISPLAY_SECONDS)     # for reasons and readable forms
+
     def shown(e):
         """In names; but as a number when ``at`` fixes every input."""
         e = sp.sympify(e).xreplace(subs)
         if subs and not expand(e).free_symbols:
-            return _tidy(expand(e))
-        return _tidy(e)
+            return _tidy(expand(e), clock)
+        return _tidy(e, clock)
 
     if values.shape(true) != values.shape(claimed):
         return Verdict(holds=False, correct=values.elementwise(shown, true), difference=None,
@@ -147,7 +179,7 @@ def _judge(claim, name, tree, world, lhs, rhs, subs, tol):
         # only the first failing element is classified: reasons cost simplifications
         explain = not any(not r[0] for r in results)
         results.append(_judge_scalar(tr, cl, expand, subs, tol, ref_is_lhs, bodies, explain,
-                                     guards))
+                                     guards, clock))
     holds = all(r[0] for r in results)
     correct = values.elementwise(shown, true)
     if holds:
@@ -185,23 +217,25 @@ def _guards(tree, world, expand):
 
 
 def _judge_scalar(true, claimed, expand, subs, tol, ref_is_lhs, bodies, explain=True,
-                  guards=()):
+                  guards=(), clock=None):
     """(holds, counterexample Point or None, reason) for one pair of scalar sides."""
     et, ec = expand(true), expand(claimed)
     left, right = (et, ec) if ref_is_lhs else (ec, et)
     syms = sorted(et.free_symbols | ec.free_symbols, key=lambda s: s.name)
     fs = numeric.abstract_functions(et, ec)
+    clock = clock or budget.Clock(budget.DISPLAY_SECONDS)
     if not syms and not fs:
-        a, b = numeric.value(left, {}), numeric.value(right, {})
-        if a is None or b is None:
+        a, b, agree = numeric.same(left, right, {}, tol)
+        if agree is None:
             return False, _fixed_point(subs, a, b), "a side is undefined here"
-        if numeric.close(a, b, tol, numeric.has_floats(et, ec)):
+        if agree:
             return True, None, None
-        return False, _fixed_point(subs, a, b), reason.classify(
-            true.xreplace(subs), claimed.xreplace(subs), expand, bodies)
+        return False, _fixed_point(subs, a, b), clock.run(
+            reason.classify, true.xreplace(subs), claimed.xreplace(subs), expand, bodies, tol,
+            default="different value")
     found = numeric.differ_generically(left, right, syms, tol, guards=guards)
     if found == "undecided":
-        if sp.simplify(et - ec) == 0:
+        if _simplifies_to_zero(et - ec, tol):
             return True, None, None
     elif found is None:
         return True, None, None
@@ -211,14 +245,27 @@ def _judge_scalar(true, claimed, expand, subs, tol, ref_is_lhs, bodies, explain=
             cx[s.name] = numeric.readable(v)
     if not explain:
         return False, cx, None
-    why = reason.classify(true.xreplace(subs), claimed.xreplace(subs), expand, bodies, tol)
+    why = clock.run(reason.classify, true.xreplace(subs), claimed.xreplace(subs), expand,
+                    bodies, tol, default="different expression")
     return False, cx, why
+
+
+def _simplifies_to_zero(difference, tol):
+    """When no point could be checked (a side undefined at every point tried), sympy
+    decides, within ``budget.DECIDE_SECONDS``; if it cannot, that is an error, not a
+    verdict either way."""
+    try:
+        return budget.within(budget.DECIDE_SECONDS, sp.simplify, difference) == 0
+    except budget.OutOfTime:
+        raise VerifyError(f"cannot decide: both sides are undefined at every point tried "
+                          f"and sympy did not simplify their difference within "
+                          f"{budget.DECIDE_SECONDS:g} s") from None
 
 
 def _fixed_point(subs, a, b):
     p = numeric.Point({s.name: numeric.readable(v)
                        for s, v in sorted(subs.items(), key=lambda kv: kv[0].name)})
-    p.lhs_value, p.rhs_value = numeric.readable(a), numeric.readable(b)
+    p.lhs_value, p.rhs_value = numeric.readable_pair(a, b)
     return p
 
 
@@ -234,8 +281,9 @@ def _shape_reason(true, claimed, expand):
     return f"shape: the true value is {st}, the claimed {sc}"
 
 
-def _tidy(e):
-    """The shortest of e, factor(e), simplify(e); a number as a 15-digit float."""
+def _tidy(e, clock=None):
+    """The shortest of e, factor(e), simplify(e) (those done in the ``clock``'s time);
+    a number as a 15-digit float."""
     e = sp.sympify(e)
     if e.is_number and not e.has(sp.core.function.AppliedUndef):
         if e.is_Rational:
@@ -246,9 +294,10 @@ def _tidy(e):
     if sp.count_ops(e) > MAX_SIMPLIFY_OPS:
         return e
     fns = (sp.factor, sp.simplify) if sp.count_ops(e) <= MAX_FULL_SIMPLIFY_OPS else (sp.factor,)
+    clock = clock or budget.Clock(budget.DISPLAY_SECONDS)
     for fn in fns:
         try:
-            cand = fn(e)
+            cand = clock.run(fn, e, default=e)
         except Exception:       # sympy can fail on exotic forms; the plain form is fine
             continue
         if sp.count_ops(cand) < sp.count_ops(best):

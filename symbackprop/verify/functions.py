@@ -23,6 +23,7 @@ True
 """
 
 import re
+from functools import lru_cache
 
 import sympy as sp
 
@@ -106,10 +107,24 @@ def apply(name, n, arg):
     >>> apply("sigmoid", 1, z)
     (1 - sigmoid(z))*sigmoid(z)
     """
-    body = ELEMENTWISE[name]
+    body = _exact(ELEMENTWISE[name])
     for _ in range(n):
         body = scalar.derivative(body, 0)
     return body(arg)
+
+
+@lru_cache(maxsize=None)
+def _exact(body):
+    """A body with its decimal constants as the exact numbers they are written as
+    (leaky_relu's slope ``0.01`` is 1/100), as claims read decimals: so
+    ``d(leaky_relu(x), x) == 0.01`` holds for x < 0 exactly, not within a tolerance.
+
+    >>> _exact(ELEMENTWISE["leaky_relu"]).expr.args[1]
+    (x0/100, True)
+    """
+    if not body.has(sp.Float):
+        return body
+    return sp.Lambda(body.variables, sp.nsimplify(body.expr, rational=True))
 
 
 def apply_abstract(name, n, args):

@@ -1,9 +1,18 @@
 """Numbers: is a difference zero, and where is it not (with small readable values)?
 
-Both sides are evaluated with 40 significant digits after substituting exact rationals,
-so "exact" really is exact to far beyond float rounding (1e-25 relative; 1e-12 when the
-expressions themselves hold floats, e.g. leaky_relu's 0.01).  ``rtol`` loosens that to
-``|claimed − true| ≤ rtol · max(|claimed|, |true|)``.
+Numbers in claims are exact, so with ``rtol`` 0 a claim holds only when the difference
+of its sides is exactly zero at every point tried: ``2*x + 10**-30`` is not ``2*x``.  At
+a point (exact rationals), ``same`` decides:
+
+1. sides that differ in their first 20 digits differ;
+2. sides without transcendental functions are computed exactly (sympy rationals);
+3. otherwise the difference is computed twice with mpmath, at a precision that grows with
+   the claim's own numbers (``working_digits``: 10**-30 in a claim adds 62 digits) and
+   again 20 digits finer.  A real difference is the same both times; rounding noise
+   shrinks by 20 orders of magnitude.  So the only differences taken for zero are those
+   far below every number written in the claim (``exp(-10**6)``, say).
+
+``rtol`` > 0 is the numeric mode: ``|claimed − true| ≤ rtol · max(|claimed|, |true|)``.
 
 Identity claims are judged at random generic points (so a difference only at a kink, such
 as relu'(0), is a convention, not an error); the counterexample is then searched among
@@ -14,6 +23,8 @@ by concrete ones for the numbers: random polynomials to judge, x², x³, ... to 
 >>> x = sp.Symbol("x", real=True)
 >>> find_counterexample(x * 2, x * 3, [x])
 {'x': 1}
+>>> same(2*x, 2*x + sp.Rational(1, 10**30), {x: sp.Rational(1, 3)})[2]
+False
 """
 
 import itertools
@@ -24,7 +35,16 @@ from functools import lru_cache
 import mpmath
 import sympy as sp
 
+from symbackprop.verify import limits
+
+#: significant digits of every evaluation at least (``working_digits`` adds more)
 DIGITS = 40
+#: sides whose relative difference exceeds this differ, no finer check needed
+PLAIN = sp.Float("1e-20", DIGITS)
+#: how much finer the confirming evaluation of a difference is
+GUARD = 20
+#: most significant digits shown for two sides that differ only far down
+SHOWN_DIGITS = 40
 READABLE = [Fraction(v) for v in (1, 2, -1, 3, Fraction(1, 2), -2, 0, Fraction(-1, 2), 4,
                                   Fraction(3, 2), -3, 5, Fraction(1, 3))]
 _KINKS = (sp.Max, sp.Min, sp.Heaviside, sp.Abs, sp.sign)
@@ -58,20 +78,38 @@ class Point(dict):
         return super().get(self._key(k), default)
 
 
-def has_floats(*exprs):
-    return any(e.has(sp.Float) for e in exprs if isinstance(e, sp.Basic))
+def close(a, b, rtol=0.0):
+    """Whether two numbers agree within ``rtol`` (and a rounding floor 25 digits down).
 
-
-def close(a, b, rtol=0.0, floats=False):
-    """Whether two numbers agree to ``rtol`` (exactly, to 40 digits, when rtol is 0).
+    This is the numeric mode; with rtol 0 use ``same``, which is exact.
 
     >>> close(sp.Float(1), sp.Float(1.0001), rtol=1e-3), close(1, 1.0001)
     (True, False)
     """
-    a, b = sp.Float(a, DIGITS), sp.Float(b, DIGITS)
-    scale = max(abs(a), abs(b), 1)
-    exact = sp.Float("1e-12" if floats else "1e-25", DIGITS) * scale
-    return abs(a - b) <= max(exact, sp.Float(rtol, DIGITS) * max(abs(a), abs(b)))
+    a, b = sp.sympify(a), sp.sympify(b)
+    scale = max(abs(a), abs(b))
+    floor = sp.Float("1e-25", DIGITS) * max(scale, 1)
+    return bool(abs(a - b) <= max(floor, sp.Float(rtol, DIGITS) * scale))
+
+
+@lru_cache(maxsize=512)
+def _expr_digits(expr):
+    return max((limits.digits(r) for r in expr.atoms(sp.Rational)), default=1)
+
+
+def working_digits(expr, subs=None):
+    """The precision for ``expr`` (at ``subs``): ``DIGITS`` plus twice the digits of its
+    largest exact number, so a difference made of the claim's own numbers (10**-30 next to
+    10**20) lies far above rounding.  Bounded, as numbers are (``limits.MAX_DIGITS``).
+
+    >>> working_digits(sp.Symbol("x") + sp.Rational(1, 10**30))
+    102
+    """
+    extra = _expr_digits(sp.sympify(expr))
+    for v in (subs or {}).values():
+        if isinstance(v, sp.Rational):
+            extra = max(extra, limits.digits(v))
+    return DIGITS + 2 * extra
 
 
 _MPMATH = {
@@ -96,45 +134,108 @@ def _compiled(expr):
         return None
 
 
-def value(expr, subs):
-    """``expr`` at a point as a 40-digit Float, or None where it is undefined or complex.
+def _mpf(v):
+    return mpmath.mpf(v.p) / v.q if isinstance(v, sp.Rational) else mpmath.mpf(str(v))
 
-    >>> value(sp.log(sp.Symbol("x")), {sp.Symbol("x"): -1}) is None
-    True
-    """
-    expr = sp.sympify(expr)
-    compiled = _compiled(expr) if expr.free_symbols else None
+
+def _mp(expr, subs, dps):
+    """``expr`` at a point as an mpmath number with ``dps`` digits, or None where it is
+    undefined or not real."""
+    compiled = _compiled(expr)
     if compiled is not None:
         syms, fn = compiled
         try:
-            with mpmath.workdps(DIGITS):
-                v = fn(*[mpmath.mpf(subs[s].p) / subs[s].q if isinstance(subs[s], sp.Rational)
-                         else mpmath.mpf(str(subs[s])) for s in syms])
+            with mpmath.workdps(dps):
+                v = fn(*[_mpf(subs[s]) for s in syms])
+                v = mpmath.mpmathify(v)
         except (ZeroDivisionError, ValueError, TypeError, KeyError, OverflowError):
             return None
         if isinstance(v, mpmath.mpc):
-            if abs(v.imag) > mpmath.mpf("1e-30"):
+            if abs(v.imag) > abs(v.real) * mpmath.mpf(10) ** (10 - dps) + \
+                    mpmath.mpf(10) ** (-dps):
                 return None
             v = v.real
-        if not mpmath.isfinite(v):
-            return None
-        return sp.Float(v, DIGITS)
+        return v if mpmath.isfinite(v) else None
     try:
-        v = sp.sympify(expr).xreplace(subs)
+        v = expr.xreplace(subs)
         if v.has(sp.Derivative, sp.Subs):
             v = v.doit()
-        v = v.evalf(DIGITS)
+        v = v.evalf(dps)
     except (ZeroDivisionError, TypeError, ValueError):
         return None
     if not v.is_number or v.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
         return None
     re, im = v.as_real_imag()
-    if abs(im) > sp.Float("1e-30"):
+    if abs(im) > abs(re) * sp.Float(10) ** (10 - dps) + sp.Float(10) ** (-dps):
         return None
     try:
-        return sp.Float(re, DIGITS)
-    except TypeError:
+        return mpmath.mpf(sp.Float(re, dps)._mpf_)
+    except (TypeError, AttributeError):
         return None
+
+
+def value(expr, subs, digits=None):
+    """``expr`` at a point as a Float (``working_digits`` significant digits), or None
+    where it is undefined or complex.
+
+    >>> value(sp.log(sp.Symbol("x")), {sp.Symbol("x"): -1}) is None
+    True
+    """
+    expr = sp.sympify(expr)
+    dps = digits or working_digits(expr, subs)
+    v = _mp(expr, subs, dps)
+    return None if v is None else sp.Float(v, dps)
+
+
+#: functions sympy evaluates exactly at rational points
+_EXACT_FUNCTIONS = (sp.Max, sp.Min, sp.Abs, sp.Heaviside, sp.sign, sp.Piecewise)
+
+
+@lru_cache(maxsize=512)
+def _rational_valued(expr):
+    """True when ``expr`` at rational points is rational: no exp, log, sqrt, ..."""
+    return all(isinstance(f, _EXACT_FUNCTIONS) for f in expr.atoms(sp.Function)) and \
+        all(p.exp.is_Integer for p in expr.atoms(sp.Pow)) and \
+        not expr.has(sp.Derivative, sp.Subs, sp.Float)
+
+
+def same(lhs, rhs, subs, rtol=0.0):
+    """Whether ``lhs`` and ``rhs`` agree at the point ``subs``: ``(a, b, agree)``.
+
+    ``a``, ``b`` are both sides as Floats (None where undefined; ``agree`` is then None).
+    With ``rtol`` 0 the answer is exact (see the module doc), else within ``rtol``.
+
+    >>> x = sp.Symbol("x", real=True)
+    >>> same(sp.exp(x), sp.exp(x) + sp.Rational(1, 10**50), {x: 1})[2]
+    False
+    >>> same(sp.exp(2*x), sp.exp(x)**2, {x: sp.Rational(1, 3)})[2]
+    True
+    """
+    lhs, rhs = sp.sympify(lhs), sp.sympify(rhs)
+    dps = max(working_digits(lhs, subs), working_digits(rhs, subs))
+    a, b = value(lhs, subs, dps), value(rhs, subs, dps)
+    if a is None or b is None:
+        return a, b, None
+    if rtol:
+        return a, b, close(a, b, rtol)
+    if abs(a - b) > PLAIN * max(abs(a), abs(b)):
+        return a, b, False
+    if _rational_valued(lhs) and _rational_valued(rhs):
+        try:
+            return a, b, lhs.xreplace(subs) == rhs.xreplace(subs)
+        except (ZeroDivisionError, TypeError):
+            pass
+    fine = dps + GUARD
+    a2, b2 = _mp(lhs, subs, fine), _mp(rhs, subs, fine)
+    if a2 is None or b2 is None:
+        return a, b, None
+    with mpmath.workdps(fine):
+        d1, d2 = mpmath.mpf(a._mpf_) - mpmath.mpf(b._mpf_), a2 - b2
+        # a real difference is the same at both precisions; rounding noise is not
+        stable = d2 != 0 and abs(d1 - d2) <= abs(d2) * mpmath.mpf(10) ** -10
+    if stable:
+        return sp.Float(a2, fine), sp.Float(b2, fine), False
+    return a, b, True
 
 
 def _rational(q):
@@ -205,6 +306,14 @@ def _defined(guards, subs):
                for g in guards)
 
 
+def _with_guard_symbols(symbols, guards):
+    """The claim's symbols, then those only the guards use (a matrix element's claim uses
+    W_11, its loss all of W): a point must give every guard a value to be checked."""
+    symbols = sorted(symbols, key=lambda s: s.name)
+    extra = set().union(*(sp.sympify(g).free_symbols for g in guards)) - set(symbols)
+    return symbols + sorted(extra, key=lambda s: s.name)
+
+
 def differ_generically(lhs, rhs, symbols, rtol=0.0, seed=0, tries=8, guards=()):
     """At random generic points: a point where the sides differ, or None if they agree.
 
@@ -214,19 +323,18 @@ def differ_generically(lhs, rhs, symbols, rtol=0.0, seed=0, tries=8, guards=()):
     """
     rng = random.Random(seed)
     fs = abstract_functions(lhs, rhs)
-    floats = has_floats(lhs, rhs)
+    symbols = _with_guard_symbols(symbols, guards)
     valid = 0
     for attempt in range(tries * 4):
         positive = attempt >= tries        # after a few failures, try the positive half
         subs = {s: sp.Rational(rng.randint(100 if positive else -1700, 1700), 1000)
                 for s in symbols}
         choice = _random_functions(fs, rng) if fs else {}
-        a = value(concretize(lhs, choice), subs)
-        b = value(concretize(rhs, choice), subs)
-        if a is None or b is None or not _defined(guards, subs):
+        a, b, agree = same(concretize(lhs, choice), concretize(rhs, choice), subs, rtol)
+        if agree is None or not _defined(guards, subs):
             continue
         valid += 1
-        if not close(a, b, rtol, floats):
+        if not agree:
             return subs, choice
         if valid >= tries:
             return None
@@ -256,9 +364,8 @@ def find_counterexample(lhs, rhs, symbols, rtol=0.0, fallback=None, budget=400, 
     ``fallback`` (from ``differ_generically``) is used when no readable point differs.
     """
     rng = random.Random(1)
-    symbols = sorted(symbols, key=lambda s: s.name)
+    symbols = _with_guard_symbols(symbols, guards)
     fs = abstract_functions(lhs, rhs)
-    floats = has_floats(lhs, rhs)
     choices = [dict(zip(fs, combo)) for combo in
                itertools.product(READABLE_FUNCTIONS, repeat=len(fs))][:25] if fs else [{}]
     seen = 0
@@ -269,26 +376,47 @@ def find_counterexample(lhs, rhs, symbols, rtol=0.0, fallback=None, budget=400, 
             if seen > budget:
                 break
             subs = {s: _rational(v) for s, v in zip(symbols, vals)}
-            a, b = value(l, subs), value(r, subs)
-            if a is None or b is None or close(a, b, rtol, floats) or _at_kink([l, r], subs):
+            a, b, agree = same(l, r, subs, rtol)
+            if agree is None or agree or _at_kink([l, r], subs):
                 continue
             if not _defined(guards, subs):
                 continue
             return _point(subs, a, b, choice)
     if fallback and fallback != "undecided":
         subs, choice = fallback
-        a = value(concretize(lhs, choice), subs)
-        b = value(concretize(rhs, choice), subs)
+        a, b, _ = same(concretize(lhs, choice), concretize(rhs, choice), subs, rtol)
         return _point(subs, a, b, choice)
     return None
 
 
 def _point(subs, a, b, choice):
     p = Point({s.name: readable(v) for s, v in sorted(subs.items(), key=lambda kv: kv[0].name)})
-    p.lhs_value, p.rhs_value = readable(a), readable(b)
+    p.lhs_value, p.rhs_value = readable_pair(a, b)
     if choice:
         p.functions = {str(f): str(body) for f, body in choice.items()}
     return p
+
+
+def readable_pair(a, b):
+    """Both sides at a counterexample, readable, and never printed equal when they differ:
+    1 and 1 + 10**-30 are floats 1 and 1, so they are given as decimal strings with the
+    digits that tell them apart.
+
+    >>> readable_pair(sp.Float(1, 60), sp.Float(1, 60) + sp.Float("1e-30", 60))
+    ('1.0', '1.000000000000000000000000000001')
+    """
+    ra, rb = readable(a), readable(b)
+    if ra != rb or a is None or b is None or a == b:
+        return ra, rb
+    a, b = sp.Float(a), sp.Float(b)
+    with mpmath.workprec(max(a._prec, b._prec)):
+        fa, fb = mpmath.mpf(a._mpf_), mpmath.mpf(b._mpf_)
+        rel = abs(fa - fb) / max(abs(fa), abs(fb))
+        n = int(-mpmath.log10(rel)) + 3
+        if n <= SHOWN_DIGITS:
+            return mpmath.nstr(fa, n), mpmath.nstr(fb, n)
+        d = fb - fa          # too many digits to read: the right side as left + difference
+        return ra, f"{ra}… {'+' if d > 0 else '-'} {mpmath.nstr(abs(d), 6)}"
 
 
 def readable(v):

@@ -37,6 +37,9 @@ def classify(true, claimed, expand, bodies=None, rtol=0.0):
     true, claimed = _common_names(true, claimed, bodies)
     if true != 0 and _same(claimed, -true, expand):
         return "sign"
+    offset = sp.expand(claimed - true)
+    if offset.is_number and offset != 0:     # 2*x + 10**-30 for 2*x: not a factor
+        return f"off by {show(offset)}"
     if true != 0 and claimed != 0:
         r = _ratio(true, claimed, expand, bodies)
         if r is not None:
@@ -161,8 +164,7 @@ def _term(true, claimed, expand):
 
 
 def _numeric(true, claimed):
-    a = numeric.value(true, {})
-    b = numeric.value(claimed, {})
+    a, b, _ = numeric.same(true, claimed, {})
     if a is None or b is None:
         return "a side is undefined"
     if a.is_zero:

@@ -1,0 +1,84 @@
+"""Wall-clock limits for sympy calls that can run for minutes (``simplify``, ``factor``).
+
+``symbackprop.simplify.bodies.Budget`` is cooperative: it is asked between bodies, so it
+cannot stop one ``sympy.simplify`` that never returns.  verify calls sympy on expressions
+a user wrote, so here a call is interrupted: ``within(seconds, fn, ...)`` runs ``fn`` under
+a ``SIGALRM`` timer and raises ``OutOfTime`` when it fires.  An outer timer (a test's
+``signal.alarm``, say) is kept and re-armed with the time it has left.  Signals only reach
+the main thread: elsewhere ``fn`` runs without a limit.
+
+>>> within(5, sum, [1, 2, 3])
+6
+>>> import time
+>>> within(0.05, time.sleep, 1)
+Traceback (most recent call last):
+...
+symbackprop.verify.budget.OutOfTime: took longer than 0.05 s
+"""
+
+import signal
+import threading
+import time
+
+#: seconds for sympy to decide a claim whose sides are undefined at every point tried
+DECIDE_SECONDS = 10.0
+
+#: seconds for the readable forms and the reason of one verdict (all elements together);
+#: when they run out, forms are shown as derived and the reason is a generic one
+DISPLAY_SECONDS = 10.0
+
+
+class OutOfTime(Exception):
+    """A limited call ran out of time (caught by verify's own code, never shown raw)."""
+
+
+def _can_interrupt():
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+def within(seconds, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, or ``OutOfTime`` after ``seconds`` of wall-clock time."""
+    if seconds <= 0:
+        raise OutOfTime("no time left")
+    if not _can_interrupt():
+        return fn(*args, **kwargs)
+    outer_left, outer_interval = signal.getitimer(signal.ITIMER_REAL)
+    if outer_left and outer_left <= seconds:
+        return fn(*args, **kwargs)       # an outer timer fires first: it stays in charge
+
+    def expire(signum, frame):
+        raise OutOfTime(f"took longer than {seconds:g} s")
+
+    start = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_left:
+            left = max(outer_left - (time.monotonic() - start), 1e-3)
+            signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
+
+
+class Clock:
+    """A deadline shared by several limited calls (the display of one verdict).
+
+    >>> c = Clock(5)
+    >>> c.run(sum, [1, 2], default=None)
+    3
+    """
+
+    def __init__(self, seconds):
+        self.deadline = time.monotonic() + seconds
+
+    def left(self):
+        return self.deadline - time.monotonic()
+
+    def run(self, fn, *args, default=None):
+        """``fn(*args)`` within the time left, else ``default``."""
+        try:
+            return within(self.left(), fn, *args)
+        except OutOfTime:
+            return default
