@@ -12,7 +12,9 @@ file and line).
 0.001
 """
 
+import argparse
 import json
+import math
 import sys
 
 from symbackprop.errors import SymbackpropError
@@ -34,9 +36,12 @@ def register(subparsers):
 
 
 def _nonnegative(text):
-    value = float(text)
-    if value < 0:
-        raise ValueError("rtol must not be negative")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
     return value
 
 

@@ -87,16 +87,16 @@ def _at_values(world, at, claim, where):
             try:
                 target = world.evaluate(t.Name(key), strict=False)
             except VerifyError as e:
-                raise e.locate(where=where)
+                raise e.locate(where=where) if hasattr(e, "locate") else e
         if values.shape(target):
             rows = val if isinstance(val, (list, tuple)) else None
             try:
                 flat = [_number(x) for r in rows for x in (r if isinstance(r, (list, tuple))
                                                                else [r])]
-            except (TypeError, ValueError):
-                flat = None
             except TooLarge as e:
                 raise TooLarge(f"at {key}: {e.message}", where=where) from None
+            except (TypeError, ValueError):
+                flat = None
             if flat is None or len(flat) != len(target):
                 raise VerifyError(f"{where}: at {key}: expected {len(target)} numbers for "
                                   f"a {values.describe_shape(target)} value")
@@ -104,10 +104,10 @@ def _at_values(world, at, claim, where):
         else:
             try:
                 subs[target] = _number(val)
-            except (TypeError, ValueError):
-                raise VerifyError(f"{where}: at {key}: {val!r} is not a number") from None
             except TooLarge as e:
                 raise TooLarge(f"at {key}: {e.message}", where=where) from None
+            except (TypeError, ValueError):
+                raise VerifyError(f"{where}: at {key}: {val!r} is not a number") from None
     return subs
 
 

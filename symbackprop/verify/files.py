@@ -24,16 +24,22 @@ Format (keys other than ``claims`` are optional)::
 [(4, True)]
 """
 
+import math
 from dataclasses import dataclass, field
 
 import yaml
 
+from symbackprop.verify import arguments, limits
 from symbackprop.verify.check import verify
-from symbackprop.verify.errors import DerivationFileError, VerifyError
+from symbackprop.verify.errors import BadArgument, DerivationFileError, TooLarge, VerifyError
 from symbackprop.verify.world import World
 
 TOP_KEYS = {"define", "claims", "shapes", "sizes", "assume", "rtol"}
 CLAIM_KEYS = {"claim", "name", "at", "rtol"}
+
+#: the YAML tags a derivation file may use (implicit ones included): plain data only
+PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in
+              ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")}
 
 
 @dataclass
@@ -76,23 +82,64 @@ def _mapping(path, node, what):
     return [(k, v) for k, v in node.value]
 
 
-def load(path):
-    """Read and check the structure of a derivation file (no math yet).
-
-    Raises ``DerivationFileError`` naming the file and line.
-    """
+def _read(path):
+    """The file's text: at most ``limits.MAX_FILE_BYTES``, and UTF-8."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        with open(path, "rb") as fh:
+            data = fh.read(limits.MAX_FILE_BYTES + 1)
     except OSError as e:
         raise DerivationFileError(f"cannot read: {e.strerror}").locate(file=path) from None
+    if len(data) > limits.MAX_FILE_BYTES:
+        raise TooLarge(f"file larger than {limits.MAX_FILE_BYTES} bytes").locate(file=path)
     try:
-        root = yaml.compose(text)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise DerivationFileError(f"not UTF-8 text: byte 0x{data[e.start]:02x} cannot be "
+                                  f"read").locate(file=path, line=line) from None
+
+
+def _compose(path, text):
+    """The YAML node tree (no Python objects are built), every tag checked."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         problem = getattr(e, "problem", None) or str(e)
         err = DerivationFileError(f"not valid YAML: {problem}")
         raise err.locate(file=path, line=mark.line + 1 if mark else None) from None
+    except RecursionError:      # PyYAML's composer recurses once per nesting level
+        raise TooLarge("YAML nested too deeply").locate(file=path) from None
+    _check_tags(path, root)
+    return root
+
+
+def _check_tags(path, root):
+    """Only plain YAML (strings, numbers, lists, mappings): a tag such as
+    ``!!python/object/apply:os.system`` is an error, never a constructor to call."""
+    seen, stack = set(), [root] if root is not None else []
+    while stack:                # iterative, and each node once: aliases share nodes
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.tag not in PLAIN_TAGS:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise _fail(path, node, f"YAML tag {tag} is not allowed (plain strings, numbers, "
+                                    f"lists and mappings only)")
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                stack.extend((k, v))
+
+
+def load(path):
+    """Read and check the structure of a derivation file (no math yet).
+
+    Raises ``DerivationFileError`` (or ``TooLarge``) naming the file and line.
+    """
+    root = _compose(path, _read(path))
     if root is None:
         raise DerivationFileError("empty file; expected 'define:' and 'claims:'").locate(
             file=path)
@@ -117,15 +164,28 @@ def load(path):
         raise _fail(path, node, "'claims' must be a list")
     claims = [_claim(path, item) for item in node.value]
     extras = {}
-    for key in ("shapes", "sizes", "assume"):
+    for key, check in (("shapes", arguments.check_shapes), ("sizes", arguments.check_sizes),
+                       ("assume", arguments.check_assume)):
         extras[key] = _scalar(top[key]) if key in top else {}
         if extras[key] is None:
             extras[key] = {}
         if not isinstance(extras[key], dict):
             raise _fail(path, top[key], f"'{key}' must be a mapping")
+        _each_entry(path, top.get(key), check)
     rtol = _scalar(top["rtol"]) if "rtol" in top else None
     return DerivationFile(path, define, lines, claims, extras["shapes"], extras["sizes"],
                           extras["assume"], _rtol(path, top.get("rtol"), rtol))
+
+
+def _each_entry(path, node, check):
+    """``check`` each entry of a mapping node on its own, so an error has its line."""
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for k, v in node.value:
+        try:
+            check({_scalar(k): _scalar(v)})
+        except BadArgument as e:
+            raise _fail(path, k, e.message) from None
 
 
 def _rtol(path, node, value):
@@ -133,10 +193,10 @@ def _rtol(path, node, value):
         return None
     try:
         value = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _fail(path, node, f"rtol must be a number, got {value!r}") from None
-    if value < 0:
-        raise _fail(path, node, "rtol must not be negative")
+    if not math.isfinite(value) or value < 0:
+        raise _fail(path, node, f"rtol must be a number >= 0, got {value!r}")
     return value
 
 
@@ -161,8 +221,10 @@ def _claim(path, item):
     at = _scalar(fields["at"]) if "at" in fields else {}
     if not isinstance(at, dict):
         raise _fail(path, fields["at"], "'at' must be a mapping {name: number}")
+    _each_entry(path, fields.get("at"), arguments.check_at)
+    name = _scalar(fields.get("name"))
     return ClaimEntry(_scalar(fields["claim"]), fields["claim"].start_mark.line + 1,
-                      name=_scalar(fields.get("name")), at=at,
+                      name=None if name is None else str(name), at=at,
                       rtol=_rtol(path, fields.get("rtol"), _scalar(fields.get("rtol"))))
 
 
