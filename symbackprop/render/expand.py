@@ -58,8 +58,9 @@ def expand(expr, sizes=None, simplify=True, closed_form=False):
                               "(symbackprop.render.expand.MAX_BATCH); per-element formulas are for small examples")
     node = expr
     if simplify:
+        from symbackprop.render.formula import SIMPLIFY_SECONDS
         from symbackprop.simplify import simplify as simp
-        (node,) = simp([expr])
+        (node,) = simp([expr], budget=SIMPLIFY_SECONDS)
     order = topo_order([node])
     for m in order:
         count = _count(m.shape, n)
@@ -69,12 +70,15 @@ def expand(expr, sizes=None, simplify=True, closed_form=False):
                 "elements per value (symbackprop.render.expand.MAX_ELEMENTS); use smaller layers or batch")
     values = {}
     total = 0
-    for m in order:
+    for k, m in enumerate(order, 1):
         values[m] = _value(m, [values[a] for a in m.args], n)
+        # checked after every value: a value that reads its operand twice doubles the size,
+        # so a deep graph stops here within a few values of the limit, never exponentially late
         total += sum(sp.count_ops(e) for e in np.ravel(values[m]) if isinstance(e, sp.Basic))
         if total > MAX_OPS:
             raise DerivationError(f"expand: the expressions exceed {MAX_OPS} operations "
-                                  "(symbackprop.render.expand.MAX_OPS) at " + m.describe() + "; use a smaller network")
+                                  f"(symbackprop.render.expand.MAX_OPS) at value {k} of {len(order)} of the graph, "
+                                  f"{m.describe()}; use a smaller network (str(expr) and sb.explain print any size)")
     out = values[node]
     from symbackprop.simplify.bodies import simplify_expr
     out = np.vectorize(lambda e: _finish(sp.sympify(e), closed_form, simplify_expr), otypes=[object])(out)

@@ -22,16 +22,17 @@ from symbackprop.autodiff import backprop, grad
 from symbackprop.errors import DerivationError
 from symbackprop.graph.node import Expr
 from symbackprop.graph.traverse import leaves, topo_order
-from symbackprop.render.formula import Renderer
+from symbackprop.render.formula import SIMPLIFY_SECONDS, Renderer, taken_names
 from symbackprop.render.namer import Namer, is_affine
 from symbackprop.render.names import Name
 from symbackprop.render.printer import LATEX, UNICODE
+from symbackprop.render.shared import SharedNames
 
 
 @dataclass
 class Step:
     """One line of an explanation: ``lhs = rhs`` and where it comes from."""
-    kind: str  # "forward", "delta", "gradient"
+    kind: str  # "forward", "delta", "gradient"; "shared": a value named because formulas reuse it
     lhs: str
     rhs: str
     lhs_latex: str
@@ -99,7 +100,7 @@ def explain(loss, wrt=None):
     cot = backprop(loss, layers + targets) if layers else {}
     deltas = [z for z in layers if z in cot]
     outs = [loss] + [cot[z] for z in deltas] + [grads[t] for t in targets]
-    simple = simplify(outs, reuse=forward.reusable())
+    simple = simplify(outs, budget=SIMPLIFY_SECONDS, reuse=forward.reusable())
     s_loss, s_deltas, s_grads = simple[0], simple[1:1 + len(deltas)], simple[1 + len(deltas):]
     namer = Namer(simple, extra=[loss] + forward.reusable())
     for n, name in forward.names.items():
@@ -110,10 +111,32 @@ def explain(loss, wrt=None):
         zname = forward.name(z)
         sub = zname.sub if zname.base == "z" else (str(forward.total) if forward.total > 1 else "")
         delta_names[d] = (Name("δ", sub, latex_base=r"\delta"), zname)
-    text_r, latex_r = Renderer(namer, UNICODE), Renderer(namer, LATEX)
+    # one set of shared names for both styles and every step, counted over all of them, so a
+    # value reused across steps is defined once, in its own step before the first reader
+    shared = SharedNames(simple + [loss] + forward.reusable(), taken=taken_names(namer))
+    text_r, latex_r = Renderer(namer, UNICODE, shared), Renderer(namer, LATEX, shared)
 
     def rhs(node):
         return text_r.piece(node).text, latex_r.piece(node).latex
+
+    defined = set()
+
+    def shared_steps():
+        """Steps defining the shared values used so far and not defined yet, innermost first."""
+        new, i = [], 0
+        while i < len(text_r.used):
+            n = text_r.used[i]
+            i += 1
+            if n not in defined and namer.name(n) is None and shared.name(n) is not None:
+                defined.add(n)
+                new.append((n, rhs(n)))  # may use (append) more shared values
+        order = {n: k for k, n in enumerate(topo_order([n for n, _ in new]))}
+        new.sort(key=lambda item: order[item[0]])
+        return [Step("shared", str(shared.name(n)), t, shared.name(n).latex, l, node=n) for n, (t, l) in new]
+
+    def add(step):
+        steps.extend(shared_steps())
+        steps.append(step)
 
     def definition(node):
         t, l = rhs(s_loss if node is loss else node)
@@ -125,9 +148,9 @@ def explain(loss, wrt=None):
                  and not n.is_leaf and n is not loss]
     for n in fwd_nodes:
         t, l = rhs(n)
-        steps.append(Step("forward", str(forward.name(n)), t, forward.name(n).latex, l, node=n))
+        add(Step("forward", str(forward.name(n)), t, forward.name(n).latex, l, node=n))
     lt, ll = rhs(s_loss)
-    steps.append(Step("forward", str(loss_name), lt, loss_name.latex, ll, node=s_loss))
+    add(Step("forward", str(loss_name), lt, loss_name.latex, ll, node=s_loss))
     for d in s_deltas:  # named, so gradient formulas read δ's
         namer.names[d] = delta_names[d][0]
     text_r.cache.clear(); latex_r.cache.clear()
@@ -137,7 +160,7 @@ def explain(loss, wrt=None):
         t, l = rhs(d)
         pt, pl = _partial(loss_name, zname)
         source = _sources(z, loss, forward, layers, definition)
-        steps.append(Step("delta", f"{dname} = {pt}", t, f"{dname.latex} = {pl}", l, source, node=d))
+        add(Step("delta", f"{dname} = {pt}", t, f"{dname.latex} = {pl}", l, source, node=d))
         later[z] = source
     for target, g in zip(targets, s_grads):
         tname = namer.name(target) or Name(target.describe())
@@ -145,7 +168,7 @@ def explain(loss, wrt=None):
         t, l = rhs(g)
         readers = [z for z in layers if target in topo_order([z]) and z in cot]
         source = [definition(readers[0])] if readers else []
-        steps.append(Step("gradient", pt, t, pl, l, source, node=g))
+        add(Step("gradient", pt, t, pl, l, source, node=g))
     return Explanation(steps, dict(zip(targets, s_grads)))
 
 
