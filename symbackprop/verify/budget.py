@@ -28,8 +28,23 @@ DECIDE_SECONDS = 10.0
 DISPLAY_SECONDS = 10.0
 
 
+#: seconds for one evaluation of one side at one point.  It takes milliseconds, even for
+#: an element of an expanded network; seconds mean astronomically large numbers
+#: (``exp(exp(exp(exp(exp(x)))))``), which mpmath would compute for hours
+EVAL_SECONDS = 2.0
+
+
 class OutOfTime(Exception):
-    """A limited call ran out of time (caught by verify's own code, never shown raw)."""
+    """A limited call ran out of time (caught by verify's own code, never shown raw).
+
+    ``own`` is True when the timer of the innermost ``within`` fired, False when an outer
+    one did (then the outer caller is the one to handle it).
+    """
+
+    def __init__(self, message, token=None):
+        super().__init__(message)
+        self.token = token
+        self.own = False
 
 
 def _can_interrupt():
@@ -38,28 +53,36 @@ def _can_interrupt():
 
 def within(seconds, fn, *args, **kwargs):
     """``fn(*args, **kwargs)``, or ``OutOfTime`` after ``seconds`` of wall-clock time."""
+    token = object()
     if seconds <= 0:
-        raise OutOfTime("no time left")
-    if not _can_interrupt():
-        return fn(*args, **kwargs)
-    outer_left, outer_interval = signal.getitimer(signal.ITIMER_REAL)
-    if outer_left and outer_left <= seconds:
-        return fn(*args, **kwargs)       # an outer timer fires first: it stays in charge
+        raise OutOfTime("no time left", token)
+    outer_left, outer_interval = signal.getitimer(signal.ITIMER_REAL) if _can_interrupt() \
+        else (0, 0)
+    if not _can_interrupt() or (outer_left and outer_left <= seconds):
+        return _call(token, fn, args, kwargs)   # an outer timer fires first: it is in charge
 
     def expire(signum, frame):
-        raise OutOfTime(f"took longer than {seconds:g} s")
+        raise OutOfTime(f"took longer than {seconds:g} s", token)
 
     start = time.monotonic()
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        return fn(*args, **kwargs)
+        return _call(token, fn, args, kwargs)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         if outer_left:
             left = max(outer_left - (time.monotonic() - start), 1e-3)
             signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
+
+
+def _call(token, fn, args, kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except OutOfTime as e:
+        e.own = e.token is token
+        raise
 
 
 class Clock:

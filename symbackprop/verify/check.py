@@ -71,7 +71,12 @@ def verify(claim, define=None, assume=None, *, at=None, shapes=None, sizes=None,
     rhs = world.evaluate(tree.rhs, text=claim, where=where, strict=strict)
     subs = _at_values(world, at, claim, where)
     tol = max(rtol, _approx_tol(tree))
-    return _judge(claim, name, tree, world, lhs, rhs, subs, tol)
+    try:
+        return _judge(claim, name, tree, world, lhs, rhs, subs, tol)
+    except TooLarge as e:       # met while evaluating (numeric.py): name the claim
+        if e.text is not None:
+            raise
+        raise TooLarge(e.message, text=claim, where=where) from None
 
 
 def _has_derivative(node):

@@ -9,8 +9,12 @@ a point (exact rationals), ``same`` decides:
 3. otherwise the difference is computed twice with mpmath, at a precision that grows with
    the claim's own numbers (``working_digits``: 10**-30 in a claim adds 62 digits) and
    again 20 digits finer.  A real difference is the same both times; rounding noise
-   shrinks by 20 orders of magnitude.  So the only differences taken for zero are those
-   far below every number written in the claim (``exp(-10**6)``, say).
+   shrinks by 20 orders of magnitude;
+4. a difference that is zero to that precision is given to sympy's assumptions, which
+   prove some far smaller ones nonzero (``exp(-10**999)``).
+
+What remains taken for zero: a difference far below every number written in the claim
+that sympy cannot prove nonzero (``tanh(10**900) - 1``, about 10^(-10^900)).
 
 ``rtol`` > 0 is the numeric mode: ``|claimed − true| ≤ rtol · max(|claimed|, |true|)``.
 
@@ -35,7 +39,8 @@ from functools import lru_cache
 import mpmath
 import sympy as sp
 
-from symbackprop.verify import limits
+from symbackprop.verify import budget, limits
+from symbackprop.verify.errors import TooLarge
 
 #: significant digits of every evaluation at least (``working_digits`` adds more)
 DIGITS = 40
@@ -141,6 +146,25 @@ def _mpf(v):
 def _mp(expr, subs, dps):
     """``expr`` at a point as an mpmath number with ``dps`` digits, or None where it is
     undefined or not real."""
+    try:
+        return budget.within(budget.EVAL_SECONDS, _mp_unlimited, expr, subs, dps)
+    except budget.OutOfTime as e:
+        if not e.own:
+            raise
+        cause = f"took longer than {budget.EVAL_SECONDS:g} s"
+    except MemoryError:     # x**x**x**x...: mpmath asked for an integer of 10**20 bits
+        cause = "ran out of memory"
+    at = ", ".join(f"{s} = {readable(v)}" for s, v in sorted(subs.items(), key=str))
+    raise TooLarge(f"evaluating {_short(expr)}{' at ' + at if at else ''} {cause}: its "
+                   f"values are too large to compute") from None
+
+
+def _short(expr):
+    text = str(expr)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _mp_unlimited(expr, subs, dps):
     compiled = _compiled(expr)
     if compiled is not None:
         syms, fn = compiled
@@ -199,11 +223,13 @@ def _rational_valued(expr):
         not expr.has(sp.Derivative, sp.Subs, sp.Float)
 
 
-def same(lhs, rhs, subs, rtol=0.0):
+def same(lhs, rhs, subs, rtol=0.0, prove=True):
     """Whether ``lhs`` and ``rhs`` agree at the point ``subs``: ``(a, b, agree)``.
 
     ``a``, ``b`` are both sides as Floats (None where undefined; ``agree`` is then None).
-    With ``rtol`` 0 the answer is exact (see the module doc), else within ``rtol``.
+    With ``rtol`` 0 the answer is exact (see the module doc), else within ``rtol``;
+    ``prove``: also ask sympy's assumptions (step 4; once per claim is enough: a
+    difference they can prove nonzero is nonzero at every generic point).
 
     >>> x = sp.Symbol("x", real=True)
     >>> same(sp.exp(x), sp.exp(x) + sp.Rational(1, 10**50), {x: 1})[2]
@@ -235,7 +261,21 @@ def same(lhs, rhs, subs, rtol=0.0):
         stable = d2 != 0 and abs(d1 - d2) <= abs(d2) * mpmath.mpf(10) ** -10
     if stable:
         return sp.Float(a2, fine), sp.Float(b2, fine), False
-    return a, b, True
+    return a, b, not (prove and _nonzero(lhs, rhs, subs))
+
+
+def _nonzero(lhs, rhs, subs):
+    """sympy's assumptions on the exact difference at the point: they prove
+    ``exp(-10**999)`` (which no precision resolves) nonzero, and otherwise say nothing."""
+    try:
+        d = budget.within(budget.EVAL_SECONDS, lambda: lhs.xreplace(subs) - rhs.xreplace(subs))
+        return budget.within(budget.EVAL_SECONDS, lambda: d.is_zero) is False
+    except budget.OutOfTime as e:
+        if not e.own:
+            raise
+        return False
+    except (ZeroDivisionError, TypeError, ValueError, RecursionError):
+        return False
 
 
 def _rational(q):
@@ -330,7 +370,8 @@ def differ_generically(lhs, rhs, symbols, rtol=0.0, seed=0, tries=8, guards=()):
         subs = {s: sp.Rational(rng.randint(100 if positive else -1700, 1700), 1000)
                 for s in symbols}
         choice = _random_functions(fs, rng) if fs else {}
-        a, b, agree = same(concretize(lhs, choice), concretize(rhs, choice), subs, rtol)
+        a, b, agree = same(concretize(lhs, choice), concretize(rhs, choice), subs, rtol,
+                           prove=valid == 0)
         if agree is None or not _defined(guards, subs):
             continue
         valid += 1
@@ -376,7 +417,7 @@ def find_counterexample(lhs, rhs, symbols, rtol=0.0, fallback=None, budget=400, 
             if seen > budget:
                 break
             subs = {s: _rational(v) for s, v in zip(symbols, vals)}
-            a, b, agree = same(l, r, subs, rtol)
+            a, b, agree = same(l, r, subs, rtol, prove=False)
             if agree is None or agree or _at_kink([l, r], subs):
                 continue
             if not _defined(guards, subs):

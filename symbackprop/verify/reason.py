@@ -13,6 +13,7 @@ term; for numbers, ``rounding`` (relative error under 5 %) or ``wrong value``.
 'sign'
 """
 
+import mpmath
 import sympy as sp
 
 from symbackprop.verify import functions, numeric
@@ -179,6 +180,25 @@ def _numeric(true, claimed):
     if abs(ratio - sp.Rational(1, 2)) < 1e-12:
         return "missing factor 2"
     rel = abs(b - a) / max(abs(a), abs(b))
+    if rel == 0:            # equal to every digit computed, proved different (numeric.same)
+        return f"rounding: the sides differ beyond {a._prec * 3 // 10} digits " \
+               f"(true value {_g(a, 8)})"
     if rel < 0.05:
-        return f"rounding: relative error {float(rel):.2g} (true value {float(a):.8g})"
-    return f"wrong value: the true value is {float(a):.8g}"
+        return f"rounding: relative error {_g(rel, 2)} (true value {_g(a, 8)})"
+    return f"wrong value: the true value is {_g(a, 8)}"
+
+
+def _g(v, n):
+    """``v`` with ``n`` significant digits, also beyond a float's range (10**999).
+
+    >>> _g(sp.Float(2) ** 4000, 3), _g(sp.Float(0.25), 8)
+    ('1.32e+1204', '0.25')
+    """
+    f = float(v)
+    if f == 0 or 1e-300 < abs(f) < 1e300:
+        return f"{f:.{n}g}"
+    m = mpmath.mpf(sp.Float(v)._mpf_)
+    text = mpmath.nstr(m, n)
+    if len(text) <= 30:
+        return text
+    return f"{'-' if m < 0 else ''}10^{_g(sp.Float(mpmath.log10(abs(m))), n)}"

@@ -208,6 +208,8 @@ class _Evaluator:
                     limits.check_power(a, b)
                 out = values.binary(node.op, a, b)
                 limits.check_number(out)
+                if node.op == "**":
+                    limits.check_exponents(out)
                 return out
             except (values.ShapeProblem, TooLarge) as e:
                 e.col = e.col if isinstance(e, TooLarge) and e.col else node.col
