@@ -23,9 +23,12 @@ import time
 #: seconds for sympy to decide a claim whose sides are undefined at every point tried
 DECIDE_SECONDS = 10.0
 
-#: seconds for the readable forms and the reason of one verdict (all elements together);
-#: when they run out, forms are shown as derived and the reason is a generic one
+#: seconds for the readable forms and the reason of one verdict (all elements together),
+#: and for one sympy call among them (``factor(x + exp(-10**6))`` builds a polynomial of
+#: degree 10**6; a form of at most 60 operations factors in well under a second); what
+#: runs out is shown as derived, with a generic reason
 DISPLAY_SECONDS = 10.0
+CALL_SECONDS = 2.0
 
 
 #: seconds for one evaluation of one side at one point.  It takes milliseconds, even for
@@ -100,8 +103,8 @@ class Clock:
         return self.deadline - time.monotonic()
 
     def run(self, fn, *args, default=None):
-        """``fn(*args)`` within the time left, else ``default``."""
+        """``fn(*args)`` within the time left (at most ``CALL_SECONDS``), else ``default``."""
         try:
-            return within(self.left(), fn, *args)
+            return within(min(self.left(), CALL_SECONDS), fn, *args)
         except OutOfTime:
             return default

@@ -1,7 +1,9 @@
 """``verify``: parse a claim, evaluate both sides among the definitions, and judge.
 
-The judgement is numeric on the fully expanded sides (both written in the inputs only):
-exact to 40 digits by default, or within ``rtol``; identities at random generic points.
+The judgement is on the fully expanded sides (both written in the inputs only), at
+random generic points: exact by default (``numeric.same``), or within ``rtol``.  Input
+beyond ``limits.py`` is refused before sympy builds it; sympy's simplifications run under
+the wall-clock budgets of ``budget.py``.
 The reporting (``correct``, ``difference``, ``reason``) works in the claim's own names.
 
 >>> v = verify("d(L, w) == (yhat - y) * yhat * (1 - yhat) * x",

@@ -170,15 +170,13 @@ def _numeric(true, claimed):
         return "a side is undefined"
     if a.is_zero:
         return "wrong value: the true value is 0"
-    if (a + b).is_zero:
-        return "sign"
-    ratio = b / a
-    # only 2 is a telling ratio between two numbers (the ½ of a squared error lost or
+    # exact, as the verdict: -1.0000001 times the true value is not a sign error.
+    # Only 2 is a telling ratio between two numbers (the ½ of a squared error lost or
     # doubled); any other ratio between two numbers is more likely a coincidence
-    if abs(ratio - 2) < 1e-12:
-        return "extra factor 2"
-    if abs(ratio - sp.Rational(1, 2)) < 1e-12:
-        return "missing factor 2"
+    for factor, why in ((-1, "sign"), (2, "extra factor 2"),
+                        (sp.Rational(1, 2), "missing factor 2")):
+        if numeric.same(claimed, factor * true, {})[2]:
+            return why
     rel = abs(b - a) / max(abs(a), abs(b))
     if rel == 0:            # equal to every digit computed, proved different (numeric.same)
         return f"rounding: the sides differ beyond {a._prec * 3 // 10} digits " \
