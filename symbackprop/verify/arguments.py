@@ -141,6 +141,10 @@ def check_shapes(shapes):
                                   f"int, got {d!r}")
             else:
                 checked.append(_size(d, f"shapes[{key!r}][{i}]"))
+        fixed = math.prod(d for d in checked if isinstance(d, int))
+        if fixed > limits.MAX_ELEMENTS:
+            raise BadArgument(f"shapes[{key!r}] = {checked} has {fixed} elements: at most "
+                              f"{limits.MAX_ELEMENTS}")
         out[key] = checked
     return out
 
