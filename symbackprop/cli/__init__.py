@@ -7,7 +7,9 @@ Each subcommand module exposes ``register(subparsers)``, which adds its parser a
 """
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 from symbackprop.errors import SymbackpropError
@@ -42,14 +44,21 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # A user's mistake is a SymbackpropError: one line naming it, exit status 2.  Anything else
+    # is a bug of ours and keeps its traceback (so no `except Exception` here).
     try:
         status = args.func(args)
     except SymbackpropError as e:
+        sys.stdout.flush()  # what the command printed so far comes before the error
         print(f"symbackprop {args.command}: error: {e}", file=sys.stderr)
         status = 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         status = 130
+    except BrokenPipeError:  # `symbackprop derive m.py | head`: the reader left; not an error of ours
+        with contextlib.suppress(OSError, ValueError):  # no second error when Python flushes at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 141
     if argv is None:
         sys.exit(status)
     return status

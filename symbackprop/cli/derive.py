@@ -15,10 +15,7 @@ per-element formulas (``sb.expand``) for batch size ``--N`` (default 1).
 >>> register(sub)
 """
 
-import os
-import runpy
-
-from symbackprop.errors import SymbackpropError
+from symbackprop.errors import ArgumentError
 
 
 def register(subparsers):
@@ -34,39 +31,46 @@ def register(subparsers):
                    help="differentiate by these leaves (leaf or display names), instead of MODEL.py's `wrt`")
     p.add_argument("--expand", action="store_true", help="also print per-element formulas (small nets only)")
     p.add_argument("--N", type=int, default=1, dest="batch", metavar="N",
-                   help="batch size for --expand (default 1)")
+                   help="batch size for --expand, >= 1 (default 1)")
     p.set_defaults(func=run)
 
 
 def load(path):
-    """(loss, wrt) defined by the model file at ``path``."""
+    """(loss, wrt) defined by the model file at ``path`` (run with ``sb`` and ``np`` predefined,
+    as ``symbackprop train`` runs its model files)."""
+    import numpy as np
+
+    import symbackprop as sb
+    from symbackprop.cli.train import ModelFileError, run_model_file, short_repr
     from symbackprop.graph.node import Expr
-    if not os.path.isfile(path):
-        raise SymbackpropError(f"{path}: no such file")
-    try:
-        env = runpy.run_path(path, run_name="__symbackprop_model__")
-    except SymbackpropError as e:
-        raise SymbackpropError(f"{path}: {e}") from None
-    except Exception as e:
-        raise SymbackpropError(f"{path}: running the model failed: {type(e).__name__}: {e}") from None
+    env = run_model_file(path, init_globals={"sb": sb, "np": np})
     loss = env.get("loss")
     if not isinstance(loss, Expr):
-        found = "nothing" if loss is None else f"a {type(loss).__name__}"
-        raise SymbackpropError(f"{path}: must define `loss`, a scalar symbackprop Expr (found {found})")
+        found = "nothing" if loss is None else f"{type(loss).__name__} {short_repr(loss)}"
+        hint = ("; this looks like a `symbackprop train` model file (it defines `net`): derive needs the loss "
+                "as a graph, e.g. x = sb.input('x', (None, 2)); loss = sb.mse(net(x), sb.input('y', (None, 1)))"
+                if "net" in env else "")
+        raise ModelFileError(f"model file {path} must define `loss`, a scalar symbackprop Expr (found {found}){hint}")
     if loss.shape != ():
-        raise SymbackpropError(f"{path}: `loss` must be a scalar, got {loss.describe()}")
-    return loss, env.get("wrt")
+        raise ModelFileError(f"model file {path}: `loss` must be a scalar, got {loss.describe()}")
+    wrt = env.get("wrt")
+    if not (wrt is None or isinstance(wrt, (Expr, str)) or
+            (isinstance(wrt, (list, tuple)) and all(isinstance(w, (Expr, str)) for w in wrt))):
+        raise ModelFileError(f"model file {path}: `wrt` must be a node, a leaf name, or a list of them, "
+                             f"got {type(wrt).__name__} {short_repr(wrt)}")
+    return loss, wrt
 
 
 def resolve(loss, names, path="MODEL.py"):
-    """The leaves of ``loss`` called ``names`` (leaf names or display names)."""
+    """The leaves of ``loss`` called ``names`` (leaf names or display names, or nodes)."""
+    from symbackprop.cli.train import ModelFileError
     from symbackprop.graph.node import Expr
     from symbackprop.graph.traverse import leaves
     from symbackprop.render.names import display_name
     if names is None:
         return None
-    if isinstance(names, Expr):
-        return [names]
+    if isinstance(names, (Expr, str)):
+        names = [names]
     table = {}
     for leaf in leaves([loss]):
         if leaf.op in ("input", "param"):
@@ -80,7 +84,7 @@ def resolve(loss, names, path="MODEL.py"):
             out.append(table[item])
         else:
             known = sorted(n.name for n in leaves([loss]) if n.op == "param")
-            raise SymbackpropError(f"{path}: `loss` has no leaf named {item!r}; its params are {', '.join(known)}")
+            raise ModelFileError(f"{path}: `loss` has no leaf named {item!r}; its params are {', '.join(known)}")
     return out
 
 
@@ -89,6 +93,8 @@ def run(args):
     from symbackprop.render.expand import expand
     from symbackprop.render.explain import explain
     from symbackprop.render.names import display_name
+    if args.batch < 1:
+        raise ArgumentError(f"--N must be at least 1, got {args.batch}")
     loss, wrt = load(args.model)
     targets = resolve(loss, args.wrt if args.wrt else wrt, args.model)
     ex = explain(loss, wrt=targets)

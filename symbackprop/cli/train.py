@@ -21,20 +21,33 @@ columns), an optional header row of names, ``#`` comments.
 >>> register(sub)
 """
 
+import contextlib
+import math
 import os
 import runpy
+import stat
+import tempfile
 import time
 import traceback
 
 import numpy as np
 
-from symbackprop.errors import DataError, ShapeError, SymbackpropError
+from symbackprop.errors import ArgumentError, DataError, ShapeError, SymbackpropError
 
 LOSS_NAMES = ("mse", "bce", "cross_entropy", "hinge")
 
 
 class ModelFileError(SymbackpropError, ValueError):
     """A model file is missing, fails to run, or does not define what ``train`` needs."""
+
+
+class SaveError(SymbackpropError, OSError):
+    """The trained params could not be written where ``--save`` said (``fallback``: where
+    they were written instead, or None)."""
+
+    def __init__(self, message, fallback=None):
+        super().__init__(message)
+        self.fallback = fallback
 
 
 def register(subparsers):
@@ -47,37 +60,79 @@ def register(subparsers):
     p.add_argument("model", metavar="MODEL.py", help="Python file defining net (and optionally loss, optimizer)")
     p.add_argument("--data", required=True, metavar="FILE", help="training data: FILE.npz (X, y) or FILE.csv")
     p.add_argument("--targets", type=int, default=1, metavar="K",
-                   help="CSV only: the last K columns are targets (default: 1)")
-    p.add_argument("--epochs", type=int, default=100, help="passes over the data (default: 100)")
-    p.add_argument("--batch-size", type=int, default=32, help="minibatch size (default: 32)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's)")
+                   help="CSV only: the last K columns are targets, K >= 1 (default: 1)")
+    p.add_argument("--epochs", type=int, default=100, help="passes over the data, >= 1 (default: 100)")
+    p.add_argument("--batch-size", type=int, default=32, help="minibatch size, >= 1 (default: 32)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate, a finite number > 0 (default: the optimizer's)")
     p.add_argument("--optimizer", choices=["sgd", "adam"], default=None,
                    help="replace the model file's optimizer (default: the file's, else adam)")
     p.add_argument("--loss", choices=LOSS_NAMES, default=None, help="replace the model file's loss (default: "
                                                                     "the file's, else mse)")
     p.add_argument("--backend", default="auto", help=backend_help())
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and shuffling (default: 0)")
-    p.add_argument("--save", metavar="PARAMS.npz", help="write the trained params, one array per name")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the initial weights and shuffling, >= 0 (default: 0)")
+    p.add_argument("--save", metavar="PARAMS.npz",
+                   help="write the trained params, one array per name (.npz is added to a name without a "
+                        "suffix); checked before training, never the data or model file")
     p.set_defaults(func=run)
 
 
 # ---- the model file ---------------------------------------------------------------------
-def load_model(path):
-    """Run a model file; returns its namespace (a dict) after checking ``net``."""
-    import symbackprop as sb
+def run_model_file(path, init_globals=None):
+    """Run the user's Python file at ``path``; returns its namespace (a dict).
+
+    A missing file, a syntax error or an exception the file raises is a ``ModelFileError``
+    naming the file and line.  An exception from inside symbackprop that is not a
+    ``SymbackpropError`` is a bug of ours, not the user's: it propagates with its traceback.
+
+    >>> import pathlib, tempfile
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "m.py"
+    >>> _ = f.write_text("a = 1\\nb = a / 0\\n")
+    >>> run_model_file(str(f))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    symbackprop.cli.train.ModelFileError: model file .../m.py, line 2: ZeroDivisionError: division by zero
+    """
     if not os.path.isfile(path):
         raise ModelFileError(f"model file {path!r} does not exist" if not os.path.exists(path)
                              else f"model file {path!r} is not a file")
     try:
-        namespace = runpy.run_path(path, init_globals={"sb": sb, "np": np}, run_name="__symbackprop_model__")
-    except SymbackpropError as e:
-        raise ModelFileError(f"model file {path}: {type(e).__name__}: {e}") from e
-    except SyntaxError as e:
-        raise ModelFileError(f"model file {path}, line {e.lineno}: syntax error: {e.msg}") from e
-    except Exception as e:
-        line = _line_in(path, e)
-        raise ModelFileError(f"model file {path}{line}: {type(e).__name__}: {e}") from e
+        return runpy.run_path(path, init_globals=init_globals, run_name="__symbackprop_model__")
+    except SyntaxError as e:  # also IndentationError, TabError
+        where = f", line {e.lineno}" if e.lineno else ""
+        raise ModelFileError(f"model file {path}{where}: syntax error: {e.msg}") from None
+    except Exception as e:  # the user's own code: whatever it raises is theirs, unless it is ours
+        if raised_by_us(e):
+            raise  # a bug of ours: its traceback is what to report
+        raise ModelFileError(f"model file {path}{_line_in(path, e)}: {type(e).__name__}: {e}") from None
+
+
+def raised_by_us(exc, skip=0):
+    """Whether ``exc`` is an untyped exception (not a SymbackpropError) raised inside
+    symbackprop's own code: a bug of ours, whose traceback the user should see and report.
+
+    ``skip`` drops that many outer frames (the caller's own frame, whose call may have failed
+    because the user's function has the wrong signature)."""
+    if isinstance(exc, SymbackpropError):
+        return False
+    frames = traceback.extract_tb(exc.__traceback__)[skip:]
+    return bool(frames) and _ours(frames[-1].filename)
+
+
+def _ours(filename):
+    import codegen
+    import symbackprop
+    name = os.path.abspath(filename)
+    return any(name.startswith(os.path.dirname(os.path.abspath(m.__file__)) + os.sep) for m in (symbackprop, codegen))
+
+
+def load_model(path):
+    """Run a model file; returns its namespace (a dict) after checking ``net``, ``loss`` and
+    ``optimizer``."""
+    import symbackprop as sb
+    namespace = run_model_file(path, init_globals={"sb": sb, "np": np})
     net = namespace.get("net")
     if net is None:
         raise ModelFileError(f"model file {path} defines no `net`; it must set net = an sb.nn module, e.g. "
@@ -92,7 +147,16 @@ def load_model(path):
     if isinstance(loss, str) and loss not in LOSS_NAMES:
         raise ModelFileError(f"model file {path}: unknown loss {loss!r}; use one of {', '.join(LOSS_NAMES)}, "
                              "a callable loss(yhat, y) or an Expr")
+    if loss is not None and not isinstance(loss, (str, sb.Expr)) and not callable(loss):
+        raise ModelFileError(f"model file {path}: `loss` must be a loss name ({', '.join(LOSS_NAMES)}), a callable "
+                             f"loss(yhat, y) or a scalar Expr, got {type(loss).__name__} {short_repr(loss)}")
     return namespace
+
+
+def short_repr(value, limit=60):
+    """``repr(value)``, cut to ``limit`` characters (a user's value quoted in a message)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _line_in(path, exc):
@@ -102,6 +166,27 @@ def _line_in(path, exc):
         if os.path.abspath(frame.filename) == os.path.abspath(path):
             where = f", line {frame.lineno}"
     return where
+
+
+def build_model(trainer, X, path):
+    """Build the trainer's graphs for data like ``X``: a loss that raises, returns something
+    other than a scalar Expr, or a net whose output does not fit is the model file's mistake,
+    reported as such (not as a traceback, and not as a problem of the data)."""
+    try:
+        trainer.build(X.shape[1:])
+    except (ShapeError, ArgumentError) as e:
+        cause = e.__cause__
+        if cause is not None:  # the user's loss function raised: their exception, their line
+            if raised_by_us(cause, skip=1):
+                raise cause from None  # a bug of ours: its own traceback, not the wrapper's
+            raise ModelFileError(f"model file {path}{_line_in(path, cause)}: the loss function raised "
+                                 f"{type(cause).__name__}: {cause}") from None
+        raise ModelFileError(f"model file {path}: {_unprefixed(e)}") from None
+
+
+def _unprefixed(e):
+    text = str(e)
+    return text[len("Trainer: "):] if text.startswith("Trainer: ") else text
 
 
 def input_features(net):
@@ -118,6 +203,8 @@ def load_data(path, targets=1):
     """(X, y, description) from ``.npz`` (arrays X, y) or ``.csv`` (last ``targets`` columns)."""
     if not os.path.exists(path):
         raise DataError(f"data file {path!r} does not exist")
+    if not os.path.isfile(path):
+        raise DataError(f"data file {path!r} is not a file")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npz":
         return _load_npz(path)
@@ -158,8 +245,11 @@ def _load_npz(path):
 
 def _data_lines(path):
     """(line number, text) of the lines numpy reads as rows: not blank, not a # comment."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return [(i, line) for i, line in enumerate(f, 1) if line.strip() and not line.lstrip().startswith("#")]
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return [(i, line) for i, line in enumerate(f, 1) if line.strip() and not line.lstrip().startswith("#")]
+    except OSError as e:  # unreadable: permissions, a vanished mount
+        raise DataError(f"data file {path}: cannot be read ({e.strerror or e})") from None
 
 
 def _is_number(text):
@@ -206,7 +296,111 @@ def _load_csv(path, targets):
     return X, y, f"{X.shape[0]} samples, {X.shape[1]} features" + (" (header row skipped)" if header else "")
 
 
+# ---- saving the params -----------------------------------------------------------------
+def save_target(path, protect=()):
+    """The file ``--save path`` writes, checked before training (ArgumentError otherwise).
+
+    It is ``path`` itself, or ``path.npz`` when the name has no suffix.  It must not be one of
+    the ``protect`` files (``[(what, path)]``: the data and model files, compared after
+    resolving links, and by inode when both exist, so hard links count); its directory must
+    exist and take a new file; an existing target must be a writable file.
+
+    >>> save_target("params") , save_target("params.bin")
+    ('params.npz', 'params.bin')
+    """
+    if not path:
+        raise ArgumentError("--save needs a file name, e.g. --save params.npz")
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise ArgumentError(f"--save {path}: is a directory; give a file name, e.g. {os.path.join(path, 'params.npz')}")
+    final = path if os.path.splitext(path)[1] else path + ".npz"
+    for what, other in protect:
+        if _same_file(final, other):
+            raise ArgumentError(f"--save {final} would overwrite the {what} file {other}; save under another name")
+    real = os.path.realpath(final)  # through a symlink: the file it points at is what gets written
+    directory = os.path.dirname(real)
+    if not os.path.isdir(directory):
+        raise ArgumentError(f"--save {final}: {directory} " +
+                            ("is not a directory" if os.path.exists(directory) else "directory does not exist"))
+    if os.path.exists(real) and not (os.path.isfile(real) and os.access(real, os.W_OK)):
+        raise ArgumentError(f"--save {final}: {'is not writable' if os.path.isfile(real) else 'is not a regular file'}")
+    try:  # the only sure test of "can write here" (permissions, read-only mounts, quotas, root)
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".symbackprop-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ArgumentError(f"--save {final}: cannot write in {directory} ({e.strerror or e})") from None
+    return final
+
+
+def _same_file(a, b):
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def write_params(path, params):
+    """Write ``params`` ({name: array}) as an ``.npz`` at exactly ``path``, atomically: into
+    a temporary file of the same directory, then renamed over ``path``, so a failure leaves
+    the old file (or none), never half a file."""
+    real = os.path.realpath(path)
+    directory, base = os.path.split(real)
+    mode = stat.S_IMODE(os.stat(real).st_mode) if os.path.exists(real) else 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **params)  # a file object: numpy appends no suffix
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)  # mkstemp makes 0600; keep the old file's mode, else the usual one
+        os.replace(tmp, real)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def save_params(path, params):
+    """Write the trained params to ``path``; when that fails (the disk filled, the directory
+    went away during training), write them to a new file in the current directory or the
+    temporary directory instead and raise a SaveError naming both, so no training is lost."""
+    try:
+        write_params(path, params)
+        return
+    except OSError as e:
+        failure = f"could not write the trained params to {path} ({type(e).__name__}: {e.strerror or e})"
+    for directory in (os.getcwd(), tempfile.gettempdir()):
+        try:
+            fd, fallback = tempfile.mkstemp(dir=directory, prefix="symbackprop-params-", suffix=".npz")
+            os.close(fd)
+            write_params(fallback, params)
+        except OSError:
+            continue
+        raise SaveError(f"{failure}; saved them to {fallback} instead", fallback)
+    raise SaveError(f"{failure}, nor to a new file in {os.getcwd()} or {tempfile.gettempdir()}: they are lost")
+
+
 # ---- training ---------------------------------------------------------------------------
+def check_options(args):
+    """Refuse bad numbers before anything runs: counts below 1, a learning rate that is not a
+    finite positive number, a negative seed (argparse already refused text where a number
+    goes)."""
+    for name, least in (("epochs", 1), ("batch_size", 1), ("targets", 1), ("seed", 0)):
+        value = getattr(args, name)
+        if value < least:
+            raise ArgumentError(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise ArgumentError(f"--lr must be a finite number > 0, got {args.lr}")
+
+
 def make_optimizer(kind, lr, from_file):
     """The optimizer: ``kind`` (sgd/adam) with ``lr``, else the file's (lr replaced), else Adam(1e-3)."""
     import symbackprop as sb
@@ -215,8 +409,8 @@ def make_optimizer(kind, lr, from_file):
         return cls(lr=lr) if lr is not None else cls()
     optimizer = from_file if from_file is not None else sb.optim.Adam(lr=1e-3)
     if lr is not None:
-        if not lr > 0:
-            raise DataError(f"--lr must be positive, got {lr}")
+        if not (math.isfinite(lr) and lr > 0):
+            raise ArgumentError(f"--lr must be a finite number > 0, got {lr}")
         optimizer.hyper["lr"] = float(lr)  # hyperparameters are runtime arguments of the compiled loop
     return optimizer
 
@@ -238,18 +432,14 @@ def run(args):
     import symbackprop as sb
     from symbackprop.cli.demo import pick_backend
 
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            raise DataError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if args.lr is not None and not args.lr > 0:
-        raise DataError(f"--lr must be positive, got {args.lr}")
-    if args.save and not os.path.isdir(os.path.dirname(os.path.abspath(args.save))):
-        raise DataError(f"--save {args.save}: directory {os.path.dirname(os.path.abspath(args.save))} "
-                        "does not exist")
+    check_options(args)
+    save = None
+    if args.save is not None:  # checked before training, which may take hours
+        save = save_target(args.save, [("data", args.data), ("model", args.model)])
     model = load_model(args.model)
     X, y, described = load_data(args.data, args.targets)
     net = model["net"]
-    loss = args.loss or model.get("loss") or "mse"
+    loss = next((v for v in (args.loss, model.get("loss")) if v is not None), "mse")  # an Expr has no truth value
     optimizer = make_optimizer(args.optimizer, args.lr, model.get("optimizer"))
     backend, note = pick_backend(args.backend)
     if note:
@@ -265,6 +455,7 @@ def run(args):
     loss_name = loss if isinstance(loss, str) else "custom"
     print(f"model {args.model}: {net!r}")
     print(f"data {args.data}: {described}; loss {loss_name}, optimizer {optimizer!r}, {backend} backend")
+    build_model(tr, X, args.model)
     try:
         seconds, warm = tr.compile(X, y)
     except (DataError, ShapeError) as e:
@@ -282,7 +473,7 @@ def run(args):
     acc = accuracy(loss_name, tr.predict(X), y)
     if acc is not None:
         print(f"training accuracy: {acc:.1f}%")
-    if args.save:
-        np.savez(args.save, **tr.params)
-        print(f"saved {len(tr.params)} params to {args.save} ({', '.join(tr.params)})")
+    if save is not None:
+        save_params(save, tr.params)
+        print(f"saved {len(tr.params)} params to {save} ({', '.join(tr.params)})")
     return 0

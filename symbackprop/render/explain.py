@@ -24,7 +24,7 @@ from symbackprop.graph.node import Expr
 from symbackprop.graph.traverse import leaves, topo_order
 from symbackprop.render.formula import SIMPLIFY_SECONDS, Renderer, taken_names
 from symbackprop.render.namer import Namer, is_affine
-from symbackprop.render.names import Name
+from symbackprop.render.names import Name, display_name
 from symbackprop.render.printer import LATEX, UNICODE
 from symbackprop.render.shared import SharedNames
 
@@ -163,7 +163,7 @@ def explain(loss, wrt=None):
         add(Step("delta", f"{dname} = {pt}", t, f"{dname.latex} = {pl}", l, source, node=d))
         later[z] = source
     for target, g in zip(targets, s_grads):
-        tname = namer.name(target) or Name(target.describe())
+        tname = namer.name(target) or display_name(target) or Name(target.describe())  # a leaf L does not read
         pt, pl = _partial(loss_name, tname)
         t, l = rhs(g)
         readers = [z for z in layers if target in topo_order([z]) and z in cot]
