@@ -248,9 +248,11 @@ def same(lhs, rhs, subs, rtol=0.0, prove=True):
         return a, b, False
     if _rational_valued(lhs) and _rational_valued(rhs):
         try:
-            return a, b, lhs.xreplace(subs) == rhs.xreplace(subs)
+            ea, eb = lhs.xreplace(subs), rhs.xreplace(subs)
         except (ZeroDivisionError, TypeError):
-            pass
+            ea = eb = None
+        if ea is not None and ea.is_Rational and eb.is_Rational:
+            return a, b, ea == eb        # exact fractions: the answer, whatever the size
     fine = dps + GUARD
     a2, b2 = _mp(lhs, subs, fine), _mp(rhs, subs, fine)
     if a2 is None or b2 is None:
