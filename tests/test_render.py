@@ -129,3 +129,14 @@ def test_latex_renders_in_mathtext():
     for e in [sb.grad(L, W), sb.grad(L, b), sb.relu(t) ** 3 / 2, sb.leaky_relu(t, 0.25), sb.abs(t), sb.sqrt(t),
               sb.grad(sb.mean(sb.relu(t)), t), sb.grad(sb.max(t), t), sb.logsumexp(t), sb.gelu(t)]:
         parser.parse("$" + e.latex() + "$")
+
+
+def test_an_operand_printed_with_a_sign_is_never_doubled():
+    from symbackprop.render import latex, text
+    t = sb.input("t", (None, 3)); u = sb.input("u", (None, 3))
+    minus_t = -t  # unsimplified, a separate node whose formula starts with a sign
+    assert text(-minus_t, simplify=False) == "−(−t)"  # was −−t
+    assert latex(-minus_t, simplify=False) == r"-\left(-t\right)"
+    assert text(u + minus_t, simplify=False) == "u − t"  # was u + −t
+    assert latex(u + minus_t, simplify=False) == "u - t"
+    assert text(u * minus_t, simplify=False) == "u ⊙ (−t)"

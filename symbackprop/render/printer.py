@@ -23,6 +23,7 @@ from symbackprop.graph.scalar import N, sigmoid, softplus
 ADD, MATMUL, MUL, NEG, POW, ATOM = 1, 2, 3, 3, 4, 5
 
 _SUPER = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_MINUS = ("−", "-")  # a leading sign, as either style prints it
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,8 @@ class Style:
             text = self.wrap(out, ADD + 1) if neg else out.text
             if i == 0:
                 parts.append(("-" if self.latex else "−") + text if neg else text)
+            elif not neg and text.startswith(_MINUS):  # an operand printed with a sign: a − b, not a + −b
+                parts.append(self.minus + text[1:].lstrip())
             else:
                 parts.append((self.minus if neg else (" + ")) + text)
         return Out("".join(parts), ADD, tensor)
@@ -167,7 +170,10 @@ class Style:
     def _mul(self, e, ops):
         if e.could_extract_minus_sign():
             inner = self._expr(-e, ops)
-            return Out(("-" if self.latex else "−") + self.wrap(inner, MUL), NEG, inner.tensor)
+            text = self.wrap(inner, MUL)
+            if text.startswith(_MINUS):  # −(−a), never −−a
+                text = self.paren(text)
+            return Out(("-" if self.latex else "−") + text, NEG, inner.tensor)
         num, den = [], []
         coeff, factors = e.as_coeff_mul()
         if coeff != 1:
