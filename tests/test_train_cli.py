@@ -272,6 +272,10 @@ def test_a_loss_expr_trains(files, capsys):
     ("x = 1\n", "m.py defines no `net`"),
     ("net = 3\n", "m.py: `net` must be an sb.nn module, got int"),
     ("net = sb.nn.Linear(2, 'three')\n", "m.py, line 1: ShapeError: Linear: out_features must be a positive int"),
+    ("class Mine(sb.nn.Module):\n    def build(self, x, prefix=''):\n        return x @ np.ones(7)\nnet = Mine()\n",
+     "m.py, line 3: matmul: inner dimensions differ"),
+    ("class Mine(sb.nn.Module):\n    def build(self, x, prefix=''):\n        raise KeyError('k')\nnet = Mine()\n",
+     "m.py, line 3: KeyError: 'k'"),
 ])
 def test_a_model_file_that_fails_names_its_line(files, capsys, source, message):
     assert f"model file {files / message}" in model_error(files, capsys, source)

@@ -109,16 +109,22 @@ def run_model_file(path, init_globals=None):
         raise ModelFileError(f"model file {path}{_line_in(path, e)}: {type(e).__name__}: {e}") from None
 
 
-def raised_by_us(exc, skip=0):
-    """Whether ``exc`` is an untyped exception (not a SymbackpropError) raised inside
-    symbackprop's own code: a bug of ours, whose traceback the user should see and report.
+def raised_by_us(exc, skip=1):
+    """Whether ``exc`` is an untyped exception (not a SymbackpropError) that symbackprop's own
+    code raised: a bug of ours, whose traceback the user should see and report.
 
-    ``skip`` drops that many outer frames (the caller's own frame, whose call may have failed
-    because the user's function has the wrong signature)."""
+    Decided by the innermost frame that is ours or the user's (frames of the standard library
+    and installed packages, such as numpy, are skipped: they only did what their caller asked).
+    ``skip`` drops the outermost frames: the catching function's own (a call that failed right
+    there, e.g. a loss function of the wrong signature, is the caller's argument mistake)."""
     if isinstance(exc, SymbackpropError):
         return False
-    frames = traceback.extract_tb(exc.__traceback__)[skip:]
-    return bool(frames) and _ours(frames[-1].filename)
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)[skip:]):
+        if _ours(frame.filename):
+            return True
+        if not _library(frame.filename):
+            return False  # the user's code called last
+    return False
 
 
 def _ours(filename):
@@ -126,6 +132,15 @@ def _ours(filename):
     import symbackprop
     name = os.path.abspath(filename)
     return any(name.startswith(os.path.dirname(os.path.abspath(m.__file__)) + os.sep) for m in (symbackprop, codegen))
+
+
+def _library(filename):
+    import sysconfig
+    if filename.startswith("<"):  # <frozen runpy>, <string>
+        return True
+    name = os.path.abspath(filename)
+    paths = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return any(name.startswith(os.path.abspath(p) + os.sep) for p in paths)
 
 
 def load_model(path):
@@ -176,12 +191,19 @@ def build_model(trainer, X, path):
         trainer.build(X.shape[1:])
     except (ShapeError, ArgumentError) as e:
         cause = e.__cause__
-        if cause is not None:  # the user's loss function raised: their exception, their line
-            if raised_by_us(cause, skip=1):
+        if cause is not None and callable(trainer.loss) and not isinstance(trainer.loss, str):
+            # the Trainer wraps what the user's loss function raised: their exception, their line
+            if raised_by_us(cause):
                 raise cause from None  # a bug of ours: its own traceback, not the wrapper's
             raise ModelFileError(f"model file {path}{_line_in(path, cause)}: the loss function raised "
                                  f"{type(cause).__name__}: {cause}") from None
-        raise ModelFileError(f"model file {path}: {_unprefixed(e)}") from None
+        raise ModelFileError(f"model file {path}{_line_in(path, e)}: {_unprefixed(e)}") from None
+    except SymbackpropError:
+        raise
+    except Exception as e:  # the user's own code ran here too (a Module subclass's forward)
+        if raised_by_us(e):
+            raise
+        raise ModelFileError(f"model file {path}{_line_in(path, e)}: {type(e).__name__}: {e}") from None
 
 
 def _unprefixed(e):
