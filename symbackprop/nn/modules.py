@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from symbackprop.errors import ShapeError
+from symbackprop.errors import ArgumentError, ShapeError
 from symbackprop.graph import functions as fn
 from symbackprop.graph import ops
 from symbackprop.render import names
@@ -25,7 +25,8 @@ class Module:
     """Base class: ``build(x, prefix)`` makes the graph; ``parameter_shapes()`` lists params."""
 
     def build(self, x, prefix=""):
-        raise NotImplementedError
+        raise ArgumentError(f"{type(self).__name__}: a module must define build(self, x, prefix) returning "
+                            "the graph node of its output")
 
     def parameter_shapes(self, prefix=""):
         """[(name, shape)] of this module's params in PyTorch's order."""
@@ -44,7 +45,11 @@ class Module:
         return []
 
     def __call__(self, x):
-        return self.build(x, "")
+        out = self.build(x, "")
+        if not isinstance(out, ops.Expr):
+            raise ArgumentError(f"{type(self).__name__}.build returned {type(out).__name__} {out!r:.60}, "
+                                "not a graph node")
+        return out
 
 
 class Linear(Module):

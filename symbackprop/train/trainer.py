@@ -10,12 +10,14 @@
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from symbackprop.autodiff import grad
 from symbackprop.compiled import compile, compile_training
-from symbackprop.errors import ArgumentError, CompileError, DTypeError, ShapeError, TrainingDiverged
+from symbackprop.errors import (ArgumentError, CompileError, DTypeError, ShapeError, SymbackpropError,
+                                TrainingDiverged)
 from symbackprop.graph import ops
 from symbackprop.graph.node import Expr
 from symbackprop.graph.rewrite import substitute
@@ -328,14 +330,20 @@ def _call_loss(loss, out, y):
     name = getattr(loss, "__qualname__", None) or type(loss).__name__
     try:
         return loss(out, y)
+    except SymbackpropError:
+        raise  # already says what is wrong (a shape, a dtype, ...)
     except Exception as e:
-        where = ""
         tb = e.__traceback__
         while tb is not None and tb.tb_next is not None:
             tb = tb.tb_next
-        if tb is not None:
-            where = f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
-        raise ArgumentError(f"Trainer: the loss function {name} raised {type(e).__name__}: {e}{where}") from e
+        where = tb.tb_frame.f_code.co_filename if tb is not None else ""
+        if where.startswith(_PACKAGE):
+            raise  # raised inside symbackprop: a bug of ours keeps its traceback
+        at = f" at {where}:{tb.tb_lineno}" if tb is not None else ""
+        raise ArgumentError(f"Trainer: the loss function {name} raised {type(e).__name__}: {e}{at}") from e
+
+
+_PACKAGE = str(Path(__file__).resolve().parents[1])
 
 
 def progress_bar(total, verbose):
