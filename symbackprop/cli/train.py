@@ -32,6 +32,7 @@ import traceback
 
 import numpy as np
 
+from symbackprop.blame import raised_by_us
 from symbackprop.errors import ArgumentError, DataError, ShapeError, SymbackpropError
 
 LOSS_NAMES = ("mse", "bce", "cross_entropy", "hinge")
@@ -107,40 +108,6 @@ def run_model_file(path, init_globals=None):
         if raised_by_us(e):
             raise  # a bug of ours: its traceback is what to report
         raise ModelFileError(f"model file {path}{_line_in(path, e)}: {type(e).__name__}: {e}") from None
-
-
-def raised_by_us(exc, skip=1):
-    """Whether ``exc`` is an untyped exception (not a SymbackpropError) that symbackprop's own
-    code raised: a bug of ours, whose traceback the user should see and report.
-
-    Decided by the innermost frame that is ours or the user's (frames of the standard library
-    and installed packages, such as numpy, are skipped: they only did what their caller asked).
-    ``skip`` drops the outermost frames: the catching function's own (a call that failed right
-    there, e.g. a loss function of the wrong signature, is the caller's argument mistake)."""
-    if isinstance(exc, SymbackpropError):
-        return False
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)[skip:]):
-        if _ours(frame.filename):
-            return True
-        if not _library(frame.filename):
-            return False  # the user's code called last
-    return False
-
-
-def _ours(filename):
-    import codegen
-    import symbackprop
-    name = os.path.abspath(filename)
-    return any(name.startswith(os.path.dirname(os.path.abspath(m.__file__)) + os.sep) for m in (symbackprop, codegen))
-
-
-def _library(filename):
-    import sysconfig
-    if filename.startswith("<"):  # <frozen runpy>, <string>
-        return True
-    name = os.path.abspath(filename)
-    paths = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    return any(name.startswith(os.path.abspath(p) + os.sep) for p in paths)
 
 
 def load_model(path):

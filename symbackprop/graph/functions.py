@@ -21,7 +21,7 @@ def _unary(name):
     body = FUNCTIONS[name]
 
     def fn(x):
-        return ops.apply(body.expr, {body.variables[0]: ops._as_node(x)}, where=name)
+        return ops.apply(body.expr, {body.variables[0]: ops._as_node(x, where=name)}, where=name)
 
     fn.__name__ = name
     fn.__qualname__ = name
@@ -50,7 +50,7 @@ def leaky_relu(x, negative_slope=0.01):
     (3,)
     """
     body = leaky_relu_body(negative_slope)
-    return ops.apply(body.expr, {body.variables[0]: ops._as_node(x)}, where="leaky_relu")
+    return ops.apply(body.expr, {body.variables[0]: ops._as_node(x, where="leaky_relu")}, where="leaky_relu")
 
 
 def elementwise(fn, name=None):
@@ -72,7 +72,7 @@ def elementwise(fn, name=None):
     def apply_fn(*xs):
         if len(xs) != len(body.variables):
             raise ArgumentError(f"elementwise {label}: takes {len(body.variables)} operand(s), got {len(xs)}")
-        return ops.apply(body.expr, {v: ops._as_node(x) for v, x in zip(body.variables, xs)},
+        return ops.apply(body.expr, {v: ops._as_node(x, where=f"elementwise {label}") for v, x in zip(body.variables, xs)},
                          where=f"elementwise {label}")
 
     apply_fn.__name__ = label

@@ -10,11 +10,11 @@
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from symbackprop.autodiff import grad
+from symbackprop.blame import raised_by_us
 from symbackprop.compiled import compile, compile_training
 from symbackprop.errors import (ArgumentError, CompileError, DTypeError, ShapeError, SymbackpropError,
                                 TrainingDiverged)
@@ -333,17 +333,13 @@ def _call_loss(loss, out, y):
     except SymbackpropError:
         raise  # already says what is wrong (a shape, a dtype, ...)
     except Exception as e:
-        tb = e.__traceback__
-        while tb is not None and tb.tb_next is not None:
-            tb = tb.tb_next
-        where = tb.tb_frame.f_code.co_filename if tb is not None else ""
-        if where.startswith(_PACKAGE):
+        if raised_by_us(e, skip=1):
             raise  # raised inside symbackprop: a bug of ours keeps its traceback
-        at = f" at {where}:{tb.tb_lineno}" if tb is not None else ""
+        tb = e.__traceback__
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        at = f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if e.__traceback__.tb_next is not None else ""
         raise ArgumentError(f"Trainer: the loss function {name} raised {type(e).__name__}: {e}{at}") from e
-
-
-_PACKAGE = str(Path(__file__).resolve().parents[1])
 
 
 def progress_bar(total, verbose):
