@@ -121,8 +121,8 @@ class Compiled:
     def __init__(self, fn, kernel):
         self.fn, self.kernel = fn, kernel
 
-    def __call__(self, *args):
-        return self.fn(*args)
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
 
     @property
     def source(self):

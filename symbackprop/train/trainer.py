@@ -267,18 +267,50 @@ class Trainer:
         hyper = list(self.optimizer.hyper.values())
 
         def run(X, Y, perm, bs):
-            steps, losses, status = train(X, Y, params, state, hyper, perm, self._updater.t, bs)
-            self._updater.t += steps
+            t0 = self._updater.t
+            kept = [p.copy() for p in params], [[v.copy() for v in group] for group in state]
+            steps, losses, status = train(X, Y, params, state, hyper, perm, t0, bs)
             if status is None:
+                self._updater.t += steps
                 return steps, losses, None
+            # the failing step was applied in place: back to the params kept before the call,
+            # then the finite steps again (the loop is deterministic), so they are the last finite ones
+            for p, v in zip(params, kept[0]):
+                p[...] = v
+            for group, values in zip(state, kept[1]):
+                for v, old in zip(group, values):
+                    v[...] = old
+            if steps:
+                train(X, Y, params, state, hyper, perm, t0, bs, limit=steps)
+            self._updater.t = t0 + steps
             epoch, step, what = status
-            if what == 0:
-                return steps, losses, (epoch, step, "the loss", None)
-            name = self._names[(what - 1) // 2]
-            part = f"the gradient of {name}" if what % 2 else f"the updated value of {name} (or its optimizer state)"
-            return steps, losses, (epoch, step, part, name)
+            part = self._diagnose(X, Y, perm[epoch, step * bs:(step + 1) * bs])
+            if part is None:  # the kernel saw it, the reference arithmetic does not: say what the kernel saw
+                part = ("the loss", None) if what == 0 else \
+                    (f"the gradient or the updated value of {self._names[what - 1]}", self._names[what - 1])
+            return steps, losses, (epoch, step) + part
 
         return run
+
+    def _diagnose(self, X, Y, idx):
+        """(what, param) went non-finite in one step on the rows ``idx``, computed with the
+        evaluator and the reference update (on copies), or None if nothing does there."""
+        from symbackprop.graph.evaluate import evaluate
+        feeds = {self.x.name: X[idx], self.y.name: Y[idx], **self._params}
+        with np.errstate(all="ignore"):
+            loss, *grads = evaluate([self.loss_expr] + [self.grad_exprs[self.param_nodes[n]] for n in self._names],
+                                    feeds)
+        if not np.isfinite(loss):
+            return "the loss", None
+        for name, g in zip(self._names, grads):
+            if not np.isfinite(g).all():
+                return f"the gradient of {name}", name
+        trial = Updater(self.optimizer, self._params)
+        trial.state = {k: {s: v.copy() for s, v in st.items()} for k, st in self._updater.state.items()}
+        trial.t = self._updater.t
+        name = trial.step({k: v.copy() for k, v in self._params.items()},
+                          {k: np.asarray(g, dtype=self.dtype) for k, g in zip(self._names, grads)})
+        return None if name is None else (f"the updated value of {name} (or its optimizer state)", name)
 
     def _python_epochs(self, X, Y, perm, bs):
         """The reference loop: one compiled gradient call and one update per minibatch."""
