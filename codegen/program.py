@@ -1,6 +1,8 @@
 """The kernel program: what ``symbackprop.lower`` produces and every backend translates.
 
-Named buffers plus a list of steps over them.  Shapes hold ints and the batch symbol
+Named buffers plus a list of steps over them.  Each step kind is one frozen dataclass here,
+saying what it reads (``reads()``), writes (its ``out``) and computes (``describe()``); a
+backend has one translation per step kind.  Shapes hold ints and the batch symbol
 ``N``; elementwise bodies are ``sympy.Lambda`` objects.  Nothing here knows the graph API.
 
 >>> import sympy as sp
@@ -32,6 +34,9 @@ class Map:
     ins: tuple
     body: object
 
+    def reads(self):
+        return self.ins
+
     def describe(self):
         return f"{self.out} = map({', '.join(self.ins)}): {self.body.expr}"
 
@@ -45,6 +50,9 @@ class MatMul:
     trans_a: bool = False
     trans_b: bool = False
 
+    def reads(self):
+        return (self.a, self.b)
+
     def describe(self):
         return f"{self.out} = {self.a}{'ᵀ' if self.trans_a else ''} @ {self.b}{'ᵀ' if self.trans_b else ''}"
 
@@ -57,6 +65,9 @@ class Reduce:
     kind: str
     axes: tuple
 
+    def reads(self):
+        return (self.x,)
+
     def describe(self):
         return f"{self.out} = {self.kind}({self.x}, axes={self.axes})"
 
@@ -68,6 +79,9 @@ class Transpose:
     x: str
     perm: tuple
 
+    def reads(self):
+        return (self.x,)
+
     def describe(self):
         return f"{self.out} = transpose({self.x}, {self.perm})"
 
@@ -77,6 +91,9 @@ class Broadcast:
     """out = x broadcast to out's shape."""
     out: str
     x: str
+
+    def reads(self):
+        return (self.x,)
 
     def describe(self):
         return f"{self.out} = broadcast({self.x})"
@@ -88,6 +105,9 @@ class Reshape:
     out: str
     x: str
 
+    def reads(self):
+        return (self.x,)
+
     def describe(self):
         return f"{self.out} = reshape({self.x})"
 
@@ -98,6 +118,9 @@ class OneHot:
     out: str
     labels: str
     k: int
+
+    def reads(self):
+        return (self.labels,)
 
     def describe(self):
         return f"{self.out} = onehot({self.labels}, {self.k})"
@@ -115,18 +138,21 @@ def comment(text):
 
 
 def reads(step):
-    """The buffer names a step reads.
+    """The buffer names a step reads (each step kind says so itself: ``step.reads()``).
 
     >>> reads(MatMul("c", "a", "b"))
     ('a', 'b')
     """
-    if isinstance(step, Map):
-        return step.ins
-    if isinstance(step, MatMul):
-        return (step.a, step.b)
-    if isinstance(step, OneHot):
-        return (step.labels,)
-    return (step.x,)
+    return step.reads()
+
+
+def writes(step):
+    """The buffer a step writes: every step writes exactly its ``out``.
+
+    >>> writes(MatMul("c", "a", "b"))
+    'c'
+    """
+    return step.out
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from symbackprop.graph.node import Expr
 from symbackprop.graph.scalar import N
 from symbackprop.graph.shape import fmt
 from symbackprop.graph.traverse import leaves, topo_order
+from symbackprop.primitives import definition
 from symbackprop.lower import lower, prepare
 
 __all__ = ["compile", "CompiledFunction"]
@@ -165,10 +166,10 @@ def _label_limits(outputs):
         if node.op != "onehot":
             continue
         src = node.args[0]
-        while src.op in ("reshape", "transpose", "broadcast_to"):
+        while definition(src).layout or src.op == "transpose":
             src = src.args[0]
         if src.op == "input":
-            limits[src.name] = min(limits.get(src.name, node.attrs[0]), node.attrs[0])
+            limits[src.name] = min(limits.get(src.name, node.attrs.k), node.attrs.k)
     return limits
 
 

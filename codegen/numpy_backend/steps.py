@@ -43,30 +43,66 @@ def _logsumexp(x, axes):
     return np.log(np.sum(np.exp(x - m), axis=axes)) + np.squeeze(m, axis=axes)
 
 
+#: step kind -> its numpy translation ``f(step, env, out, n) -> array``
+TRANSLATIONS = {}
+
+
+def translates(kind):
+    """Register the numpy translation of a step kind."""
+    def register(fn):
+        TRANSLATIONS[kind] = fn
+        return fn
+    return register
+
+
 def run_step(step, env, out, n):
     """Execute ``step`` on the arrays in ``env``; ``out`` is the output buffer's description."""
-    dtype = np.dtype(out.dtype)
-    if isinstance(step, Map):
-        value = body_function(step.body)(*(env[i] for i in step.ins), n)
-        return np.broadcast_to(np.asarray(value, dtype=dtype), concrete_shape(out.shape, n))
-    if isinstance(step, MatMul):
-        a, b = env[step.a], env[step.b]
-        return (a.T if step.trans_a else a) @ (b.T if step.trans_b else b)
-    if isinstance(step, Reduce):
-        x = env[step.x]
-        if step.kind == "sum":
-            value = np.sum(x, axis=step.axes)
-        elif step.kind == "max":
-            value = np.max(x, axis=step.axes)
-        else:
-            value = _logsumexp(x, step.axes)
-        return np.asarray(value, dtype=dtype)
-    if isinstance(step, Transpose):
-        return np.transpose(env[step.x], step.perm)
-    if isinstance(step, Broadcast):
-        return np.broadcast_to(env[step.x], concrete_shape(out.shape, n))
-    if isinstance(step, Reshape):
-        return np.reshape(env[step.x], concrete_shape(out.shape, n))
-    if isinstance(step, OneHot):
-        return (env[step.labels][..., None] == np.arange(step.k)).astype(dtype)
-    raise NotImplementedError(f"numpy backend: no translation for {type(step).__name__}")
+    try:
+        fn = TRANSLATIONS[type(step)]
+    except KeyError:
+        raise NotImplementedError(f"numpy backend: no translation for {type(step).__name__}") from None
+    return fn(step, env, out, n)
+
+
+@translates(Map)
+def _map(step, env, out, n):
+    value = body_function(step.body)(*(env[i] for i in step.ins), n)
+    return np.broadcast_to(np.asarray(value, dtype=np.dtype(out.dtype)), concrete_shape(out.shape, n))
+
+
+@translates(MatMul)
+def _matmul(step, env, out, n):
+    a, b = env[step.a], env[step.b]
+    return (a.T if step.trans_a else a) @ (b.T if step.trans_b else b)
+
+
+@translates(Reduce)
+def _reduce(step, env, out, n):
+    x = env[step.x]
+    if step.kind == "sum":
+        value = np.sum(x, axis=step.axes)
+    elif step.kind == "max":
+        value = np.max(x, axis=step.axes)
+    else:
+        value = _logsumexp(x, step.axes)
+    return np.asarray(value, dtype=np.dtype(out.dtype))
+
+
+@translates(Transpose)
+def _transpose(step, env, out, n):
+    return np.transpose(env[step.x], step.perm)
+
+
+@translates(Broadcast)
+def _broadcast(step, env, out, n):
+    return np.broadcast_to(env[step.x], concrete_shape(out.shape, n))
+
+
+@translates(Reshape)
+def _reshape(step, env, out, n):
+    return np.reshape(env[step.x], concrete_shape(out.shape, n))
+
+
+@translates(OneHot)
+def _onehot(step, env, out, n):
+    return (env[step.labels][..., None] == np.arange(step.k)).astype(np.dtype(out.dtype))

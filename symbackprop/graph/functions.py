@@ -2,7 +2,7 @@
 
 >>> import symbackprop as sb
 >>> z = sb.input("z", (None, 1))
->>> sb.sigmoid(z).attrs[0]
+>>> sb.sigmoid(z).attrs.body
 Lambda(x0, sigmoid(x0))
 >>> sb.elementwise(lambda u: u * sb.scalar.sigmoid(u))(z).shape   # swish, one line
 (N, 1)
@@ -62,7 +62,7 @@ def elementwise(fn, name=None):
     sigmoid, erf, Max, Piecewise, ...), checked here rather than at compile time.
 
     >>> swish = elementwise(lambda u: u / (1 + sp.exp(-u)))
-    >>> swish(ops.input("x", (3,))).attrs[0]
+    >>> swish(ops.input("x", (3,))).attrs.body
     Lambda(x0, x0/(1 + exp(-x0)))
     """
     body = _as_lambda(fn)

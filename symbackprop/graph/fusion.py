@@ -9,7 +9,7 @@ computed twice: a value read by two nodes stays its own node.
 >>> import symbackprop as sb
 >>> x = sb.input("x", (None, 2))
 >>> (out,) = fuse([sb.tanh(x * 2 + 1) ** 2])
->>> out.attrs[0]
+>>> out.attrs.body
 Lambda(x0, tanh(2*x0 + 1)**2)
 """
 
@@ -18,6 +18,7 @@ import sympy as sp
 from symbackprop.graph import ops
 from symbackprop.graph.shape import broadcast_shapes
 from symbackprop.graph.traverse import consumers, topo_order
+from symbackprop.primitives import definition
 
 #: fused bodies stop growing at this many sympy operations, so simplification stays cheap
 MAX_BODY_OPS = 120
@@ -25,7 +26,7 @@ MAX_BODY_OPS = 120
 
 def _direct_operand(arg, shape, others):
     """``arg`` without a broadcast or size-1 reshape in front, if the map's shape survives."""
-    while arg.op in ("broadcast_to", "reshape"):
+    while definition(arg).layout:
         inner = arg.args[0]
         if arg.op == "reshape" and ops.shp.size(inner.shape) != 1:
             break
@@ -70,7 +71,7 @@ def _rebuild(node, args):
 
 
 def _fuse_map(node, args, uses, max_body_ops):
-    body = node.attrs[0]
+    body = node.attrs.body
     expr = body.expr
     bindings = {}
     counter = iter(range(10 ** 6))
@@ -78,9 +79,9 @@ def _fuse_map(node, args, uses, max_body_ops):
         others = [a.shape for a in args if a is not arg]
         arg = _direct_operand(arg, node.shape, others)
         inline = (arg.op == "map" and (not arg.args or (uses.get(old_arg, 0) == 1 and arg.shape == node.shape))
-                  and sp.count_ops(arg.attrs[0].expr) + sp.count_ops(expr) <= max_body_ops)
+                  and sp.count_ops(arg.attrs.body.expr) + sp.count_ops(expr) <= max_body_ops)
         if inline:
-            inner = arg.attrs[0]
+            inner = arg.attrs.body
             fresh = {v: sp.Symbol(f"f{next(counter)}", real=True) for v in inner.variables}
             expr = expr.xreplace({var: inner.expr.xreplace(fresh)})
             for v, a in zip(inner.variables, arg.args):

@@ -65,10 +65,11 @@ class Constant:
 class Expr:
     """A node of the tensor graph.
 
-    ``op`` is one of ``input param const map matmul reduce transpose broadcast_to reshape
-    onehot``; ``args`` are the operand nodes; ``attrs`` the op's static data (a leaf's name,
-    a map's sympy body, a reduction's kind and axes, ...).  Do not construct directly: use
-    ``sb.input``, ``sb.param``, operators and the functions of ``symbackprop``.
+    ``op`` names the primitive (``symbackprop.primitives``: input, param, const, map, matmul,
+    reduce, ...); ``args`` are the operand nodes; ``attrs`` the op's named attributes, a
+    NamedTuple (a leaf's ``name``, a map's ``body``, a reduction's ``kind`` and ``axes``, ...).
+    Do not construct directly: use ``sb.input``, ``sb.param``, operators and the functions of
+    ``symbackprop``.
     """
 
     __slots__ = ("op", "args", "attrs", "shape", "dtype", "key", "__weakref__")
@@ -115,7 +116,7 @@ class Expr:
     @property
     def name(self):
         """The name of an input or param leaf, else None.  ``sb.param("W", (2, 1)).name == "W"``."""
-        return self.attrs[0] if self.op in ("input", "param") else None
+        return self.attrs.name if self.op in ("input", "param") else None
 
     @property
     def is_leaf(self):
@@ -127,7 +128,7 @@ class Expr:
         if self.op in ("input", "param"):
             return f"{self.op} {self.name} {fmt(self.shape)} {self.dtype}"
         if self.op == "map":
-            return f"map {self.attrs[0].expr} {fmt(self.shape)}"
+            return f"map {self.attrs.body.expr} {fmt(self.shape)}"
         return f"{self.op} {fmt(self.shape)}"
 
     def __repr__(self):

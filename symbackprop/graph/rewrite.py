@@ -8,35 +8,21 @@
 'sum(tanh(z)**2, axis=(0, 1))/N'
 """
 
-from symbackprop.graph import ops
 from symbackprop.graph.traverse import topo_order
+from symbackprop.primitives import definition
 
 
 def rebuild(node, args):
-    """``node``'s op applied to new operands ``args`` (same attributes).
+    """``node``'s op applied to new operands ``args`` (same attributes, same dtype).
 
     >>> import symbackprop as sb
     >>> x = sb.input("x", (3,))
     >>> rebuild(sb.exp(x), [sb.input("u", (3,))]).args[0].name
     'u'
     """
-    op = node.op
-    if op == "map":
-        body = node.attrs[0]
-        return ops.apply(body.expr, dict(zip(body.variables, args)), where="map", dtype=node.dtype)
-    if op == "matmul":
-        return ops.matmul(*args)
-    if op == "reduce":
-        return ops.reduce(node.attrs[0], args[0], node.attrs[1])
-    if op == "transpose":
-        return ops.transpose(args[0], node.attrs[0])
-    if op == "broadcast_to":
-        return ops.broadcast_to(args[0], node.shape)
-    if op == "reshape":
-        return ops.reshape(args[0], node.shape)
-    if op == "onehot":
-        return ops.onehot(args[0], node.attrs[0], node.dtype)
-    raise AssertionError(f"rebuild: {op} has no operands")
+    if not args:
+        raise AssertionError(f"rebuild: {node.op} has no operands")
+    return definition(node).make(args, node.attrs, node.dtype)
 
 
 def substitute(outputs, mapping):

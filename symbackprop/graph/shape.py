@@ -101,3 +101,12 @@ def normalize_axes(axis, ndim, what="axis"):
     if len(out) != len(axes):
         raise ShapeError(f"{what}: repeated axis in {axis!r}")
     return tuple(sorted(out))
+
+
+def concrete(shape, n):
+    """The shape with the batch size ``n`` put in for ``N``.
+
+    >>> concrete((N, 3), 5)
+    (5, 3)
+    """
+    return tuple(int(d.subs(N, n)) if isinstance(d, sp.Basic) else int(d) for d in shape)

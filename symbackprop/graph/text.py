@@ -9,48 +9,18 @@ module only has to be unambiguous.
 'tanh(x @ W)'
 """
 
-import sympy as sp
-
 from symbackprop.graph.shape import fmt
 from symbackprop.graph.traverse import consumers, topo_order
+from symbackprop.primitives import definition
 
 _MAX_CHARS = 4000
 
 
-def _leaf_text(node):
-    if node.op in ("input", "param"):
-        return node.name
-    array = node.attrs[0].array
-    return str(array.item()) if array.ndim == 0 else f"const{fmt(array.shape)}"
+def _text(node, texts):
+    return definition(node).formula(node, texts)
 
 
-def _node_text(node, arg_texts):
-    op = node.op
-    if op == "map":
-        body = node.attrs[0]
-        names = {v: sp.Symbol(f"⟨{i}⟩") for i, v in enumerate(body.variables)}
-        text = sp.sstr(body.expr.xreplace(names))
-        for i, t in enumerate(arg_texts):
-            text = text.replace(f"(⟨{i}⟩)", f"({t})")  # a call's parentheses suffice
-            text = text.replace(f"⟨{i}⟩", t if _atomic(t) else f"({t})")
-        return text
-    if op == "matmul":
-        a, b = (t if _atomic(t) else f"({t})" for t in arg_texts)
-        return f"{a} @ {b}"
-    if op == "reduce":
-        kind, axes = node.attrs
-        return f"{kind}({arg_texts[0]}, axis={axes if len(axes) > 1 else axes[0]})"
-    if op == "transpose":
-        t = arg_texts[0]
-        return f"{t if _atomic(t) else '(' + t + ')'}.T" if node.ndim == 2 else f"transpose({t}, {node.attrs[0]})"
-    if op in ("broadcast_to", "reshape"):
-        return f"{op}({arg_texts[0]}, {fmt(node.shape)})"
-    if op == "onehot":
-        return f"onehot({arg_texts[0]}, {node.attrs[0]})"
-    raise AssertionError(op)
-
-
-def _atomic(text):
+def atomic(text):
     """True for a name, a number, or one call ``f(...)`` whose first paren closes last."""
     if text.replace("_", "").replace(".", "").isalnum():
         return True
@@ -75,7 +45,7 @@ def formula(node):
     order = topo_order([node])
     texts = {}
     for n in order:
-        texts[n] = _leaf_text(n) if n.is_leaf else _node_text(n, [texts[a] for a in n.args])
+        texts[n] = _text(n, [texts[a] for a in n.args])
         if len(texts[n]) > _MAX_CHARS:
             return listing([node])
     return texts[node]
@@ -95,15 +65,12 @@ def listing(outputs):
     lines = []
     for n in order:
         head = f"%{ids[n]} = "
+        detail = definition(n).detail(n)
         if n.is_leaf:
-            lines.append(head + (f"{n.op} {n.name} {fmt(n.shape)} {n.dtype}" if n.name
-                                 else f"const {_leaf_text(n)} {fmt(n.shape)} {n.dtype}"))
+            lines.append(f"{head}{n.op} {detail} {fmt(n.shape)} {n.dtype}")
             continue
         operands = ", ".join(f"%{ids[a]}" for a in n.args)
-        detail = {"map": lambda: f": {n.attrs[0].expr}",
-                  "reduce": lambda: f": {n.attrs[0]} axes={n.attrs[1]}",
-                  "transpose": lambda: f": perm={n.attrs[0]}",
-                  "onehot": lambda: f": k={n.attrs[0]}"}.get(n.op, lambda: "")()
+        detail = f": {detail}" if detail else ""
         shared = f"  # used {uses[n]}×" if uses[n] > 1 else ""
         lines.append(f"{head}{n.op}({operands}) {fmt(n.shape)} {n.dtype}{detail}{shared}")
     return "\n".join(lines)
@@ -122,8 +89,8 @@ def short_formulas(order, limit=72):
     texts = {}
     for n in order:
         if n.is_leaf:
-            texts[n] = _leaf_text(n)
+            texts[n] = _text(n, [])
             continue
-        text = _node_text(n, [t if len(t) <= limit // 2 else "…" for t in (texts[a] for a in n.args)])
+        text = _text(n, [t if len(t) <= limit // 2 else "…" for t in (texts[a] for a in n.args)])
         texts[n] = text if len(text) <= limit else text[:limit - 1] + "…"
     return texts

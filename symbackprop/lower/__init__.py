@@ -13,7 +13,7 @@ t0 = x @ W
 t1 = map(t0): tanh(x0)
 """
 
-from codegen.program import Broadcast, Buffer, Map, MatMul, OneHot, Program, Reduce, Reshape, Transpose, reads
+from codegen.program import Buffer, Program, Reshape, reads
 from symbackprop.errors import CompileError
 from symbackprop.graph import ops
 from symbackprop.graph.fusion import fuse
@@ -22,6 +22,7 @@ from symbackprop.graph.shape import size
 from symbackprop.graph.text import short_formulas
 from symbackprop.graph.traverse import topo_order
 from symbackprop.lower.buffers import plan_slots
+from symbackprop.primitives import definition
 
 
 def prepare(outputs):
@@ -29,7 +30,7 @@ def prepare(outputs):
 
     >>> import symbackprop as sb
     >>> x = sb.input("x", (3,))
-    >>> prepare([sb.exp(x) * 2 + 1])[0].attrs[0]
+    >>> prepare([sb.exp(x) * 2 + 1])[0].attrs.body
     Lambda(x0, 2*exp(x0) + 1)
     """
     try:
@@ -63,8 +64,8 @@ def _trailing_logsumexp(outputs):
             new[node] = node
             continue
         args = [new[a] for a in node.args]
-        if node.op == "reduce" and node.attrs[0] == "logsumexp":
-            axes, x = node.attrs[1], args[0]
+        if node.op == "reduce" and node.attrs.kind == "logsumexp":
+            axes, x = node.attrs.axes, args[0]
             if axes != tuple(range(x.ndim - len(axes), x.ndim)):
                 perm = tuple(a for a in range(x.ndim) if a not in axes) + axes
                 moved = ops.transpose(x, perm)
@@ -74,8 +75,38 @@ def _trailing_logsumexp(outputs):
     return [new[o] for o in outputs]
 
 
+class _Lowering:
+    """What a primitive's ``lower`` may ask: its operands' buffer names and the decisions
+    lowering took about its neighbours."""
+
+    def __init__(self, outputs, readers, names):
+        self.outputs, self.readers, self.names = set(outputs), readers, names
+
+    def name(self, node):
+        """The buffer holding ``node``'s value."""
+        return self.names[node]
+
+    def is_output(self, node):
+        return node in self.outputs
+
+    def folded(self, node):
+        """A 2-D transpose read only by products: it becomes a flag of each product."""
+        return node.op == "transpose" and node.ndim == 2 and all(
+            c.op == "matmul" for c in self.readers.get(node, ()))
+
+    def swapped(self, node):
+        """A product read only by one 2-D transpose: (op(a)·op(b))ᵀ is computed as op(b)ᵀ·op(a)ᵀ."""
+        return (node.op == "matmul" and node not in self.outputs and len(self.readers.get(node, ())) == 1
+                and self.readers[node][0].op == "transpose")
+
+    def step_of(self, node):
+        """The step ``node``'s primitive would write (for a reader that computes it instead)."""
+        return definition(node).step(node, None, self)
+
+
 def lower(outputs, arguments=()):
-    """The kernel program computing ``outputs`` (a list of graph nodes).
+    """The kernel program computing ``outputs`` (a list of graph nodes): one step per node,
+    made by its primitive's ``lower``.
 
     Arguments of the program are ``arguments`` (leaves that must be accepted even if a
     simplification removed them), then the other inputs and params in order of first use.
@@ -95,39 +126,26 @@ def lower(outputs, arguments=()):
     present = set(order)
     order = [a for a in arguments if a not in present] + order
     origins = {}
-
-    def folded(node):
-        # a 2-D transpose read only by products becomes a flag of each product
-        return node.op == "transpose" and node.ndim == 2 and all(
-            c.op == "matmul" for c in readers.get(node, ()))
-
-    def swapped(node):
-        # (op(a)·op(b))ᵀ is computed as op(b)ᵀ·op(a)ᵀ: a product read only by one 2-D transpose
-        return (node.op == "matmul" and node not in outputs and len(readers.get(node, ())) == 1
-                and readers[node][0].op == "transpose")
-
+    lo = _Lowering(outputs, readers, names)
     for node in order:
-        if node.op in ("input", "param"):
+        prim = definition(node)
+        if prim.leaf and prim.argument:
             names[node] = node.name
             buffers[node.name] = Buffer(node.name, node.shape, node.dtype, node.op)
             args.append(node.name)
             continue
-        if node.op == "const":
+        if prim.leaf:
             name = f"c{len(consts)}"
             names[node] = name
             buffers[name] = Buffer(name, node.shape, node.dtype, "const")
-            consts[name] = node.attrs[0].array
-            continue
-        if (folded(node) and node not in outputs) or swapped(node):
+            consts[name] = node.attrs.value.array
             continue
         name = f"t{len(steps)}"
+        step = prim.lower(node, name, lo)
+        if step is None:  # computed by its readers
+            continue
         names[node] = name
         buffers[name] = Buffer(name, node.shape, node.dtype, "temp")
-        if node.op == "transpose" and swapped(node.args[0]):
-            product = _step(node.args[0], name, names, folded)
-            step = MatMul(name, product.b, product.a, not product.trans_b, not product.trans_a)
-        else:
-            step = _step(node, name, names, folded)
         if isinstance(step, Reshape):
             aliases[name] = step.x
         origins[name] = texts[node]
@@ -136,7 +154,6 @@ def lower(outputs, arguments=()):
     slots, slot_sizes = _plan(steps, buffers, aliases, out_names)
     return Program(buffers=buffers, steps=tuple(steps), args=tuple(args), consts=consts, outputs=out_names,
                    origins=origins, aliases=aliases, slots=slots, slot_sizes=slot_sizes)
-
 
 
 def _plan(steps, buffers, aliases, outputs):
@@ -156,23 +173,3 @@ def _plan(steps, buffers, aliases, outputs):
         slots.update({name: (dtype, slot) for name, slot in group.items()})
         sizes[dtype] = tuple(group_sizes)
     return slots, sizes
-
-
-def _step(node, out, names, folded):
-    op, a = node.op, node.args
-    if op == "map":
-        return Map(out, tuple(names[x] for x in a), node.attrs[0])
-    if op == "matmul":
-        (x, tx), (y, ty) = [(arg.args[0], True) if folded(arg) else (arg, False) for arg in a]
-        return MatMul(out, names[x], names[y], tx, ty)
-    if op == "reduce":
-        return Reduce(out, names[a[0]], node.attrs[0], node.attrs[1])
-    if op == "transpose":
-        return Transpose(out, names[a[0]], node.attrs[0])
-    if op == "broadcast_to":
-        return Broadcast(out, names[a[0]])
-    if op == "reshape":
-        return Reshape(out, names[a[0]])
-    if op == "onehot":
-        return OneHot(out, names[a[0]], node.attrs[0])
-    raise AssertionError(op)

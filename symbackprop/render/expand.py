@@ -24,6 +24,7 @@ from symbackprop.errors import DerivationError
 from symbackprop.graph.node import Expr
 from symbackprop.graph.scalar import N, sigmoid, softplus
 from symbackprop.graph.traverse import topo_order
+from symbackprop.primitives import definition
 
 #: the largest number of elements any one value may have
 MAX_ELEMENTS = 256
@@ -130,61 +131,4 @@ def symbols_for(node, n):
 
 
 def _value(m, args, n):
-    op = m.op
-    if op in ("input", "param"):
-        return symbols_for(m, n)
-    if op == "const":
-        arr = m.attrs[0].array
-        return np.vectorize(lambda v: sp.nsimplify(v) if float(v).is_integer() else sp.Float(v),
-                            otypes=[object])(arr) if arr.size else arr.astype(object)
-    if op == "map":
-        body = m.attrs[0]
-        expr = body.expr.subs(N, n)
-        if not args:
-            return np.broadcast_to(np.array(expr, dtype=object), _dims(m.shape, n))
-        arrays = np.broadcast_arrays(*[np.asarray(a, dtype=object) for a in args])
-        out = np.empty(arrays[0].shape, dtype=object)
-        for idx in np.ndindex(*out.shape) if out.shape else [()]:
-            out[idx] = expr.xreplace({v: a[idx] for v, a in zip(body.variables, arrays)})
-        return np.broadcast_to(out, _dims(m.shape, n))
-    if op == "matmul":
-        a, b = (np.asarray(x, dtype=object) for x in args)
-        out = np.empty((a.shape[0], b.shape[1]), dtype=object)
-        for i in range(a.shape[0]):
-            for j in range(b.shape[1]):
-                out[i, j] = sp.Add(*[a[i, k] * b[k, j] for k in range(a.shape[1])])
-        return out
-    if op == "reduce":
-        kind, axes = m.attrs
-        x = np.asarray(args[0], dtype=object)
-        moved = np.moveaxis(x, axes, tuple(range(-len(axes), 0)))
-        flat = moved.reshape(moved.shape[:moved.ndim - len(axes)] + (-1,))
-        out = np.empty(flat.shape[:-1], dtype=object)
-        for idx in np.ndindex(*out.shape) if out.shape else [()]:
-            items = list(flat[idx])
-            if kind == "sum":
-                out[idx] = sp.Add(*items)
-            elif kind == "max":
-                out[idx] = sp.Max(*items)
-            else:
-                out[idx] = sp.log(sp.Add(*[sp.exp(v) for v in items]))
-        return out
-    if op == "transpose":
-        return np.transpose(np.asarray(args[0], dtype=object), m.attrs[0])
-    if op == "broadcast_to":
-        return np.broadcast_to(np.asarray(args[0], dtype=object), _dims(m.shape, n))
-    if op == "reshape":
-        return np.reshape(np.asarray(args[0], dtype=object), _dims(m.shape, n))
-    if op == "onehot":
-        labels = m.args[0]
-        if labels.op != "input":
-            raise DerivationError(f"expand: onehot of {labels.describe()}: only onehot of an input is expanded")
-        k = m.attrs[0]
-        dims = _dims(m.shape, n)
-        out = np.empty(dims, dtype=object)
-        for idx in np.ndindex(*dims):
-            parts = [i + 1 for i, d in zip(idx, dims) if d != 1]
-            out[idx] = sp.Symbol(f"{labels.name}_{''.join(map(str, parts))}" if all(p < 10 for p in parts)
-                                 else f"{labels.name}_{','.join(map(str, parts))}", real=True)
-        return out
-    raise AssertionError(op)
+    return definition(m).expand(m, args, n)

@@ -9,12 +9,10 @@ xᵀ ((ŷ − y)/N)
         z = x W + b
 """
 
-import sympy as sp
-
-from symbackprop.graph.scalar import N
 from symbackprop.graph.traverse import topo_order
+from symbackprop.primitives import definition
 from symbackprop.render.namer import Namer
-from symbackprop.render.printer import ATOM, LATEX, MATMUL, MUL, POW, UNICODE, Piece
+from symbackprop.render.printer import ATOM, UNICODE, Piece
 from symbackprop.render.shared import SharedNames
 
 #: formulas longer than this fall back to the SSA listing
@@ -24,20 +22,6 @@ MAX_CHARS = 3000
 #: textbook models need under 0.1 s; a deep graph's bodies past the budget print as fused,
 #: with the same values, so printing stays interactive)
 SIMPLIFY_SECONDS = 0.5
-
-_SUBN = {"text": "Σₙ ", "latex": r"\sum_{n} "}
-
-
-def _strip(node):
-    while node.op in ("broadcast_to", "reshape"):
-        node = node.args[0]
-    return node
-
-
-def _wrap(style, piece, prec):
-    t = style.piece(piece)
-    return t if piece.prec >= prec else style.paren(t)
-
 
 class Renderer:
     """Renders nodes of one graph in one style, naming what ``namer`` names and, through
@@ -88,89 +72,7 @@ class Renderer:
             self.used.append(node)
 
     def _node(self, n, args):
-        st = self.style
-        tensor = n.ndim > 0
-        if n.op in ("input", "param"):
-            name = self.namer.name(n)
-            return Piece(str(name), name.latex, ATOM, tensor)
-        if n.op == "const":
-            arr = n.attrs[0].array
-            if arr.size == 1 or (arr.size and (arr == arr.flat[0]).all()):
-                v = sp.nsimplify(float(arr.flat[0])) if float(arr.flat[0]).is_integer() else sp.Float(arr.flat[0])
-                t = st.number(v) if v >= 0 else "−" + st.number(-v)
-                return Piece(t, t.replace("−", "-"), ATOM, tensor)
-            t = "[" + ", ".join(f"{v:g}" for v in arr.ravel()[:6]) + (", …]" if arr.size > 6 else "]")
-            return Piece(t, t.replace("…", r"\ldots"), ATOM, tensor)
-        if n.op == "map":
-            return self._map(n, args)
-        if n.op == "matmul":
-            a, b = args
-            t = f"{_wrap(UNICODE, a, POW)} {_wrap(UNICODE, b, POW)}"
-            l = f"{_wrap(LATEX, a, POW)} {_wrap(LATEX, b, POW)}"
-            return Piece(t, l, MATMUL, tensor)
-        if n.op == "transpose":
-            a = args[0]
-            if n.ndim == 2:
-                return Piece(_wrap(UNICODE, a, ATOM) + "ᵀ", _wrap(LATEX, a, ATOM) + r"^{\top}", POW, tensor)
-            return Piece(f"transpose({a.text}, {n.attrs[0]})", r"\mathrm{transpose}\left(%s\right)" % a.latex, ATOM, tensor)
-        if n.op in ("broadcast_to", "reshape"):
-            return args[0]
-        if n.op == "onehot":
-            return Piece(f"onehot({args[0].text})", r"\mathrm{onehot}\left(%s\right)" % args[0].latex, ATOM, tensor)
-        if n.op == "reduce":
-            kind, axes = n.attrs
-            x = n.args[0]
-            a = args[0]
-            if kind == "sum":
-                if len(axes) == x.ndim:
-                    t, l = "Σ " + _wrap(UNICODE, a, POW), r"\sum " + _wrap(LATEX, a, POW)
-                elif axes == (0,) and x.shape[0] == N:
-                    t, l = "Σₙ " + _wrap(UNICODE, a, POW), r"\sum_{n} " + _wrap(LATEX, a, POW)
-                else:
-                    ax = ",".join(map(str, axes))
-                    t, l = f"Σ[axis {ax}] " + _wrap(UNICODE, a, POW), r"\sum_{\mathrm{axis}\ %s} " % ax + _wrap(LATEX, a, POW)
-                return Piece(t, l, MUL, tensor)
-            name = "logsumexp" if kind == "logsumexp" else "max"
-            return Piece(f"{name}({a.text})", r"\mathrm{%s}\left(%s\right)" % (name, a.latex), ATOM, tensor)
-        raise AssertionError(n.op)
-
-    def _map(self, n, args):
-        body = n.attrs[0]
-        expr = body.expr
-        holders = {}
-        subs = {}
-        for i, (v, p) in enumerate(zip(body.variables, args)):
-            # placeholders sort by the operand's text, so sympy's order of terms and factors
-            # follows the names (y ⊙ z), not the graph's internal operand order
-            s = sp.Symbol(f"{p.text}\u0000{i}")
-            subs[v] = s
-            holders[s] = p
-        expr = expr.xreplace(subs)
-        expr = self._softmax(expr, n, holders)
-        tu = UNICODE.expr(expr, holders)
-        tl = LATEX.expr(expr, holders)
-        return Piece(tu.text, tl.text, tu.prec, n.ndim > 0)
-
-    def _softmax(self, expr, n, holders):
-        """``exp(z − logsumexp(z))`` reads as ``softmax(z)``."""
-        syms = list(holders)
-        for e in expr.atoms(sp.exp):
-            arg = e.args[0]
-            if not (arg.is_Add and len(arg.args) == 2):
-                continue
-            pos = [t for t in arg.args if t in holders]
-            neg = [-t for t in arg.args if (-t) in holders]
-            if len(pos) != 1 or len(neg) != 1:
-                continue
-            zi, li = syms.index(pos[0]), syms.index(neg[0])
-            lse = _strip(n.args[li])
-            z = n.args[zi]
-            if lse.op == "reduce" and lse.attrs[0] == "logsumexp" and _strip(lse.args[0]) is _strip(z):
-                zp = holders[pos[0]]
-                s = sp.Symbol(f"_softmax{zi}")
-                holders[s] = Piece(f"softmax({zp.text})", r"\mathrm{softmax}\left(%s\right)" % zp.latex, ATOM, True)
-                expr = expr.xreplace({e: s})
-        return expr
+        return definition(n).render(n, args, self)
 
 
 def prepare(outputs, simplify=True):

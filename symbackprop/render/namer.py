@@ -43,7 +43,7 @@ def is_affine(node):
             return False
         a = a.args[0] if a.op == "reshape" else a
         return (a.op == "input" or is_activation(a) or is_affine(a)) and a.op != "transpose"
-    if node.op == "map" and len(node.args) == 2 and node.attrs[0].expr == sum(node.attrs[0].variables):
+    if node.op == "map" and len(node.args) == 2 and node.attrs.body.expr == sum(node.attrs.body.variables):
         return any(a.op == "matmul" and is_affine(a) for a in node.args)
     return False
 
@@ -52,8 +52,8 @@ def is_activation(node):
     """A one-operand map whose body is a nonlinear function of its operand."""
     if node.op != "map" or len(node.args) != 1:
         return False
-    expr = node.attrs[0].expr
-    return bool(expr.atoms(sp.Function, sp.Max, sp.Min)) and expr.free_symbols == {node.attrs[0].variables[0]}
+    expr = node.attrs.body.expr
+    return bool(expr.atoms(sp.Function, sp.Max, sp.Min)) and expr.free_symbols == {node.attrs.body.variables[0]}
 
 
 class Namer:
@@ -85,7 +85,7 @@ class Namer:
         if layers:
             last = max(layers)
             zl = layers[last]
-            if last in acts and not acts[last].attrs[0].expr.has(softplus):
+            if last in acts and not acts[last].attrs.body.expr.has(softplus):
                 self.names[acts[last]] = Name("y", hat=True)
             elif self._used_as_logits(zl):
                 if last in acts:  # softplus(z_L) is the loss's, not a layer's
@@ -121,12 +121,12 @@ class Namer:
 
     def _used_as_logits(self, z):
         for r in self._readers(z):
-            if r.op == "reduce" and r.attrs[0] == "logsumexp":
+            if r.op == "reduce" and r.attrs.kind == "logsumexp":
                 return "softmax"
             if r.op == "map":
                 i = r.args.index(z)
-                v = r.attrs[0].variables[i]
-                for f in r.attrs[0].expr.atoms(sigmoid, softplus):
+                v = r.attrs.body.variables[i]
+                for f in r.attrs.body.expr.atoms(sigmoid, softplus):
                     if f.args[0] == v:
                         return "sigmoid"
         return None

@@ -36,6 +36,12 @@ class Piece:
     tensor: bool = True
 
 
+def wrap(style, piece, prec):
+    """``piece`` in ``style``, parenthesised when it binds less tightly than ``prec``."""
+    t = style.piece(piece)
+    return t if piece.prec >= prec else style.paren(t)
+
+
 @dataclass(frozen=True)
 class Out:
     text: str

@@ -41,7 +41,7 @@ def occurrences(reader, node):
     """
     if reader.op != "map":
         return sum(1 for a in reader.args if a is node)
-    body = reader.attrs[0]
+    body = reader.attrs.body
     # tree occurrences of the variable in the body; conditions of a Piecewise count too,
     # because they are printed
     return sum(_count(body.expr, v) for a, v in zip(reader.args, body.variables) if a is node)

@@ -14,7 +14,7 @@
 >>> import symbackprop as sb
 >>> z = sb.input("z", (None, 1)); y = sb.input("y", (None, 1))
 >>> (dz,) = simplify([sb.grad(sb.bce(z, y), z)])
->>> dz.attrs[0]
+>>> dz.attrs.body
 Lambda((x0, x1), (-x1 + sigmoid(x0))/N)
 """
 

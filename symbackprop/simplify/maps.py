@@ -11,8 +11,8 @@ Inlining the operands lets sympy see that a backward body's ``ŷ`` and ``1 − �
 >>> u, v = sp.symbols("u v", real=True)
 >>> d = sb.map(sp.Lambda((u, v), -v / u + (1 - v) / (1 - u)), yhat, y) * yhat * (1 - yhat)
 >>> (out,) = simplify_maps([sb.graph.fusion.fuse([d])[0]], Budget(1.0), Index([yhat]))
->>> names = {v: sp.Symbol("yhat" if a is yhat else a.name) for v, a in zip(out.attrs[0].variables, out.args)}
->>> out.attrs[0].expr.xreplace(names)
+>>> names = {v: sp.Symbol("yhat" if a is yhat else a.name) for v, a in zip(out.attrs.body.variables, out.args)}
+>>> out.attrs.body.expr.xreplace(names)
 -y + yhat
 """
 
@@ -45,7 +45,7 @@ def simplify_maps(outputs, budget, index):
 
 def _inline(node):
     """(expr, bindings) of ``node`` with operand maps' bodies substituted in, within limits."""
-    body = node.attrs[0]
+    body = node.attrs.body
     expr, bindings = body.expr, dict(zip(body.variables, node.args))
     counter = 0
     for _ in range(8):  # eight levels of operands at most
@@ -56,7 +56,7 @@ def _inline(node):
                 inner = inner.args[0]
             if inner.op != "map" or not inner.args:
                 continue
-            ib = inner.attrs[0]
+            ib = inner.attrs.body
             if sp.count_ops(expr) + sp.count_ops(ib.expr) > MAX_INLINE_OPS:
                 continue
             fresh = {}
@@ -78,7 +78,7 @@ def _simplify_map(node, index):
     Costs are compared after forward-value reuse, so a candidate wins only by computing
     less than what it replaces, counting values other nodes already hold as free.
     """
-    body = node.attrs[0]
+    body = node.attrs.body
     here = dict(zip(body.variables, node.args))
     own_expr = simplify_expr(body.expr)
     best = node if own_expr == body.expr else ops.apply(own_expr, here, where="simplify", dtype=node.dtype)
@@ -89,7 +89,7 @@ def _simplify_map(node, index):
         inner = canon.args[0] if canon.op == "broadcast_to" else canon
         if inner.op != "map":
             return _fit(inner, node.shape)
-        cb = inner.attrs[0]
+        cb = inner.attrs.body
         inner_here = dict(zip(cb.variables, inner.args))
         best_cost = min(best_cost, cost(index.rewrite_expr(cb.expr, inner_here, exclude=node)[0]))
         simple = simplify_expr(cb.expr)

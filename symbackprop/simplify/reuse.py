@@ -8,7 +8,7 @@ formulas name what the forward pass named.
 >>> u = sb.scalar.ARG[0]
 >>> d = sb.map(sp.Lambda(u, 1 - sp.tanh(u) ** 2), z)
 >>> out = Index([a]).reuse(d)
->>> out.args == (a,), out.attrs[0]
+>>> out.args == (a,), out.attrs.body
 (True, Lambda(x0, 1 - x0**2))
 """
 
@@ -41,7 +41,7 @@ class Index:
                 if n not in seen and n is not exclude and set(n.args) <= ops_set:
                     seen.add(n)
                     out.append(n)
-        out.sort(key=lambda n: (-sp.count_ops(n.attrs[0].expr), n.key))
+        out.sort(key=lambda n: (-sp.count_ops(n.attrs.body.expr), n.key))
         return out
 
     def rewrite_expr(self, expr, bindings, exclude=None):
@@ -58,7 +58,7 @@ class Index:
             for cand in self.candidates(node_sym, exclude):
                 if cand in node_sym and node_sym[cand] in expr.free_symbols:
                     continue
-                body = cand.attrs[0]
+                body = cand.attrs.body
                 pattern = body.expr.xreplace({v: node_sym[a] for v, a in zip(body.variables, cand.args)})
                 if pattern.is_Atom:
                     continue
@@ -86,7 +86,7 @@ class Index:
         """``node`` (a map) rebuilt to read indexed nodes for the sub-expressions they compute."""
         if node.op != "map" or not node.args:
             return node
-        body = node.attrs[0]
+        body = node.attrs.body
         bindings = dict(zip(body.variables, node.args))
         expr, bindings = self.rewrite_expr(body.expr, bindings, exclude=node)
         if expr is body.expr:
