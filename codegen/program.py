@@ -137,6 +137,85 @@ def comment(text):
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
 
 
+@dataclass(frozen=True)
+class Slice:
+    """out[i...] = x[begin + i·step ...], per axis of x; an axis with keep False is indexed by
+    its begin and absent from out."""
+    out: str
+    x: str
+    begin: tuple
+    step: tuple
+    keep: tuple
+
+    def reads(self):
+        return (self.x,)
+
+    def describe(self):
+        parts = [f"{b}::{s}" if k else str(b) for b, s, k in zip(self.begin, self.step, self.keep)]
+        return f"{self.out} = {self.x}[{', '.join(parts)}]"
+
+
+@dataclass(frozen=True)
+class Pad:
+    """out = value everywhere, then out[low + i·(interior + 1) ...] = x[i ...] per axis."""
+    out: str
+    x: str
+    low: tuple
+    interior: tuple
+    value: float
+
+    def reads(self):
+        return (self.x,)
+
+    def describe(self):
+        return f"{self.out} = pad({self.x}, low={self.low}, interior={self.interior}, value={self.value:g})"
+
+
+@dataclass(frozen=True)
+class Concat:
+    """out = the ins joined along ``axis`` (in order)."""
+    out: str
+    ins: tuple
+    axis: int
+
+    def reads(self):
+        return self.ins
+
+    def describe(self):
+        return f"{self.out} = concat({', '.join(self.ins)}, axis={self.axis})"
+
+
+@dataclass(frozen=True)
+class Take:
+    """out[a..., j..., b...] = x[a..., indices[j...], b...] with ``indices`` an int64 constant
+    buffer and a... the axes before ``axis``."""
+    out: str
+    x: str
+    indices: str
+    axis: int
+
+    def reads(self):
+        return (self.x, self.indices)
+
+    def describe(self):
+        return f"{self.out} = take({self.x}, {self.indices}, axis={self.axis})"
+
+
+@dataclass(frozen=True)
+class ScatterAdd:
+    """out = 0, then out[a..., indices[j...], b...] += g[a..., j..., b...]: repeated indices add up."""
+    out: str
+    g: str
+    indices: str
+    axis: int
+
+    def reads(self):
+        return (self.g, self.indices)
+
+    def describe(self):
+        return f"{self.out} = scatter_add({self.g}, {self.indices}, axis={self.axis})"
+
+
 def reads(step):
     """The buffer names a step reads (each step kind says so itself: ``step.reads()``).
 

@@ -16,9 +16,10 @@ from symbackprop.autodiff import grad
 from symbackprop.compiled import CompiledFunction, compile
 from symbackprop.errors import (ArgumentError, CompileError, DataError, DerivationError, DTypeError, ShapeError, SymbackpropError,
                                 TrainingDiverged, UnsupportedFunction, VerifyError)
-from symbackprop.graph import (N, Expr, abs, apply, broadcast_to, const, cos, elementwise, exp, gelu, input,
-                               leaky_relu, log, log_softmax, logsumexp, map, matmul, max, mean, onehot, param,
-                               reduce, relu, reshape, sigmoid, sin, softmax, softplus, sqrt, sum, tanh, transpose)
+from symbackprop.graph import (N, Expr, abs, apply, broadcast_to, concat, const, cos, elementwise, exp, gelu, input,
+                               leaky_relu, log, log_softmax, logsumexp, map, matmul, max, mean, onehot, pad, param,
+                               reduce, relu, reshape, sigmoid, sin, softmax, softplus, sqrt, stack, sum, take, tanh,
+                               transpose)
 from symbackprop.graph import scalar
 from symbackprop.graph.evaluate import evaluate
 from symbackprop.gradcheck import GradcheckError, GradcheckReport, gradcheck

@@ -5,7 +5,8 @@ user ``elementwise`` functions, ``+ - * / **`` against pool nodes (reuse), fresh
 params of broadcast-compatible shapes, numpy-array constants, Python scalars, 0-d arrays and
 ``sb.const`` scalars (both operand orders); matmul with 2-D and 1-D operands and a
 contraction over the batch axis; sum/mean/max/logsumexp with axis/keepdims; transpose,
-broadcast_to, reshape with -1 and None; softmax/log_softmax; onehot of int64 labels.
+broadcast_to, reshape with -1 and None; softmax/log_softmax; onehot of int64 labels; basic
+indexing (integers, slices with negative steps, ``...``, ``None``), concat, pad and take.
 
 Values are kept in safe domains while the graph is built, using the direct evaluator on the
 example's feeds: log/sqrt/fractional powers get positive operands, divisors stay away from
@@ -51,7 +52,7 @@ BINARY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a 
           "**": lambda a, b: a ** b, "smooth_norm": smooth_norm}
 SCALARS = (2, 3, -1, 0.5, -1.5, 0.25)
 OPS = ("unary", "binary", "binary", "matmul", "reduce", "transpose", "broadcast_to", "reshape", "softmax",
-       "onehot")
+       "onehot", "index", "concat", "pad", "take")
 MARGIN = 0.05  # distance kept from kinks and max ties; FD perturbations are ~1e-4
 
 
@@ -302,6 +303,72 @@ class Builder:
         self.log.append(f"onehot {mode}")
         return {"mul": lambda: a * oh, "sub": lambda: a - oh, "gather": lambda: sb.sum(a * oh, axis=-1)}[mode]()
 
+    def index(self, a):
+        if a.ndim == 0:
+            return None
+        key = []
+        for d in a.shape:
+            if not isinstance(d, int):
+                key.append(slice(None))
+                continue
+            kind = self.draw(st.sampled_from(["full", "int", "slice", "reverse"]), label="index kind")
+            if kind == "int":
+                key.append(self.draw(st.integers(-d, d - 1)))
+            elif kind == "slice":
+                start = self.draw(st.integers(0, d - 1))
+                key.append(slice(start, self.draw(st.integers(start + 1, d)), self.draw(st.integers(1, 2))))
+            elif kind == "reverse":
+                key.append(slice(None, None, -self.draw(st.integers(1, 2))))
+            else:
+                key.append(slice(None))
+        form = self.draw(st.sampled_from(["plain", "ellipsis", "newaxis"]), label="index form")
+        if form == "ellipsis" and len(key) > 1:
+            key = [Ellipsis] + key[1:] if key[0] == slice(None) else key
+        elif form == "newaxis":
+            key.insert(self.draw(st.integers(0, len(key))), None)
+        self.log.append(f"index {key}")
+        return a[tuple(key)]
+
+    def concat(self, a):
+        axes = [i for i, d in enumerate(a.shape) if isinstance(d, int)]
+        if not axes:
+            return None
+        axis = self.draw(st.sampled_from(axes), label="concat axis")
+        fits = [p for p in self.pool if p.ndim == a.ndim and p is not a and
+                all(d == e for i, (d, e) in enumerate(zip(p.shape, a.shape)) if i != axis)
+                and isinstance(p.shape[axis], int)]
+        if fits and self.draw(st.booleans(), label="concat a pool node"):
+            other = self.draw(st.sampled_from(fits))
+        else:
+            shape = tuple(self.draw(st.integers(1, 3)) if i == axis else d for i, d in enumerate(a.shape))
+            other = self.new_leaf(shape, "input" if N in shape else "param")
+        if self.draw(st.booleans(), label="stack instead"):
+            if other.shape == a.shape:
+                self.log.append(f"stack {axis}")
+                return sb.stack([a, other], axis=axis)
+        self.log.append(f"concat {axis}")
+        return sb.concat([other, a] if self.draw(st.booleans()) else [a, other], axis=axis)
+
+    def pad(self, a):
+        if a.ndim == 0:
+            return None
+        widths = [(0, 0) if not isinstance(d, int) else (self.draw(st.integers(0, 2)), self.draw(st.integers(0, 2)))
+                  for d in a.shape]
+        value = self.draw(st.sampled_from([0.0, 0.5, -1.0]))
+        self.log.append(f"pad {widths} {value}")
+        return sb.pad(a, widths, value=value)
+
+    def take(self, a):
+        axes = [i for i, d in enumerate(a.shape) if isinstance(d, int)]
+        if not axes:
+            return None
+        axis = self.draw(st.sampled_from(axes), label="take axis")
+        d = a.shape[axis]
+        shape = self.draw(st.sampled_from([(1,), (3,), (2, 2)]), label="indices shape")
+        indices = self.rng.integers(-d, d, size=shape)
+        self.log.append(f"take {indices.tolist()} {axis}")
+        return sb.take(a, indices, axis=axis)
+
     # ---- the graph -----------------------------------------------------------------------
     def build(self, max_steps=8):
         self.pool.append(self.new_leaf((N, self.draw(st.integers(1, 3))), "input"))
@@ -421,9 +488,10 @@ def cast_graph(nodes, dtype):
         elif op in ("broadcast_to", "reshape"):
             new[node] = getattr(sb, op)(a[0], node.shape)
         elif op == "onehot":
-            new[node] = sb.onehot(a[0], node.attrs[0], dtype=dtype)
-        else:
-            raise AssertionError(op)
+            new[node] = sb.onehot(a[0], node.attrs.k, dtype=dtype)
+        else:  # the other primitives keep the dtype of their operands
+            from symbackprop.primitives import definition
+            new[node] = definition(node).make(a, node.attrs)
     return [new[n] for n in nodes]
 
 

@@ -518,6 +518,98 @@ class ProgramEmitter:
                 store(b, ir.Constant(ty, 1.0), O, b.add(b.mul(i, k), label))
 
 
+    # ---- indexing: affine copies, a fill, gathers and scatters by an index buffer ---------
+    def _fill(self, b, ptr, count, value, ty):
+        with loop(b, count, "z") as i:
+            store(b, ir.Constant(ty, value), ptr, i)
+
+    def _slice(self, b, step, ptrs, n):
+        X, O = ptrs[step.x], ptrs[step.out]
+        in_st = strides(tuple(self.shape(step.x)))
+        out_shape = tuple(self.shape(step.out))
+        out_st = strides(out_shape)
+        base = sum((bg * st for bg, st in zip(step.begin, in_st)), sp.Integer(0))
+        kept = [axis for axis, keep in enumerate(step.keep) if keep]
+
+        def emit(idx):
+            src = b.add(dim_value(b, base, n), linear(b, [(idx[k], dim_value(b, step.step[axis] * in_st[axis], n))
+                                                          for k, axis in enumerate(kept)]), flags=["nsw"])
+            dst = linear(b, [(idx[k], dim_value(b, out_st[k], n)) for k in range(len(out_shape))])
+            store(b, load(b, X, src), O, dst)
+
+        nest(b, [dim_value(b, d, n) for d in out_shape], emit)
+
+    def _pad(self, b, step, ptrs, n):
+        X, O = ptrs[step.x], ptrs[step.out]
+        ty = ltype(self.dtype(step.out))
+        in_shape, out_shape = tuple(self.shape(step.x)), tuple(self.shape(step.out))
+        in_st, out_st = strides(in_shape), strides(out_shape)
+        self._fill(b, O, dim_value(b, size(out_shape), n), step.value, ty)
+        base = sum((lo * st for lo, st in zip(step.low, out_st)), sp.Integer(0))
+
+        def emit(idx):
+            dst = b.add(dim_value(b, base, n), linear(b, [(idx[d], dim_value(b, (gap + 1) * out_st[d], n))
+                                                          for d, gap in enumerate(step.interior)]), flags=["nsw"])
+            src = linear(b, [(idx[d], dim_value(b, in_st[d], n)) for d in range(len(in_shape))])
+            store(b, load(b, X, src), O, dst)
+
+        nest(b, [dim_value(b, d, n) for d in in_shape], emit)
+
+    def _concat(self, b, step, ptrs, n):
+        O = ptrs[step.out]
+        out_st = strides(tuple(self.shape(step.out)))
+        start = sp.Integer(0)
+        for name in step.ins:
+            shape = tuple(self.shape(name))
+            in_st = strides(shape)
+            offset = start * out_st[step.axis]
+
+            def emit(idx, name=name, in_st=in_st, offset=offset):
+                dst = b.add(dim_value(b, offset, n), linear(b, [(idx[d], dim_value(b, out_st[d], n))
+                                                                for d in range(len(idx))]), flags=["nsw"])
+                src = linear(b, [(idx[d], dim_value(b, in_st[d], n)) for d in range(len(idx))])
+                store(b, convert(b, load(b, ptrs[name], src), ltype(self.dtype(step.out))), O, dst)
+
+            nest(b, [dim_value(b, d, n) for d in shape], emit)
+            start = start + shape[step.axis]
+
+    def _indexed(self, b, step, n, data_shape, other_shape, idx):
+        """(flat index into the array indexed through ``indices``, flat index into the other)
+        for the loop indices ``idx`` over ``other_shape``, which holds the indices' axes at ``step.axis``."""
+        k = len(self.shape(step.indices))
+        a = step.axis
+        data_st, other_st = strides(data_shape), strides(other_shape)
+        idx_st = strides(tuple(self.shape(step.indices)))
+        j = linear(b, [(idx[a + d], dim_value(b, idx_st[d], n)) for d in range(k)])
+        at = load(b, self._indices_ptr, j)
+        terms = [(idx[d], dim_value(b, data_st[d], n)) for d in range(a)] + [(at, dim_value(b, data_st[a], n))] + \
+                [(idx[d + k - 1], dim_value(b, data_st[d], n)) for d in range(a + 1, len(data_shape))]
+        return linear(b, terms), linear(b, [(idx[d], dim_value(b, other_st[d], n)) for d in range(len(other_shape))])
+
+    def _take(self, b, step, ptrs, n):
+        X, O = ptrs[step.x], ptrs[step.out]
+        self._indices_ptr = ptrs[step.indices]
+        x_shape, out_shape = tuple(self.shape(step.x)), tuple(self.shape(step.out))
+
+        def emit(idx):
+            src, dst = self._indexed(b, step, n, x_shape, out_shape, idx)
+            store(b, load(b, X, src), O, dst)
+
+        nest(b, [dim_value(b, d, n) for d in out_shape], emit)
+
+    def _scatteradd(self, b, step, ptrs, n):
+        G, O = ptrs[step.g], ptrs[step.out]
+        ty = ltype(self.dtype(step.out))
+        self._indices_ptr = ptrs[step.indices]
+        g_shape, out_shape = tuple(self.shape(step.g)), tuple(self.shape(step.out))
+        self._fill(b, O, dim_value(b, size(out_shape), n), 0.0, ty)
+
+        def emit(idx):
+            dst, src = self._indexed(b, step, n, out_shape, g_shape, idx)
+            store(b, b.fadd(load(b, O, dst), load(b, G, src)), O, dst)
+
+        nest(b, [dim_value(b, d, n) for d in g_shape], emit)
+
 #: products whose constant sizes (all but the batch) multiply to at most this are register-blocked
 #: loop nests (``gemm.py``), larger ones BLAS calls: on W1 (2-16-16-1, batch 100) the eight
 #: products took 5.4 µs per step through BLAS, most of it call overhead

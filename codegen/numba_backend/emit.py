@@ -26,7 +26,7 @@ from codegen.numba_backend.printer import FLOAT32, body_lines, literal
 from codegen.layout import size as _size
 from codegen.layout import slot_offsets
 from codegen.layout import strides as _strides
-from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose, comment
+from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose, comment  # noqa: F401
 
 N = sp.Symbol("N", integer=True, positive=True)
 _n = sp.Symbol("n", integer=True, positive=True)
@@ -267,5 +267,109 @@ class Emitter:
                 f"    if 0 <= {c} < {step.k}:",
                 f"        {O}[{i}*{step.k} + {c}] = {literal(1.0, dtype)}"]
 
+
+    def _copy_nest(self, shape, prefix, body):
+        """A loop nest over ``shape`` whose innermost line is ``body(index variables)``."""
+        loops = []
+        idx = [f"{prefix}i{d}" for d in range(len(shape))]
+        for d, dim in enumerate(shape):
+            loops.append("    " * d + f"for {idx[d]} in range({code(dim)}):")
+        pad = "    " * len(shape)
+        return loops + [pad + body(idx)]
+
+    @staticmethod
+    def _linear(terms):
+        """Source of Σ index·stride for [(index text, sympy stride)] ('0' when empty)."""
+        parts = [t if st == 1 else f"{t}*{code(st)}" for t, st in terms if st != 0]
+        return " + ".join(parts) or "0"
+
+    def _slice(self, step, prefix):
+        X, O = self.var(step.x), self.var(step.out)
+        in_st = _strides(tuple(self.shape(step.x)))
+        out_shape = tuple(self.shape(step.out))
+        out_st = _strides(out_shape)
+        base = sum((b * st for b, st in zip(step.begin, in_st)), sp.Integer(0))
+
+        def body(idx):
+            src, dst, k = [], [], 0
+            for axis, (s, keep) in enumerate(zip(step.step, step.keep)):
+                if keep:
+                    src.append((idx[k], s * in_st[axis]))
+                    dst.append((idx[k], out_st[k]))
+                    k += 1
+            offset = code(base)
+            src_text = self._linear(src)
+            src_text = src_text if offset == "0" else f"{offset} + {src_text}"
+            return f"{O}[{self._linear(dst)}] = {X}[{src_text}]"
+
+        return self._copy_nest(out_shape, prefix, body)
+
+    def _pad(self, step, prefix):
+        X, O = self.var(step.x), self.var(step.out)
+        dtype = float_dtype(self.p.buffers[step.out].dtype)
+        in_shape, out_shape = tuple(self.shape(step.x)), tuple(self.shape(step.out))
+        in_st, out_st = _strides(in_shape), _strides(out_shape)
+        base = sum((lo * st for lo, st in zip(step.low, out_st)), sp.Integer(0))
+        lines = [f"for {prefix}z in range({code(_size(out_shape))}):",
+                 f"    {O}[{prefix}z] = {literal(step.value, dtype)}"]
+
+        def body(idx):
+            dst = [(i, (gap + 1) * st) for i, gap, st in zip(idx, step.interior, out_st)]
+            offset = code(base)
+            dst_text = self._linear(dst)
+            dst_text = dst_text if offset == "0" else f"{offset} + {dst_text}"
+            return f"{O}[{dst_text}] = {X}[{self._linear(list(zip(idx, in_st)))}]"
+
+        return lines + self._copy_nest(in_shape, prefix, body)
+
+    def _concat(self, step, prefix):
+        O = self.var(step.out)
+        out_st = _strides(tuple(self.shape(step.out)))
+        lines, start = [], sp.Integer(0)
+        for k, name in enumerate(step.ins):
+            shape = tuple(self.shape(name))
+            in_st = _strides(shape)
+            offset = code(start * out_st[step.axis])
+
+            def body(idx, name=name, in_st=in_st, offset=offset):
+                dst = self._linear(list(zip(idx, out_st)))
+                dst = dst if offset == "0" else f"{offset} + {dst}"
+                return f"{O}[{dst}] = {self.var(name)}[{self._linear(list(zip(idx, in_st)))}]"
+
+            lines += self._copy_nest(shape, f"{prefix}{k}_", body)
+            start = start + shape[step.axis]
+        return lines
+
+    def _take(self, step, prefix):
+        X, O, I = self.var(step.x), self.var(step.out), self.var(step.indices)
+        x_shape, out_shape = tuple(self.shape(step.x)), tuple(self.shape(step.out))
+        k = len(self.shape(step.indices))
+        in_st, out_st, idx_st = _strides(x_shape), _strides(out_shape), _strides(tuple(self.shape(step.indices)))
+        a = step.axis
+
+        def body(idx):
+            j = self._linear(list(zip(idx[a:a + k], idx_st)))
+            src = [(idx[d], in_st[d]) for d in range(a)] + [(f"{I}[{j}]", in_st[a])] + \
+                  [(idx[d + k - 1], in_st[d]) for d in range(a + 1, len(x_shape))]
+            return f"{O}[{self._linear(list(zip(idx, out_st)))}] = {X}[{self._linear(src)}]"
+
+        return self._copy_nest(out_shape, prefix, body)
+
+    def _scatteradd(self, step, prefix):
+        G, O, I = self.var(step.g), self.var(step.out), self.var(step.indices)
+        dtype = float_dtype(self.p.buffers[step.out].dtype)
+        g_shape, out_shape = tuple(self.shape(step.g)), tuple(self.shape(step.out))
+        k = len(self.shape(step.indices))
+        g_st, out_st, idx_st = _strides(g_shape), _strides(out_shape), _strides(tuple(self.shape(step.indices)))
+        a = step.axis
+        lines = [f"for {prefix}z in range({code(_size(out_shape))}):", f"    {O}[{prefix}z] = {literal(0.0, dtype)}"]
+
+        def body(idx):
+            j = self._linear(list(zip(idx[a:a + k], idx_st)))
+            dst = [(idx[d], out_st[d]) for d in range(a)] + [(f"{I}[{j}]", out_st[a])] + \
+                  [(idx[d + k - 1], out_st[d]) for d in range(a + 1, len(out_shape))]
+            return f"{O}[{self._linear(dst)}] += {G}[{self._linear(list(zip(idx, g_st)))}]"
+
+        return lines + self._copy_nest(g_shape, prefix, body)
 
 __all__ = ["Emitter", "code", "float_dtype"]

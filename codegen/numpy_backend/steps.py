@@ -12,7 +12,8 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose
+from codegen.program import (Broadcast, Concat, Map, MatMul, OneHot, Pad, Reduce, Reshape, ScatterAdd, Slice,
+                             Take, Transpose)
 
 N = sp.Symbol("N", integer=True, positive=True)
 
@@ -106,3 +107,46 @@ def _reshape(step, env, out, n):
 @translates(OneHot)
 def _onehot(step, env, out, n):
     return (env[step.labels][..., None] == np.arange(step.k)).astype(np.dtype(out.dtype))
+
+
+@translates(Slice)
+def _slice(step, env, out, n):
+    x = env[step.x]
+    index = []
+    for axis, (b, s, k) in enumerate(zip(step.begin, step.step, step.keep)):
+        if not k:
+            index.append(b)
+            continue
+        count = concrete_shape(out.shape, n)[sum(step.keep[:axis])]
+        stop = b + count * s
+        index.append(slice(b, stop if stop >= 0 else None, s))
+    return x[tuple(index)]
+
+
+@translates(Pad)
+def _pad(step, env, out, n):
+    x = env[step.x]
+    result = np.full(concrete_shape(out.shape, n), step.value, dtype=np.dtype(out.dtype))
+    result[tuple(slice(lo, lo + (d - 1) * (i + 1) + 1, i + 1)
+                 for lo, i, d in zip(step.low, step.interior, x.shape))] = x
+    return result
+
+
+@translates(Concat)
+def _concat(step, env, out, n):
+    return np.concatenate([env[i] for i in step.ins], axis=step.axis).astype(np.dtype(out.dtype), copy=False)
+
+
+@translates(Take)
+def _take(step, env, out, n):
+    return np.take(env[step.x], env[step.indices], axis=step.axis)
+
+
+@translates(ScatterAdd)
+def _scatter_add(step, env, out, n):
+    result = np.zeros(concrete_shape(out.shape, n), dtype=np.dtype(out.dtype))
+    g, idx = env[step.g], env[step.indices]
+    moved = np.moveaxis(result, step.axis, 0)
+    np.add.at(moved, idx.ravel(), np.moveaxis(g.reshape(g.shape[:step.axis] + (-1,) + g.shape[step.axis + idx.ndim:]),
+                                              step.axis, 0))
+    return result

@@ -8,10 +8,12 @@
 from symbackprop.graph.functions import (abs, cos, elementwise, exp, gelu, leaky_relu, log, relu, sigmoid,
                                          sin, softplus, sqrt, tanh)
 from symbackprop.graph.node import Expr
-from symbackprop.graph.ops import (apply, broadcast_to, const, input, log_softmax, logsumexp, map, matmul, max,
-                                   mean, onehot, param, reduce, reshape, softmax, sum, transpose)
+from symbackprop.graph.ops import (apply, broadcast_to, concat, const, input, log_softmax, logsumexp, map, matmul,
+                                   max, mean, onehot, pad, param, reduce, reshape, softmax, stack, sum, take,
+                                   transpose)
 from symbackprop.graph.scalar import N
 
-__all__ = ["Expr", "N", "abs", "apply", "broadcast_to", "const", "cos", "elementwise", "exp", "gelu", "input",
-           "leaky_relu", "log", "log_softmax", "logsumexp", "map", "matmul", "max", "mean", "onehot", "param",
-           "reduce", "relu", "reshape", "sigmoid", "sin", "softmax", "softplus", "sqrt", "sum", "tanh", "transpose"]
+__all__ = ["Expr", "N", "abs", "apply", "broadcast_to", "concat", "const", "cos", "elementwise", "exp", "gelu",
+           "input", "leaky_relu", "log", "log_softmax", "logsumexp", "map", "matmul", "max", "mean", "onehot", "pad",
+           "param", "reduce", "relu", "reshape", "sigmoid", "sin", "softmax", "softplus", "sqrt", "stack", "sum",
+           "take", "tanh", "transpose"]

@@ -245,6 +245,19 @@ class Expr:
         """``sb.max(self, axis, keepdims)``."""
         return _ops().max(self, axis, keepdims)
 
+    def __getitem__(self, key):
+        """numpy basic indexing: integers, slices (with steps), ``...`` and ``None``.
+
+        >>> import symbackprop as sb
+        >>> sb.input("x", (None, 5, 3))[:, -1].shape
+        (N, 3)
+        """
+        from symbackprop.primitives.indexing import index
+        return index(self, key)
+
+    def __iter__(self):
+        raise TypeError("a graph node is not iterable; index it (x[:, 0]) or unstack it explicitly")
+
     def reshape(self, *shape):
         """``sb.reshape(self, shape)``; ``x.reshape(2, 3)`` and ``x.reshape((2, 3))`` both work."""
         if len(shape) == 1 and not isinstance(shape[0], int) and shape[0] is not None:

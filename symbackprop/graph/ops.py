@@ -21,7 +21,10 @@ from symbackprop.graph.scalar import ARG
 from symbackprop.primitives import definition
 from symbackprop.primitives.checks import DTYPES, FLOAT_DTYPES, as_node as _as_node, result_dtype as _result_dtype  # noqa: F401
 from symbackprop.primitives.elementwise import apply, binary, check_body, map  # noqa: F401 (re-exported)
+from symbackprop.primitives.concat import concat, stack  # noqa: F401 (re-exported)
+from symbackprop.primitives.indexing import pad  # noqa: F401 (re-exported)
 from symbackprop.primitives.reduction import KINDS as REDUCTIONS
+from symbackprop.primitives.take import take  # noqa: F401 (re-exported)
 
 
 def input(name, shape, dtype="float64"):

@@ -13,6 +13,8 @@ t0 = x @ W
 t1 = map(t0): tanh(x0)
 """
 
+import numpy as np
+
 from codegen.program import Buffer, Program, Reshape, reads
 from symbackprop.errors import CompileError
 from symbackprop.graph import ops
@@ -79,8 +81,21 @@ class _Lowering:
     """What a primitive's ``lower`` may ask: its operands' buffer names and the decisions
     lowering took about its neighbours."""
 
-    def __init__(self, outputs, readers, names):
+    def __init__(self, outputs, readers, names, buffers, consts):
         self.outputs, self.readers, self.names = set(outputs), readers, names
+        self.buffers, self.consts = buffers, consts
+
+    def constant(self, array):
+        """A constant buffer holding ``array`` (passed to kernels as an argument, never baked
+        into code); equal arrays share one buffer."""
+        array = np.ascontiguousarray(array)
+        for name, held in self.consts.items():
+            if held.dtype == array.dtype and held.shape == array.shape and np.array_equal(held, array):
+                return name
+        name = f"c{len(self.consts)}"
+        self.buffers[name] = Buffer(name, tuple(int(d) for d in array.shape), array.dtype.name, "const")
+        self.consts[name] = array
+        return name
 
     def name(self, node):
         """The buffer holding ``node``'s value."""
@@ -126,7 +141,7 @@ def lower(outputs, arguments=()):
     present = set(order)
     order = [a for a in arguments if a not in present] + order
     origins = {}
-    lo = _Lowering(outputs, readers, names)
+    lo = _Lowering(outputs, readers, names, buffers, consts)
     for node in order:
         prim = definition(node)
         if prim.leaf and prim.argument:

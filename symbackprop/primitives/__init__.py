@@ -2,10 +2,12 @@
 meaning, derivative, rendering and lowering are written.
 
 >>> sorted(PRIMITIVES)
-['broadcast_to', 'const', 'input', 'map', 'matmul', 'onehot', 'param', 'reduce', 'reshape', 'transpose']
+['broadcast_to', 'concat', 'const', 'input', 'map', 'matmul', 'onehot', 'pad', 'param', 'reduce', 'reshape', 'scatter_add', 'slice', 'take', 'transpose']
 """
 
 from symbackprop.primitives.base import PRIMITIVES, Primitive, definition, register
-from symbackprop.primitives import leaf, elementwise, layout, matmul, reduction, onehot  # noqa: F401 (registers)
+# each module registers its primitives
+from symbackprop.primitives import leaf, elementwise, layout, matmul, reduction, onehot  # noqa: F401
+from symbackprop.primitives import indexing, concat, take  # noqa: F401
 
 __all__ = ["PRIMITIVES", "Primitive", "definition", "register"]
