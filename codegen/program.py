@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Buffer:
-    """A named array of the program; ``role`` is input, param, const or temp."""
+    """A named array of the program; ``role`` is input, param, const, temp, or in training
+    programs data (the whole data set), state (an optimizer's) or control (the driver's)."""
     name: str
     shape: tuple
     dtype: str
@@ -254,16 +255,68 @@ class Program:
 
 
 @dataclass(frozen=True)
+class Gather:
+    """The rows of a minibatch: out[r, ...] = src[rows[r], ...] for r < n (``src`` holds the
+    whole data set; ``rows`` the batch's row numbers, int64)."""
+    out: str
+    src: str
+    rows: str
+
+    def reads(self):
+        return (self.src, self.rows)
+
+    def describe(self):
+        return f"{self.out} = {self.src}[{self.rows}]"
+
+
+@dataclass(frozen=True)
+class Update:
+    """An optimizer step on one param, in place: for every element, the ``rules`` (target,
+    sympy body) applied in order, each seeing the targets updated before it, over the symbols
+    p (the param ``out``), g (``grad``), t and the hyperparameters (``hyper[0]`` is the step
+    number t, ``hyper[1 + j]`` the value of ``hyper_names[j]``) and the ``names`` of the
+    optimizer's state (buffers ``state``).  Writes the param and the state, and
+    ``check[index] = Σ (g·0 + new values·0)``: 0 when all are finite, NaN otherwise (a sum
+    that cannot overflow)."""
+    out: str
+    grad: str
+    state: tuple
+    names: tuple
+    hyper: str
+    hyper_names: tuple
+    rules: tuple
+    check: str
+    index: int
+
+    def reads(self):
+        return (self.out, self.grad, *self.state, self.hyper)
+
+    def writes(self):
+        return (self.out, *self.state, self.check)
+
+    def describe(self):
+        rules = "; ".join(f"{t} <- {e}" for t, e in self.rules)
+        return f"update {self.out} with {self.grad}: {rules}"
+
+
+@dataclass(frozen=True)
 class TrainingProgram:
-    """A fused training loop: ``step`` computes the loss then one gradient per param
-    (outputs in that order) from the inputs ``x`` and ``y``; after each step every param
-    is updated by ``updates`` [(target, sympy expr)], applied in order, each seeing the
-    targets updated before it, over symbols p (param), g (gradient), t (step from 1), the
-    ``state`` names and the ``hyper`` names (runtime scalars)."""
+    """One training step as a kernel program, and what a driver needs to loop it over
+    minibatches.
+
+    ``step`` gathers the minibatch (``Gather`` from the data buffers ``x``/``y`` by the
+    ``rows`` buffer), computes the loss (buffer ``loss``) and the gradients, and updates every
+    param in place (``Update``), writing each param's finiteness sum into ``check``.  Its
+    arguments are the data, ``rows``, the params, their optimizer state, ``hyper`` (the step
+    number t, then the hyperparameters) and ``check``.  A driver runs it once per minibatch:
+    it sets ``rows`` and t, and stops at a non-finite loss or check (the step was applied)."""
     step: Program
     x: str
     y: str
-    params: tuple
-    updates: tuple
-    state: tuple
-    hyper: tuple
+    rows: str
+    loss: str
+    params: tuple      # param buffer names, in the order of the Trainer's params
+    state: tuple       # per param: its state buffer names
+    hyper: str
+    hyper_values: tuple  # the hyperparameters' names, in the order of hyper[1:]
+    check: str

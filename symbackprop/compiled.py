@@ -147,13 +147,11 @@ def _shape_function(shape):
 
 
 def compile_training(loss, param_names, x, y, optimizer, backend):
-    """The backend's fused training loop for ``loss`` (None if the backend has none).
+    """The backend's driver of the training program of ``loss`` (``symbackprop.lower.training``).
 
-    Returns ``train(X, Y, params, state, hyper, perm, t0, bs) -> (steps, losses, status)``.
+    Returns ``train(X, Y, params, state, hyper, perm, t0, bs, limit=-1) -> (steps, losses, status)``.
     """
     module = codegen.backend(backend)
-    if not hasattr(module, "build_training"):
-        return None
     from symbackprop.lower.training import lower_training
     return module.build_training(lower_training(loss, list(param_names), x, y, optimizer))
 

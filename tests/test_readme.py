@@ -29,3 +29,13 @@ def test_the_gradcheck_example_runs_and_passes(capsys):
     exec(compile("import numpy as np, symbackprop as sb\n" + part[start:part.index("```", start)],
                  "README.md (gradcheck)", "exec"), namespace)
     assert "gradcheck on the llvm backend: ok" in capsys.readouterr().out
+
+
+def test_the_recurrence_example_runs():
+    text = README.read_text()
+    part = text[text.index("Indexing builds recurrences"):]
+    start = part.index("```python") + len("```python")
+    namespace = {}
+    exec(compile("import numpy as np, symbackprop as sb\n" + part[start:part.index("```", start)],
+                 "README.md (recurrence)", "exec"), namespace)
+    assert "Wh" in str(namespace["g"][namespace["Wh"]])

@@ -159,7 +159,7 @@ class ProgramEmitter:
         out = dict(ptrs)
         offsets = slot_offsets(self.p)
         for step in self.p.steps:
-            if step.out in self.p.aliases:
+            if step.out in self.p.aliases or step.out not in self.p.slots:  # views; in-place updates
                 continue
             dtype, slot = self.p.slots[step.out]
             out[step.out] = b.gep(arenas[dtype], [dim_value(b, offsets[(dtype, slot)], n)], inbounds=True,
@@ -287,30 +287,33 @@ class ProgramEmitter:
         return apply
 
     # ---- step functions -------------------------------------------------------------------
-    def _new_function(self, name, outs, reads):
+    def _new_function(self, name, outs, reads, shared=()):
         """An internal, always-inlined step function ``name(<outs>, <reads>, n)`` whose
-        pointers are noalias; returns (function, {buffer: pointer}, n)."""
+        pointers are noalias (but those in ``shared``); returns (function, {buffer: pointer}, n)."""
         argtys = [ltype(self.dtype(x)).as_pointer() for x in list(outs) + list(reads)] + [I64]
         fn = ir.Function(self.mb.module, ir.FunctionType(VOID, argtys), name)
         fn.linkage = "internal"
         fn.attributes.add("alwaysinline")
         fn.attributes.add("nounwind")
-        for arg in fn.args[:-1]:
-            arg.add_attribute("noalias")
+        for arg, x in zip(fn.args[:-1], list(outs) + list(reads)):
+            if x not in shared:
+                arg.add_attribute("noalias")
         ptrs = {}
         for k, (arg, x) in enumerate(zip(fn.args[:-1], list(outs) + list(reads))):
-            arg.name = ("out" if k == 0 else f"out.{x}") if k < len(outs) else x
+            arg.name = ("out" if k == 0 else f"out.{_ident(x)}") if k < len(outs) else _ident(x)
             ptrs[x] = arg
         fn.args[-1].name = "n"
         return fn, ptrs, fn.args[-1]
 
     def _step_function(self, i, step):
-        reads = []
-        for r in step_reads(step):
-            if r not in reads:
-                reads.append(r)
-        name = f"{self.prefix}{i}_{step.out}"
-        fn, ptrs, n = self._new_function(name, [step.out], reads)
+        outs = list(dict.fromkeys(step.writes() if hasattr(step, "writes") else (step.out,)))
+        reads = [r for r in dict.fromkeys(step_reads(step)) if r not in outs]
+        # two names of one memory (a gradient that is its param, seen through a reshape) may not
+        # both be noalias
+        roots = [root(self.p, x) for x in outs + reads]
+        shared = {x for x, r in zip(outs + reads, roots) if roots.count(r) > 1}
+        name = f"{self.prefix}{i}_{_ident(step.out)}"
+        fn, ptrs, n = self._new_function(name, outs, reads, shared)
         comment = [step.describe()]
         origin = self.p.origins.get(step.out)
         if origin and isinstance(step, Map):
@@ -319,7 +322,7 @@ class ProgramEmitter:
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         getattr(self, "_" + type(step).__name__.lower())(b, step, ptrs, n)
         b.ret_void()
-        return fn, [step.out], reads
+        return fn, outs, reads
 
     def _map(self, b, step, ptrs, n, body=None):
         body = body if body is not None else step.body
@@ -609,6 +612,85 @@ class ProgramEmitter:
             store(b, b.fadd(load(b, O, dst), load(b, G, src)), O, dst)
 
         nest(b, [dim_value(b, d, n) for d in g_shape], emit)
+
+    # ---- training: the minibatch's rows, an optimizer's update ------------------------------
+    def _gather(self, b, step, ptrs, n):
+        X, R, O = ptrs[step.src], ptrs[step.rows], ptrs[step.out]
+        row = size(tuple(self.shape(step.src))[1:])
+        width = dim_value(b, row, i64(1))
+        count = gemm.constant(row)
+
+        def copy(r, src, col):
+            v = load(b, X, b.add(b.mul(src, width, flags=["nsw"]), col, flags=["nsw"]))
+            store(b, v, O, b.add(b.mul(r, width, flags=["nsw"]), col, flags=["nsw"]))
+
+        with loop(b, n, "r") as r:
+            src = load(b, R, r)
+            if count is not None and count <= 16:  # a few features: straight-line copies
+                for col in range(count):
+                    copy(r, src, i64(col))
+            else:
+                with loop(b, width, "col") as col:
+                    copy(r, src, col)
+
+    def _update(self, b, step, ptrs, n):
+        """The optimizer's rules on one param, in place, in the param's own type (float32
+        params update in float; the parts made of t and the hyperparameters alone are computed
+        once in double and rounded once, as numpy computes Python numbers); the sum of g·0 and
+        the new values ·0 into check[index]."""
+        P, G, H, C = ptrs[step.out], ptrs[step.grad], ptrs[step.hyper], ptrs[step.check]
+        ty = ltype(self.dtype(step.out))
+        ct = compute_type(self.dtype(step.out))
+        p, g, t = sp.symbols("p g t", real=True)
+        env = {t: load(b, H, i64(0))}
+        invariant = {t}
+        for j, h in enumerate(step.hyper_names):
+            sym = sp.Symbol(h, real=True)
+            env[sym] = load(b, H, i64(1 + j))
+            invariant.add(sym)
+        splits = [split_body(expr, invariant, f"_h{k}_") for k, (_, expr) in enumerate(step.rules)]
+        hoist = Translator(b, self.mb.math, env)  # in double
+        tr = Translator(b, self.mb.math, {}, ct)
+        for sym in invariant:
+            tr.bind(sym, convert(b, env[sym], ct))
+        for hoisted, _, _ in splits:
+            for sym, sub in hoisted:
+                value = hoist.value(sub)
+                hoist.bind(sym, value)
+                tr.bind(sym, convert(b, value, ct))
+        state = {s: ptrs[buf] for s, buf in zip(step.names, step.state)}
+        chk = entry_alloca(b, DOUBLE, "chk")
+        b.store(c(0.0), chk)
+        zero = ir.Constant(ct, 0.0)
+        count = dim_value(b, size(self.shape(step.out)), n)
+        with loop(b, count, "u") as u:
+            gv = convert(b, load(b, G, u), ct)
+            acc = b.fadd(b.load(chk), convert(b, b.fmul(gv, zero), DOUBLE), flags=REASSOC)
+            tr.bind(g, gv)
+            olds = {"p": convert(b, load(b, P, u), ct)}
+            tr.bind(p, olds["p"])
+            for s, ptr in state.items():
+                olds[s] = convert(b, load(b, ptr, u), ct)
+                tr.bind(sp.Symbol(s, real=True), olds[s])
+            new = {}
+            for (target, _), (_, inner, result) in zip(step.rules, splits):
+                for sym, sub in inner:
+                    tr.bind(sym, tr.value(sub))
+                new[target] = tr.value(result)
+                tr.memo.clear()  # later rules see the updated target
+                tr.bind(sp.Symbol(target, real=True), new[target])
+            for target, ptr in [("p", P)] + list(state.items()):
+                if target in new:
+                    stored = convert(b, new[target], ty)
+                    store(b, stored, ptr, u)
+                    acc = b.fadd(acc, convert(b, b.fmul(stored, ir.Constant(ty, 0.0)), DOUBLE), flags=REASSOC)
+            b.store(acc, chk)
+        store(b, b.load(chk), C, i64(step.index))
+
+
+def _ident(name):
+    """A buffer name as a plain LLVM identifier (names of params may hold any printable text)."""
+    return "".join(ch if ch.isalnum() or ch in "._" else "_" for ch in name)
 
 #: products whose constant sizes (all but the batch) multiply to at most this are register-blocked
 #: loop nests (``gemm.py``), larger ones BLAS calls: on W1 (2-16-16-1, batch 100) the eight

@@ -20,6 +20,8 @@ for _s0_i in range(3):
     t0[_s0_i] = 2.0*a0[_s0_i]
 """
 
+import re
+
 import sympy as sp
 
 from codegen.numba_backend.printer import FLOAT32, body_lines, literal
@@ -55,7 +57,8 @@ class Emitter:
 
     def __init__(self, program):
         self.p = program
-        floats = {str(b.dtype) for b in program.buffers.values() if str(b.dtype).startswith("float")}
+        floats = {str(b.dtype) for b in program.buffers.values()
+                  if str(b.dtype).startswith("float") and b.role != "control"}
         self.dtype = "float32" if floats == {"float32"} else "float64"
         self.float32 = "float32" in floats  # some step computes in float32
         self.vars = {}
@@ -64,7 +67,10 @@ class Emitter:
         for i, name in enumerate(program.consts):
             self.vars[name] = f"k{i}"
         for step in program.steps:
-            self.vars[step.out] = step.out
+            # a temporary: lowering's t<k> names are identifiers; any other name (a gathered
+            # minibatch named after its input) gets one, so no name of a model becomes code
+            ident = step.out if re.fullmatch(r"t\d+", step.out) else f"v{len(self.vars)}"
+            self.vars.setdefault(step.out, ident)  # (an update writes its param in place: already mapped)
         for view, src in program.aliases.items():
             self.vars[view] = self.vars[src]
 
@@ -84,13 +90,13 @@ class Emitter:
         lines = []
         offsets = slot_offsets(self.p)
         for step in self.p.steps:
-            if step.out in self.p.aliases:
+            if step.out in self.p.aliases or step.out not in self.p.slots:
                 continue
             dtype, slot = self.p.slots[step.out]
             start = offsets[(dtype, slot)]
             size = _size(self.shape(step.out))
             arena = f"arena_{dtype}"
-            lines.append(f"{step.out} = {arena}[{code(start)}:{code(start + size)}]")
+            lines.append(f"{self.var(step.out)} = {arena}[{code(start)}:{code(start + size)}]")
         return lines
 
     # ---- steps ----------------------------------------------------------------------------
@@ -371,5 +377,49 @@ class Emitter:
             return f"{O}[{self._linear(dst)}] += {G}[{self._linear(list(zip(idx, g_st)))}]"
 
         return lines + self._copy_nest(g_shape, prefix, body)
+
+    def _gather(self, step, prefix):
+        X, R, O = self.var(step.src), self.var(step.rows), self.var(step.out)
+        row = code(_size(tuple(self.shape(step.src))[1:]))
+        r, c, src = f"{prefix}r", f"{prefix}c", f"{prefix}src"
+        return [f"for {r} in range(n):",
+                f"    {src} = {R}[{r}]",
+                f"    for {c} in range({row}):",
+                f"        {O}[{r}*{row} + {c}] = {X}[{src}*{row} + {c}]"]
+
+    def _update(self, step, prefix):
+        """The optimizer's rules on one param in place: one flat loop, targets applied in
+        order, the finiteness sum of the gradient and the new values folded in.
+
+        ``hyper`` is float64: in a float32 kernel the hoisted scalars made of the step number
+        and the hyperparameters are computed in float64 (as numpy computes them from Python
+        numbers) and rounded to float32 once, so the loop computes in float32 only."""
+        P, G, H, C = self.var(step.out), self.var(step.grad), self.var(step.hyper), self.var(step.check)
+        dtype = float_dtype(self.p.buffers[step.out].dtype)
+        p, g, t = sp.symbols("p g t", real=True)
+        u = f"{prefix}u"
+        names = {p: f"{P}[{u}]", g: f"{G}[{u}]", t: f"{H}[0]"}
+        names.update({sp.Symbol(s, real=True): f"{self.var(b)}[{u}]" for s, b in zip(step.names, step.state)})
+        invariant = {t}
+        for j, h in enumerate(step.hyper_names):
+            names[sp.Symbol(h, real=True)] = f"{H}[{1 + j}]"
+            invariant.add(sp.Symbol(h, real=True))
+        wide = {sym: f"{prefix}w_{sym}" for sym in invariant}  # float32 copies, where the loop reads them
+        zero = literal(0.0, dtype)
+        lines, loop, new = [], [], {}
+        for k, (target, expr) in enumerate(step.rules):
+            hoisted, inner, result = body_lines(expr, names, invariant, f"{prefix}h{k}_", dtype, wide)
+            lines += [line for line in hoisted if line not in lines]
+            new[target] = f"{prefix}n_{target}"
+            loop += inner + [f"{new[target]} = {result}"]
+            names[sp.Symbol(target, real=True)] = new[target]
+        written = [("p", P)] + [(s, self.var(b)) for s, b in zip(step.names, step.state)]
+        written = [(target, var) for target, var in written if target in new]
+        # x·0 is 0 for every finite x and NaN for ±inf or NaN: the sum never overflows
+        checked = [f"{G}[{u}]"] + [new[target] for target, _ in written]
+        loop += [f"{prefix}chk += {' + '.join(f'{v}*{zero}' for v in checked)}"]
+        loop += [f"{var}[{u}] = {new[target]}" for target, var in written]
+        return lines + [f"{prefix}chk = {zero}", f"for {u} in range({P}.size):"] + \
+            ["    " + line for line in loop] + [f"{C}[{step.index}] = {prefix}chk"]
 
 __all__ = ["Emitter", "code", "float_dtype"]

@@ -29,3 +29,41 @@ def build(program):
         return [np.array(env[name], dtype=program.buffers[name].dtype, copy=True) for name in program.outputs]
 
     return run
+
+
+def build_training(tp):
+    """The training program's driver: ``train(X, Y, params, state, hyper, perm, t0, bs, limit=-1)
+    -> (steps, losses, status)``, the same loop and status as the compiled backends' (see the
+    numba backend's ``training.py``), running each step's translations with numpy."""
+    step = tp.step
+
+    def train(X, Y, params, state, hyper, perm, t0, bs, limit=-1):
+        env = dict(step.consts)
+        env.update({tp.x: X, tp.y: Y, tp.hyper: np.concatenate([[0.0], np.asarray(hyper, np.float64)]),
+                    tp.check: np.zeros(len(params))})
+        env.update(zip(tp.params, params))
+        env.update({name: s for names, group in zip(tp.state, state) for name, s in zip(names, group)})
+        ntot, steps = perm.shape[1], 0
+        losses = np.zeros(perm.shape[0])
+        with np.errstate(all="ignore"):
+            for epoch in range(perm.shape[0]):
+                total = 0.0
+                for start in range(0, ntot, bs):
+                    if steps == limit:
+                        return steps, losses, None
+                    env[tp.rows] = perm[epoch, start:start + bs]
+                    n = len(env[tp.rows])
+                    env[tp.hyper][0] = t0 + steps + 1
+                    for s in step.steps:
+                        env[s.out] = run_step(s, env, step.buffers[s.out], n)
+                    loss = float(env[tp.loss])
+                    bad = [0] if not np.isfinite(loss) else \
+                        [1 + i for i, c in enumerate(env[tp.check]) if not np.isfinite(c)]
+                    if bad:
+                        return steps, losses, (epoch, start // bs, bad[0])
+                    total += loss * n
+                    steps += 1
+                losses[epoch] = total / ntot
+        return steps, losses, None
+
+    return train

@@ -12,8 +12,8 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from codegen.program import (Broadcast, Concat, Map, MatMul, OneHot, Pad, Reduce, Reshape, ScatterAdd, Slice,
-                             Take, Transpose)
+from codegen.program import (Broadcast, Concat, Gather, Map, MatMul, OneHot, Pad, Reduce, Reshape, ScatterAdd,
+                             Slice, Take, Transpose, Update)
 
 N = sp.Symbol("N", integer=True, positive=True)
 
@@ -150,3 +150,47 @@ def _scatter_add(step, env, out, n):
     np.add.at(moved, idx.ravel(), np.moveaxis(g.reshape(g.shape[:step.axis] + (-1,) + g.shape[step.axis + idx.ndim:]),
                                               step.axis, 0))
     return result
+
+
+@translates(Gather)
+def _gather(step, env, out, n):
+    return env[step.src][env[step.rows]]
+
+
+@lru_cache(maxsize=256)
+def _rule_functions(rules, names, hyper_names):
+    symbols = sp.symbols("p g t", real=True) + tuple(sp.Symbol(s, real=True) for s in names) + \
+        tuple(sp.Symbol(h, real=True) for h in hyper_names)
+    return [(target, sp.lambdify(symbols, expr, modules="numpy")) for target, expr in rules]
+
+
+def apply_rules(rules, names, hyper_names, p, g, state, t, hyper):
+    """{target: new value} of an optimizer's rules applied in order to arrays ``p``, ``g`` and
+    ``state`` (in the order of ``names``), with the step number ``t`` and the hyperparameters
+    ``hyper`` as Python numbers (so float32 arrays compute in float32, as numpy does).
+
+    >>> import sympy as sp
+    >>> p_, g_, lr = sp.symbols("p g lr", real=True)
+    >>> apply_rules((("p", p_ - lr * g_),), (), ("lr",), np.ones(2), np.ones(2), (), 1, (0.5,))["p"]
+    array([0.5, 0.5])
+    """
+    values = {"p": p, **dict(zip(names, state))}
+    for target, fn in _rule_functions(tuple(rules), tuple(names), tuple(hyper_names)):
+        values[target] = fn(values["p"], g, t, *(values[s] for s in names), *hyper)
+    return values
+
+
+@translates(Update)
+def _update(step, env, out, n):
+    hyper = env[step.hyper]
+    p, g = env[step.out], env[step.grad]
+    state = [env[s] for s in step.state]
+    new = apply_rules(step.rules, step.names, step.hyper_names, p, g, state, int(hyper[0]),
+                      [float(v) for v in hyper[1:]])
+    written = [("p", p)] + [(s, a) for s, a in zip(step.names, state)]
+    written = [(target, a) for target, a in written if target in new]
+    env[step.check][step.index] = float(np.sum(g * 0.0)) + sum(float(np.sum(np.asarray(new[t]) * 0.0))
+                                                             for t, _ in written)
+    for target, array in written:
+        array[...] = new[target]
+    return p

@@ -166,12 +166,14 @@ def lower(outputs, arguments=()):
         origins[name] = texts[node]
         steps.append(step)
     out_names = tuple(names[o] for o in outputs)
-    slots, slot_sizes = _plan(steps, buffers, aliases, out_names)
+    slots, slot_sizes = plan_memory(steps, buffers, aliases, out_names)
     return Program(buffers=buffers, steps=tuple(steps), args=tuple(args), consts=consts, outputs=out_names,
                    origins=origins, aliases=aliases, slots=slots, slot_sizes=slot_sizes)
 
 
-def _plan(steps, buffers, aliases, outputs):
+def plan_memory(steps, buffers, aliases, outputs):
+    """(slots, slot sizes): each temporary (a buffer some step writes, with role temp) gets a
+    slot of its dtype's arena, shared with temporaries whose lifetimes do not overlap."""
     last_use = {}
     for i, step in enumerate(steps):
         for r in reads(step):
@@ -179,10 +181,11 @@ def _plan(steps, buffers, aliases, outputs):
     for o in outputs:
         last_use[o] = len(steps)
     slots, sizes = {}, {}
-    for dtype in sorted({buffers[s.out].dtype for s in steps}):
-        # one arena per dtype: a step of another dtype is a gap in this one's timeline
-        temps = [(s.out if buffers[s.out].dtype == dtype else f"#{i}", size(buffers[s.out].shape))
-                 for i, s in enumerate(steps)]
+    for dtype in sorted({buffers[s.out].dtype for s in steps if buffers[s.out].role == "temp"}):
+        # one arena per dtype: a step of another dtype, or one writing in place into an
+        # argument (an optimizer's update), is a gap in this one's timeline
+        temps = [(s.out if buffers[s.out].dtype == dtype and buffers[s.out].role == "temp" else f"#{i}",
+                  size(buffers[s.out].shape)) for i, s in enumerate(steps)]
         skip = {name for name, _ in temps if name.startswith("#")}
         group, group_sizes = plan_slots(temps, last_use, aliases, skip)
         slots.update({name: (dtype, slot) for name, slot in group.items()})

@@ -1,30 +1,66 @@
-"""Lowering a training setup (loss, params, optimizer) to a ``TrainingProgram``.
+"""Lowering a training setup (loss, params, optimizer) to a ``TrainingProgram``: one training
+step as a kernel program (gather the minibatch, forward, backward, update every param in
+place) that every backend runs with the same few step kinds.
 
 >>> import symbackprop as sb
 >>> x = sb.input("x", (None, 2)); y = sb.input("y", (None, 1))
 >>> L = sb.mse(sb.nn.Linear(2, 1)(x), y)
 >>> tp = lower_training(L, ["weight", "bias"], x, y, sb.optim.SGD(lr=0.1))
->>> tp.params, tp.state, tp.hyper
-(('weight', 'bias'), (), ('lr', 'momentum', 'weight_decay'))
+>>> tp.params, tp.hyper_values
+(('weight', 'bias'), ('lr', 'momentum', 'weight_decay'))
+>>> tp.step.steps[0].describe()
+'x = %X[%rows]'
+>>> tp.step.steps[-1].describe()
+'update bias with t7: p <- -g*lr - lr*p*weight_decay + p'
 """
 
-from codegen.program import TrainingProgram
+import sympy as sp
+
+from codegen.program import Buffer, Gather, Program, TrainingProgram, Update
 from symbackprop.autodiff import grad
 from symbackprop.errors import CompileError
 from symbackprop.graph.traverse import leaves
-from symbackprop.lower import lower, prepare
+from symbackprop.lower import lower, plan_memory, prepare
+
+#: names of the training program's own buffers ('%' never starts a user's leaf name here:
+#: the Trainer names its leaves x, y and the params by their module paths)
+DATA_X, DATA_Y, ROWS, HYPER, CHECK = "%X", "%Y", "%rows", "%hyper", "%check"
+#: the number of rows of the whole data set, in the data buffers' shapes
+M = sp.Symbol("M", integer=True, positive=True)
 
 
 def lower_training(loss, param_names, x, y, optimizer):
-    """The fused training program of ``loss`` over the params named ``param_names``."""
+    """The training program of ``loss`` over the params named ``param_names``, with the
+    minibatch gathered from data like ``x`` and ``y`` and ``optimizer``'s update rules."""
     by_name = {n.name: n for n in leaves([loss]) if n.op == "param"}
     missing = [p for p in param_names if p not in by_name]
     if missing:
         raise CompileError(f"training: params {missing} do not reach the loss")
     params = [by_name[p] for p in param_names]
     grads = grad(loss, params)
-    outputs = [loss] + [grads[p] for p in params]
-    step = lower(prepare(outputs), arguments=[x, y] + params)
-    return TrainingProgram(step=step, x=x.name, y=y.name, params=tuple(param_names),
-                           updates=tuple(optimizer.updates), state=tuple(optimizer.state),
-                           hyper=tuple(optimizer.hyper))
+    base = lower(prepare([loss] + [grads[p] for p in params]), arguments=[x, y] + params)
+    buffers = dict(base.buffers)
+    for leaf, data in ((x, DATA_X), (y, DATA_Y)):  # the minibatch becomes a temporary of each step
+        buffers[leaf.name] = Buffer(leaf.name, leaf.shape, leaf.dtype, "temp")
+        buffers[data] = Buffer(data, (M,) + tuple(leaf.shape[1:]), leaf.dtype, "data")
+    # the driver's own buffers (role "control": set or read by the loop around the step)
+    buffers[ROWS] = Buffer(ROWS, (x.shape[0],), "int64", "control")
+    buffers[HYPER] = Buffer(HYPER, (1 + len(optimizer.hyper),), "float64", "control")
+    buffers[CHECK] = Buffer(CHECK, (len(params),), "float64", "control")
+    steps = [Gather(x.name, DATA_X, ROWS), Gather(y.name, DATA_Y, ROWS)] + list(base.steps)
+    state = []
+    for i, p in enumerate(params):
+        names = tuple(f"%{s}.{p.name}" for s in optimizer.state)
+        for name in names:
+            buffers[name] = Buffer(name, p.shape, p.dtype, "state")
+        state.append(names)
+        steps.append(Update(p.name, base.outputs[1 + i], names, tuple(optimizer.state), HYPER,
+                            tuple(optimizer.hyper), tuple(optimizer.updates), CHECK, i))
+    args = (DATA_X, DATA_Y, ROWS) + tuple(p.name for p in params) + tuple(n for g in state for n in g) + \
+        (HYPER, CHECK)
+    slots, slot_sizes = plan_memory(steps, buffers, base.aliases, (base.outputs[0],))
+    step = Program(buffers=buffers, steps=tuple(steps), args=args, consts=base.consts, outputs=(base.outputs[0],),
+                   origins=base.origins, aliases=base.aliases, slots=slots, slot_sizes=slot_sizes)
+    return TrainingProgram(step=step, x=DATA_X, y=DATA_Y, rows=ROWS, loss=base.outputs[0],
+                           params=tuple(param_names), state=tuple(state), hyper=HYPER,
+                           hyper_values=tuple(optimizer.hyper), check=CHECK)

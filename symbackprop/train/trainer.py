@@ -193,7 +193,7 @@ class Trainer:
         bs = n if batch_size is None else _count("batch_size", batch_size, minimum=1)
         bs = min(bs, n)  # a batch larger than the data is the whole data
         epochs = _count("epochs", epochs, minimum=0)
-        run = self._fused_epochs() or self._python_epochs
+        run = self._fused_epochs()
         hist = History()
         bar = progress_bar(epochs, verbose)
         # without a bar nothing needs the loop to pause: as many epochs per native call as
@@ -248,19 +248,15 @@ class Trainer:
         t0 = time.perf_counter()
         X, Y = self._prepare(X, Y)
         run = self._fused_epochs()
-        if run is None:
-            self._function("step")
-            return time.perf_counter() - t0, True
         run(X, Y, np.empty((0, X.shape[0]), dtype=np.int64), X.shape[0])  # zero epochs: compiles only
-        return time.perf_counter() - t0, self._train_fn.kernel.warm
+        kernel = getattr(self._train_fn, "kernel", None)
+        return time.perf_counter() - t0, True if kernel is None else kernel.warm
 
     def _fused_epochs(self):
-        """The backend's fused training loop as ``run(X, Y, perm, bs)``, or None."""
+        """The backend's driver of the training program as ``run(X, Y, perm, bs)``."""
         if self._train_fn is None:
             self._train_fn = compile_training(self.loss_expr, self._names, self.x, self.y, self.optimizer,
-                                              self.backend) or False
-        if not self._train_fn:
-            return None
+                                              self.backend)
         train = self._train_fn
         params = [self._params[name] for name in self._names]
         state = [[self._updater.state[name][s] for s in self.optimizer.state] for name in self._names]
@@ -312,37 +308,12 @@ class Trainer:
                           {k: np.asarray(g, dtype=self.dtype) for k, g in zip(self._names, grads)})
         return None if name is None else (f"the updated value of {name} (or its optimizer state)", name)
 
-    def _python_epochs(self, X, Y, perm, bs):
-        """The reference loop: one compiled gradient call and one update per minibatch."""
-        n = X.shape[0]
-        losses = []
-        steps = 0
-        step_fn = self._function("step")
-        for epoch, order in enumerate(perm):
-            total = 0.0
-            for step, start in enumerate(range(0, n, bs)):
-                idx = order[start:start + bs]
-                loss, *grads = step_fn(x=X[idx], y=Y[idx], **self._params)
-                if not np.isfinite(loss):
-                    return steps, losses, (epoch, step, "the loss", None)
-                for name, g in zip(self._names, grads):
-                    if not np.isfinite(g).all():
-                        return steps, losses, (epoch, step, f"the gradient of {name}", name)
-                name = self._updater.step(self._params, dict(zip(self._names, grads)))
-                if name is not None:  # nothing was changed: the params are the last finite ones
-                    return steps, losses, (epoch, step, f"the updated value of {name} (or its optimizer state)",
-                                           name)
-                total += float(loss) * len(idx)
-                steps += 1
-            losses.append(total / n)
-        return steps, losses, None
-
     def export_source(self):
         """The generated source of the fused training loop (backends that generate code)."""
         if self._built_for is None:
             raise CompileError("export_source: call fit, predict or build((n_features,)) first")
-        run = self._fused_epochs()
-        if run is None:
+        self._fused_epochs()
+        if not hasattr(self._train_fn, "source"):
             raise CompileError(f"export_source: the {self.backend} backend generates no source")
         return self._train_fn.source
 

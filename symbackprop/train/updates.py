@@ -10,7 +10,8 @@ array([0.])
 """
 
 import numpy as np
-import sympy as sp
+
+from codegen.numpy_backend.steps import apply_rules
 
 from symbackprop.errors import ArgumentError
 from symbackprop.optim import Optimizer
@@ -25,8 +26,6 @@ class Updater:
         self.optimizer = optimizer
         self.t = 0
         self.state = {name: {s: np.zeros_like(p) for s in optimizer.state} for name, p in params.items()}
-        symbols = optimizer.symbols()
-        self._fns = [(target, sp.lambdify(symbols, expr, modules="numpy")) for target, expr in optimizer.updates]
         self._hyper = list(optimizer.hyper.values())
 
     def step(self, params, grads):
@@ -37,10 +36,9 @@ class Updater:
         new = {}
         with np.errstate(all="ignore"):
             for name, p in params.items():
-                values = {"p": p, **self.state[name]}
-                for target, fn in self._fns:
-                    values[target] = fn(values["p"], grads[name], t,
-                                        *(values[s] for s in self.optimizer.state), *self._hyper)
+                state = [self.state[name][s] for s in self.optimizer.state]
+                values = apply_rules(self.optimizer.updates, self.optimizer.state, tuple(self.optimizer.hyper), p,
+                                     grads[name], state, t, self._hyper)
                 if not all(np.isfinite(v).all() for v in values.values()):
                     return name
                 new[name] = values
