@@ -157,6 +157,22 @@ class Slice:
 
 
 @dataclass(frozen=True)
+class View:
+    """No code: ``out`` names elements of ``x`` in place, element i... at flat position
+    offset + Σ i_d·strides_d of x (a slice read only by maps, which index x through it)."""
+    out: str
+    x: str
+    offset: object
+    strides: tuple
+
+    def reads(self):
+        return (self.x,)
+
+    def describe(self):
+        return f"{self.out} = view({self.x}, offset={self.offset}, strides={self.strides})"
+
+
+@dataclass(frozen=True)
 class Pad:
     """out = value everywhere, then out[low + i·(interior + 1) ...] = x[i ...] per axis."""
     out: str

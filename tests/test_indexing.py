@@ -213,3 +213,27 @@ def test_gradients_match_pytorch_when_installed():
     L.backward()
     for k, g in zip(LEAVES, got):
         np.testing.assert_allclose(g, t[k].grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_slice_read_only_by_maps_is_read_in_place(backend):
+    """No copy where a view suffices: the maps index the sliced buffer through its offset and
+    strides (a slice feeding a product or an output is still copied)."""
+    xs = sb.input("xs", (None, 4, 3))
+    outs = [sb.tanh(xs[:, 2] * 2 + xs[:, 1, ::-1]), sb.exp(xs[:, 1:3, 0]) + 1, sb.sum(sb.sin(xs[:, ::2, 1:]))]
+    f = sb.compile(outs, backend=backend)
+    text = f.program.describe()
+    assert "view(" in text and "xs[" not in text, text
+    feeds = {"xs": rng.normal(size=(3, 4, 3))}
+    for a, b in zip(f(**feeds), sb.evaluate(outs, feeds)):
+        assert_rel(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_a_full_slice_of_an_axis_that_is_a_multiple_of_the_batch_keeps_its_length():
+    """Found by the random graphs: x reshaped to (2N,) and indexed with ':' had length N."""
+    x1 = sb.input("x", (None, 1))
+    r = sb.reshape(sb.broadcast_to(x1, (2, None, 1)), (-1,))
+    assert r[:].shape == r.shape
+    g = sb.grad(sb.sum(sb.abs(r[...] + 0.3)), x1)
+    (got,) = sb.evaluate([g], {"x": np.array([[0.5], [-1.0]])})
+    np.testing.assert_array_equal(got, [[2.0], [-2.0]])

@@ -27,7 +27,8 @@ from codegen.llvm_backend import gemm, jit
 from codegen.llvm_backend.irbuild import I8, I32, I64, VOID, entry_alloca, i64, load, loop, nest, store  # noqa: F401 (re-exported)
 from codegen.llvm_backend.mathfns import DOUBLE, FLOAT, MathLib, c, element, maximum
 from codegen.llvm_backend.scalar import Translator, vectorisable
-from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose, comment, reads as step_reads
+from codegen.program import (Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose, View, comment,
+                             reads as step_reads)
 
 TYPES = {"float64": DOUBLE, "float32": ir.FloatType(), "int64": I64, "int32": I32}
 #: reassociation for reductions (so sums vectorise), as numba's fastmath={"reassoc"}
@@ -137,10 +138,11 @@ class ProgramEmitter:
 
     def __init__(self, mb, program, prefix="s", fuse=True):
         self.mb, self.p, self.prefix = mb, program, prefix
+        self.views = {s.out: s for s in program.steps if isinstance(s, View)}
         self.functions = {}
         self.fused = self._fusions() if fuse else {}
         for i, step in enumerate(program.steps):
-            if isinstance(step, Reshape) or i - 1 in self.fused:
+            if isinstance(step, (Reshape, View)) or i - 1 in self.fused:
                 continue
             if i in self.fused:
                 self.functions[i] = self._fused_function(i, step, program.steps[i + 1])
@@ -182,6 +184,8 @@ class ProgramEmitter:
         product), "row" (one value per column), "column" (one per row), "scalar", or None."""
         shape = tuple(self.shape(name))
         rows, cols = out_shape
+        if name in self.views:  # a slice read in place: strided, no register-block form
+            return None
         if shape == tuple(out_shape):
             return "full"
         if size(shape) == 1:
@@ -338,9 +342,14 @@ class ProgramEmitter:
             shape = (1,) * (rank - len(self.shape(name))) + tuple(self.shape(name))
             if var not in used:
                 continue
+            view = self.views.get(name)
             if size(shape) == 1:
-                env[var] = convert(b, load(b, ptrs[name], i64(0)), ct)
+                at = dim_value(b, view.offset, n) if view is not None else i64(0)
+                env[var] = convert(b, load(b, ptrs[name], at), ct)
                 invariant.add(var)
+            elif view is not None:  # a slice read in place: offset + Σ i·stride
+                flat = False
+                plans.append((var, name, view))
             elif shape == out_shape:
                 plans.append((var, name, "full"))
             else:
@@ -356,6 +365,13 @@ class ProgramEmitter:
             for var, name, kind in plans:
                 if kind == "full":
                     at = index
+                elif isinstance(kind, View):
+                    vshape = tuple(self.shape(kind.out))
+                    lead = rank - len(vshape)
+                    at = b.add(dim_value(b, kind.offset, n),
+                               linear(b, [(loop_vars[lead + d], dim_value(b, st_, n))
+                                          for d, (dim, st_) in enumerate(zip(vshape, kind.strides)) if dim != 1]),
+                               flags=["nsw"])
                 else:
                     st = strides(kind)
                     at = linear(b, [(loop_vars[d], dim_value(b, st[d], n)) for d in range(rank)

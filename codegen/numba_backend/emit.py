@@ -28,7 +28,7 @@ from codegen.numba_backend.printer import FLOAT32, body_lines, literal
 from codegen.layout import size as _size
 from codegen.layout import slot_offsets
 from codegen.layout import strides as _strides
-from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose, comment  # noqa: F401
+from codegen.program import Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose, View, comment  # noqa: F401
 
 N = sp.Symbol("N", integer=True, positive=True)
 _n = sp.Symbol("n", integer=True, positive=True)
@@ -73,6 +73,7 @@ class Emitter:
             self.vars.setdefault(step.out, ident)  # (an update writes its param in place: already mapped)
         for view, src in program.aliases.items():
             self.vars[view] = self.vars[src]
+        self.views = {s.out: s for s in program.steps if isinstance(s, View)}
 
     def var(self, name):
         return self.vars[name]
@@ -103,7 +104,7 @@ class Emitter:
     def step_lines(self):
         lines = []
         for i, step in enumerate(self.p.steps):
-            if isinstance(step, Reshape):
+            if isinstance(step, (Reshape, View)):  # names for memory other steps write
                 continue
             origin = self.p.origins.get(step.out)
             text = step.describe() + (f"    <- {origin}" if origin and isinstance(step, Map) else "")
@@ -124,7 +125,10 @@ class Emitter:
         for var, name in zip(body.variables, step.ins):
             shape = (1,) * (rank - len(self.shape(name))) + tuple(self.shape(name))
             osize = _size(shape)
-            if osize == 1:
+            if name in self.views:  # a slice read in place: its own offset and strides
+                flat = flat and rank <= 1
+                plans.append((var, name, "view" if osize != 1 else None))
+            elif osize == 1:
                 plans.append((var, name, None))
             elif tuple(shape) == tuple(out_shape):
                 plans.append((var, name, "full"))
@@ -135,10 +139,12 @@ class Emitter:
         for var, name, kind in plans:
             v = self.var(name)
             if kind is None:
-                names[var] = f"{v}[0]"
+                names[var] = f"{v}[{code(self.views[name].offset) if name in self.views else 0}]"
                 invariant.add(var)
             elif kind == "full":
                 names[var] = f"{v}[{index}]"
+            elif kind == "view":
+                names[var] = f"{v}[{self._view_index(self.views[name], out_shape, prefix, flat or rank <= 1)}]"
             else:
                 names[var] = f"{v}[{self._broadcast_index(kind, out_shape, prefix)}]"
         wide = {N: f"{prefix}nf"} if dtype != self.dtype else None  # a float64 nf in a float32 step
@@ -163,6 +169,19 @@ class Emitter:
             loops.append("    " * d + f"for {prefix}i{d} in range({code(dim)}):")
             terms.append(f"{prefix}i{d}" if stride == 1 else f"{prefix}i{d}*{code(stride)}")
         return loops, " + ".join(terms)
+
+    def _view_index(self, view, out_shape, prefix, flat):
+        """offset + Σ i_d·stride_d of a view read by a map over ``out_shape`` (the view's axes
+        aligned to the last ones of the output; its axes of length 1 broadcast)."""
+        shape = tuple(self.shape(view.out))
+        lead = len(out_shape) - len(shape)
+        terms = [code(view.offset)] if code(view.offset) != "0" else []
+        for d, (dim, stride) in enumerate(zip(shape, view.strides)):
+            if dim == 1:
+                continue
+            i = f"{prefix}i" if flat else f"{prefix}i{lead + d}"
+            terms.append(i if stride == 1 else f"{i}*{code(stride)}")
+        return " + ".join(terms) or "0"
 
     def _broadcast_index(self, shape, out_shape, prefix):
         strides = _strides(shape)

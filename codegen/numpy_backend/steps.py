@@ -13,7 +13,7 @@ import numpy as np
 import sympy as sp
 
 from codegen.program import (Broadcast, Concat, Gather, Map, MatMul, OneHot, Pad, Reduce, Reshape, ScatterAdd,
-                             Slice, Take, Transpose, Update)
+                             Slice, Take, Transpose, Update, View)
 
 N = sp.Symbol("N", integer=True, positive=True)
 
@@ -194,3 +194,11 @@ def _update(step, env, out, n):
     for target, array in written:
         array[...] = new[target]
     return p
+
+
+@translates(View)
+def _view(step, env, out, n):
+    base = np.ascontiguousarray(env[step.x]).reshape(-1)
+    offset = int(sp.sympify(step.offset).subs(N, n))
+    strides = [int(sp.sympify(s).subs(N, n)) * base.itemsize for s in step.strides]
+    return np.lib.stride_tricks.as_strided(base[offset:], concrete_shape(out.shape, n), strides, writeable=False)

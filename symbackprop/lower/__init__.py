@@ -15,7 +15,7 @@ t1 = map(t0): tanh(x0)
 
 import numpy as np
 
-from codegen.program import Buffer, Program, Reshape, reads
+from codegen.program import Buffer, Program, Reshape, View, reads
 from symbackprop.errors import CompileError
 from symbackprop.graph import ops
 from symbackprop.graph.fusion import fuse
@@ -161,7 +161,7 @@ def lower(outputs, arguments=()):
             continue
         names[node] = name
         buffers[name] = Buffer(name, node.shape, node.dtype, "temp")
-        if isinstance(step, Reshape):
+        if isinstance(step, (Reshape, View)):  # names memory of its operand: no slot of its own
             aliases[name] = step.x
         origins[name] = texts[node]
         steps.append(step)
