@@ -95,6 +95,20 @@ def test_second_derivatives_match_finite_differences(model):
     assert_rel(np.concatenate([a.ravel() for a in got]), want, rtol=1e-6, atol=1e-8, what="Hessian-vector product")
 
 
+@pytest.mark.parametrize("backend", ["numba", "llvm"])
+def test_second_derivatives_compile_on_every_backend(model, backend):
+    parts, loss, grads, feeds = model
+    nodes = {n.name: n for n in (x, W, E, v)}
+    vs = {k: sb.input(f"d_{k}", feeds[k].shape if k != "x" else (None, 5, 3)) for k in LEAVES}
+    hv = sb.grad(sum(sb.sum(g * vs[k]) for k, g in zip(LEAVES, grads)), [nodes[k] for k in LEAVES])
+    outs = [hv[nodes[k]] for k in LEAVES]
+    all_feeds = {**feeds, **{f"d_{k}": rng.normal(size=np.shape(feeds[k])) for k in LEAVES}}
+    f = sb.compile(outs, backend=backend)
+    got = f(**{k: all_feeds[k] for k in f.arg_names})
+    for k, a, b in zip(LEAVES, got, sb.evaluate(outs, all_feeds)):
+        assert_rel(a, b, rtol=1e-10, atol=1e-12, what=f"{backend} Hessian-vector product for {k}")
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_every_backend_agrees_with_the_evaluator(model, backend):
     parts, loss, grads, feeds = model
