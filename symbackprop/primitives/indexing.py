@@ -183,25 +183,17 @@ class Slice(Primitive):
         return np.asarray(args[0], dtype=object)[_numpy_index(node.attrs, n)]
 
     def lower(self, node, out, lo):
+        from codegen.layout import strides
         from codegen.program import Slice as SliceStep, View
         a, x = node.attrs, node.args[0]
         readers = lo.readers.get(node, ())
         if readers and not lo.is_output(node) and all(r.op == "map" for r in readers):
             # read in place by the maps: no copy (each map indexes x through the view)
-            st = shp_strides(x.shape)
+            st = strides(x.shape)
             offset = sp.expand(sum((b * s for b, s in zip(a.begin, st)), sp.Integer(0)))
             strides = tuple(sp.expand(s * d) for s, d, k in zip(a.step, st, a.keep) if k)
             return View(out, lo.name(x), offset, strides)
         return SliceStep(out, lo.name(x), a.begin, a.step, a.keep)
-
-
-def shp_strides(shape):
-    """C-order strides (in elements) of a shape that may hold N."""
-    out, acc = [], sp.Integer(1)
-    for d in reversed(shape):
-        out.append(acc)
-        acc = acc * d
-    return list(reversed(out))
 
 
 def _int(v):
