@@ -233,6 +233,45 @@ class ScatterAdd:
         return f"{self.out} = scatter_add({self.g}, {self.indices}, axis={self.axis})"
 
 
+@dataclass(frozen=True)
+class Conv:
+    """One of the three partial derivatives of B = Σ g[n,o,y]·x[n,c,y·s+k−p]·w[o,c,k] (x zero
+    outside its range; y, k over every spatial axis): ``mode`` forward computes g = conv(a=x,
+    b=w), input computes x from (a=g, b=w), weight computes w from (a=x, b=g).  The shapes
+    of the operands and of out give every size."""
+    out: str
+    a: str
+    b: str
+    mode: str
+    stride: tuple
+    padding: tuple
+
+    def reads(self):
+        return (self.a, self.b)
+
+    def describe(self):
+        return f"{self.out} = conv_{self.mode}({self.a}, {self.b}, stride={self.stride}, padding={self.padding})"
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Windows of ``kernel`` moved by ``stride`` over the trailing axes: ``mode`` max or avg
+    pools ins[0]; unpool_max adds ins[1] (δ, pooled shape) at each window's first argmax of
+    ins[0]; unpool_avg spreads ins[0] (δ) evenly over each window (out's shape gives the
+    size); pick reads ins[1] at each window's first argmax of ins[0]."""
+    out: str
+    ins: tuple
+    mode: str
+    kernel: tuple
+    stride: tuple
+
+    def reads(self):
+        return self.ins
+
+    def describe(self):
+        return f"{self.out} = pool_{self.mode}({', '.join(self.ins)}, kernel={self.kernel}, stride={self.stride})"
+
+
 def reads(step):
     """The buffer names a step reads (each step kind says so itself: ``step.reads()``).
 

@@ -16,7 +16,8 @@ from symbackprop.autodiff import grad
 from symbackprop.compiled import CompiledFunction, compile
 from symbackprop.errors import (ArgumentError, CompileError, DataError, DerivationError, DTypeError, ShapeError, SymbackpropError,
                                 TrainingDiverged, UnsupportedFunction, VerifyError)
-from symbackprop.graph import (N, Expr, abs, apply, broadcast_to, concat, const, cos, elementwise, exp, gelu, input,
+from symbackprop.graph import (N, Expr, abs, apply, avg_pool1d, avg_pool2d, conv1d, conv2d, flatten, max_pool1d,
+                               max_pool2d, broadcast_to, concat, const, cos, elementwise, exp, gelu, input,
                                leaky_relu, log, log_softmax, logsumexp, map, matmul, max, mean, onehot, pad, param,
                                reduce, relu, reshape, sigmoid, sin, softmax, softplus, sqrt, stack, sum, take, tanh,
                                transpose)

@@ -15,6 +15,7 @@ symbackprop.errors.ShapeError: matmul: inner dimensions differ: input x (N, 2) f
 
 import sympy as sp
 
+from symbackprop.errors import ShapeError
 from symbackprop.graph import shape as shp
 from symbackprop.graph.node import Constant, Expr  # noqa: F401 (re-exported)
 from symbackprop.graph.scalar import ARG
@@ -165,3 +166,89 @@ def onehot(labels, k, dtype="float64"):
     (N, 10)
     """
     return definition("onehot").build(labels, k, dtype)
+
+
+def conv2d(x, w, b=None, stride=1, padding=0):
+    """2-D convolution layer, as ``torch.nn.functional.conv2d``: ``x`` (N, C, H, W), ``w``
+    (out_channels, C, kh, kw), ``b`` (out_channels,) or None; ``stride``, ``padding`` ints or
+    pairs (zero padding on both sides).  It is a cross-correlation, printed ``x ⋆ W``.
+
+    >>> conv2d(input("x", (None, 1, 28, 28)), param("W", (8, 1, 3, 3))).shape
+    (N, 8, 26, 26)
+    """
+    from symbackprop.primitives.conv import conv
+    w = _as_node(w, where="conv2d")
+    if w.ndim != 4:
+        raise ShapeError(f"conv2d: the kernel must be (out_channels, in_channels, kh, kw), got {w.describe()}")
+    return conv(x, w, b, stride, padding)
+
+
+def conv1d(x, w, b=None, stride=1, padding=0):
+    """1-D convolution layer, as ``torch.nn.functional.conv1d``: ``x`` (N, C, L), ``w``
+    (out_channels, C, k).
+
+    >>> conv1d(input("x", (None, 2, 10)), param("W", (4, 2, 3)), padding=1).shape
+    (N, 4, 10)
+    """
+    from symbackprop.primitives.conv import conv
+    w = _as_node(w, where="conv1d")
+    if w.ndim != 3:
+        raise ShapeError(f"conv1d: the kernel must be (out_channels, in_channels, k), got {w.describe()}")
+    return conv(x, w, b, stride, padding)
+
+
+def max_pool2d(x, kernel_size, stride=None):
+    """The maximum of each window over the last two axes, as ``torch.nn.functional.max_pool2d``
+    (``stride`` defaults to ``kernel_size``); its gradient routes δ to each window's argmax.
+
+    >>> max_pool2d(input("x", (None, 8, 26, 26)), 2).shape
+    (N, 8, 13, 13)
+    """
+    from symbackprop.primitives.pooling import pool
+    return pool("max", x, kernel_size, stride, 2)
+
+
+def avg_pool2d(x, kernel_size, stride=None):
+    """The mean of each window over the last two axes, as ``torch.nn.functional.avg_pool2d``;
+    its gradient spreads δ evenly over each window.
+
+    >>> avg_pool2d(input("x", (None, 3, 4, 4)), 2).shape
+    (N, 3, 2, 2)
+    """
+    from symbackprop.primitives.pooling import pool
+    return pool("avg", x, kernel_size, stride, 2)
+
+
+def max_pool1d(x, kernel_size, stride=None):
+    """Max pooling over the last axis, as ``torch.nn.functional.max_pool1d``.
+
+    >>> max_pool1d(input("x", (None, 2, 9)), 3).shape
+    (N, 2, 3)
+    """
+    from symbackprop.primitives.pooling import pool
+    return pool("max", x, kernel_size, stride, 1)
+
+
+def avg_pool1d(x, kernel_size, stride=None):
+    """Average pooling over the last axis, as ``torch.nn.functional.avg_pool1d``.
+
+    >>> avg_pool1d(input("x", (None, 2, 9)), 3, 2).shape
+    (N, 2, 4)
+    """
+    from symbackprop.primitives.pooling import pool
+    return pool("avg", x, kernel_size, stride, 1)
+
+
+def flatten(x, start_dim=1):
+    """All axes from ``start_dim`` on merged into one, as ``torch.flatten`` (a reshape: the
+    batch axis stays first).
+
+    >>> flatten(input("x", (None, 16, 5, 5))).shape
+    (N, 400)
+    """
+    x = _as_node(x, where="flatten")
+    (start,) = shp.normalize_axes(start_dim, x.ndim, what="flatten") if x.ndim else (0,)
+    rest = x.shape[start:]
+    if any(not isinstance(d, int) for d in rest):
+        raise ShapeError(f"flatten: cannot merge the batch axis into others ({x.describe()}, start_dim={start_dim})")
+    return reshape(x, tuple(x.shape[:start]) + (shp.size(rest),))

@@ -2,12 +2,12 @@
 meaning, derivative, rendering and lowering are written.
 
 >>> sorted(PRIMITIVES)
-['broadcast_to', 'concat', 'const', 'input', 'map', 'matmul', 'onehot', 'pad', 'param', 'reduce', 'reshape', 'scatter_add', 'slice', 'take', 'transpose']
+['broadcast_to', 'concat', 'const', 'conv', 'conv_input', 'conv_weight', 'input', 'map', 'matmul', 'onehot', 'pad', 'param', 'pool', 'pool_pick', 'reduce', 'reshape', 'scatter_add', 'slice', 'take', 'transpose', 'unpool']
 """
 
 from symbackprop.primitives.base import PRIMITIVES, Primitive, definition, register
 # each module registers its primitives
 from symbackprop.primitives import leaf, elementwise, layout, matmul, reduction, onehot  # noqa: F401
-from symbackprop.primitives import indexing, concat, take  # noqa: F401
+from symbackprop.primitives import indexing, concat, take, conv, pooling  # noqa: F401
 
 __all__ = ["PRIMITIVES", "Primitive", "definition", "register"]
