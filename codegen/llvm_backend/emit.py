@@ -629,6 +629,15 @@ class ProgramEmitter:
 
         nest(b, [dim_value(b, d, n) for d in g_shape], emit)
 
+    # ---- windows: convolution and pooling (codegen.llvm_backend.windows) ---------------------
+    def _conv(self, b, step, ptrs, n):
+        from codegen.llvm_backend.windows import emit_conv
+        emit_conv(self, b, step, ptrs, n, dim_value, ltype)
+
+    def _pool(self, b, step, ptrs, n):
+        from codegen.llvm_backend.windows import emit_pool
+        emit_pool(self, b, step, ptrs, n, dim_value, ltype)
+
     # ---- training: the minibatch's rows, an optimizer's update ------------------------------
     def _gather(self, b, step, ptrs, n):
         X, R, O = ptrs[step.src], ptrs[step.rows], ptrs[step.out]

@@ -397,6 +397,14 @@ class Emitter:
 
         return lines + self._copy_nest(g_shape, prefix, body)
 
+    def _conv(self, step, prefix):
+        from codegen.numba_backend.windows import conv_lines
+        return conv_lines(self, step, prefix)
+
+    def _pool(self, step, prefix):
+        from codegen.numba_backend.windows import pool_lines
+        return pool_lines(self, step, prefix)
+
     def _gather(self, step, prefix):
         X, R, O = self.var(step.src), self.var(step.rows), self.var(step.out)
         row = code(_size(tuple(self.shape(step.src))[1:]))

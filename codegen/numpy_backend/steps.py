@@ -12,8 +12,8 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from codegen.program import (Broadcast, Concat, Gather, Map, MatMul, OneHot, Pad, Reduce, Reshape, ScatterAdd,
-                             Slice, Take, Transpose, Update, View)
+from codegen.program import (Broadcast, Concat, Conv, Gather, Map, MatMul, OneHot, Pad, Reduce, Reshape, ScatterAdd,
+                             Pool, Slice, Take, Transpose, Update, View)
 
 N = sp.Symbol("N", integer=True, positive=True)
 
@@ -202,3 +202,74 @@ def _view(step, env, out, n):
     offset = int(sp.sympify(step.offset).subs(N, n))
     strides = [int(sp.sympify(s).subs(N, n)) * base.itemsize for s in step.strides]
     return np.lib.stride_tricks.as_strided(base[offset:], concrete_shape(out.shape, n), strides, writeable=False)
+
+
+def _windows(x, kernel, stride):
+    """(..., *out, *kernel) view of the windows of x's trailing axes."""
+    d = len(kernel)
+    view = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=tuple(range(x.ndim - d, x.ndim)))
+    return view[(Ellipsis,) + tuple(slice(None, None, s) for s in stride) + (slice(None),) * d]
+
+
+def _padded(x, padding):
+    if not any(padding):
+        return x
+    return np.pad(x, [(0, 0)] * (x.ndim - len(padding)) + [(p, p) for p in padding])
+
+
+@translates(Conv)
+def _conv(step, env, out, n):
+    a, b = env[step.a], env[step.b]
+    shape = concrete_shape(out.shape, n)
+    dtype = np.dtype(out.dtype)
+    if step.mode == "forward":  # im2col as a view, one tensordot
+        d = b.ndim - 2
+        cols = _windows(_padded(a, step.padding), b.shape[2:], step.stride)    # (N, C, *Y, *K)
+        y = np.tensordot(cols, b, axes=([1] + list(range(2 + d, 2 + 2 * d)), list(range(1, 2 + d))))
+        return np.ascontiguousarray(np.moveaxis(y, -1, 1), dtype=dtype)        # (N, *Y, O) -> (N, O, *Y)
+    if step.mode == "weight":
+        d = b.ndim - 2
+        kernel = shape[2:]
+        cols = _windows(_padded(a, step.padding), kernel, step.stride)         # (N, C, *Y, *K)
+        spatial = list(range(2, 2 + d))
+        return np.tensordot(b, cols, axes=([0] + spatial, [0] + spatial)).astype(dtype, copy=False)
+    # input: each δ times the kernel, added back at the windows it came from (col2im)
+    d = b.ndim - 2
+    cols = np.tensordot(a, b, axes=([1], [0]))                                 # (N, *Y, C, *K)
+    full = np.zeros((shape[0], shape[1]) + tuple(s + 2 * p for s, p in zip(shape[2:], step.padding)), dtype=dtype)
+    for k in np.ndindex(*b.shape[2:]):
+        target = full[(Ellipsis,) + tuple(slice(ki, ki + (c - 1) * s + 1, s)
+                                          for ki, s, c in zip(k, step.stride, a.shape[2:]))]
+        target += np.moveaxis(cols[(Ellipsis,) + k], -1, 1)
+    crop = (Ellipsis,) + tuple(slice(p, p + s) for p, s in zip(step.padding, shape[2:]))
+    return np.ascontiguousarray(full[crop])
+
+
+def _first_argmax(windows, d):
+    flat = windows.reshape(windows.shape[:windows.ndim - d] + (-1,))
+    return flat, np.argmax(flat, axis=-1)
+
+
+@translates(Pool)
+def _pool(step, env, out, n):
+    d = len(step.kernel)
+    shape = concrete_shape(out.shape, n)
+    dtype = np.dtype(out.dtype)
+    if step.mode in ("max", "avg"):
+        flat = _windows(env[step.ins[0]], step.kernel, step.stride)
+        flat = flat.reshape(flat.shape[:flat.ndim - d] + (-1,))
+        return (np.max(flat, axis=-1) if step.mode == "max" else np.mean(flat, axis=-1)).astype(dtype, copy=False)
+    if step.mode == "pick":
+        flat, first = _first_argmax(_windows(env[step.ins[0]], step.kernel, step.stride), d)
+        cflat, _ = _first_argmax(_windows(env[step.ins[1]], step.kernel, step.stride), d)
+        return np.take_along_axis(cflat, first[..., None], axis=-1)[..., 0]
+    g = env[step.ins[-1]]
+    result = np.zeros(shape, dtype=dtype)
+    count = g.shape[-d:]
+    if step.mode == "unpool_max":
+        _, first = _first_argmax(_windows(env[step.ins[0]], step.kernel, step.stride), d)
+    for j, k in enumerate(np.ndindex(*step.kernel)):
+        target = result[(Ellipsis,) + tuple(slice(ki, ki + (c - 1) * s + 1, s)
+                                            for ki, s, c in zip(k, step.stride, count))]
+        target += g / np.prod(step.kernel) if step.mode == "unpool_avg" else np.where(first == j, g, 0)
+    return result

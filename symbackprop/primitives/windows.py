@@ -46,18 +46,6 @@ def out_sizes(spatial, kernel, stride, padding, what):
     return sizes
 
 
-def valid(k, stride, padding, size, count):
-    """[lo, hi): the output positions y < count whose input position y·stride + k − padding
-    lies inside [0, size) (the rest read the zero padding).
-
-    >>> valid(0, 1, 1, 5, 5), valid(2, 1, 1, 5, 5)
-    ((1, 5), (0, 4))
-    """
-    lo = max(0, -((k - padding) // stride))
-    hi = min(count, (size - 1 + padding - k) // stride + 1)
-    return lo, max(lo, hi)
-
-
 def offsets(kernel):
     """Every kernel offset, row-major."""
     return itertools.product(*(range(k) for k in kernel))
