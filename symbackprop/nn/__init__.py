@@ -8,6 +8,9 @@ Linear(in_features=2, out_features=8, bias=True)
 from symbackprop.nn.losses import LOSSES, bce, cross_entropy, hinge, l2, mse
 from symbackprop.nn.modules import (GELU, Activation, LeakyReLU, Linear, Module, ReLU, Sequential, Sigmoid,
                                     Softplus, Tanh)
+from symbackprop.nn.conv import AvgPool1d, AvgPool2d, Conv1d, Conv2d, Flatten, MaxPool1d, MaxPool2d
+from symbackprop.nn.recurrent import LSTM, RNN
 
 __all__ = ["LOSSES", "bce", "cross_entropy", "hinge", "l2", "mse", "GELU", "Activation", "LeakyReLU", "Linear",
-           "Module", "ReLU", "Sequential", "Sigmoid", "Softplus", "Tanh"]
+           "Module", "ReLU", "Sequential", "Sigmoid", "Softplus", "Tanh", "AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d",
+           "Flatten", "MaxPool1d", "MaxPool2d", "LSTM", "RNN"]

@@ -145,6 +145,14 @@ class Slice(Primitive):
             return x
         if x.op == "slice":  # a slice of a slice is one slice
             return self.make(x.args, _compose(x.attrs, attrs), dtype)
+        if all(k or d == 1 for k, d in zip(attrs.keep, x.shape)) and all(
+                b == 0 and s == 1 and n == d for b, s, n, d in zip(attrs.begin, attrs.step, attrs.length, x.shape)):
+            from symbackprop.primitives.layout import reshape
+            return reshape(x, out_shape)  # only drops axes of length 1
+        if x.op == "concat":  # the elements all come from one operand: slice that one
+            inner = _within_operand(x, attrs)
+            if inner is not None:
+                return self.make(*inner, dtype)
         return Expr("slice", (x,), attrs, out_shape, x.dtype)
 
     def evaluate(self, node, args, n):
@@ -194,6 +202,22 @@ class Slice(Primitive):
             strides = tuple(sp.expand(s * d) for s, d, k in zip(a.step, st, a.keep) if k)
             return View(out, lo.name(x), offset, strides)
         return SliceStep(out, lo.name(x), a.begin, a.step, a.keep)
+
+
+def _within_operand(x, attrs):
+    """(operand, attrs) of the same slice of one operand of concat ``x``, when every element
+    taken along the concat axis lies in that operand; else None."""
+    axis = x.attrs.axis
+    b, s, n = attrs.begin[axis], attrs.step[axis], attrs.length[axis]
+    lo, hi = (b, b + (n - 1) * s) if s > 0 else (b + (n - 1) * s, b)
+    start = 0
+    for operand in x.args:
+        size = operand.shape[axis]
+        if start <= lo and hi < start + size:
+            begin = attrs.begin[:axis] + (b - start,) + attrs.begin[axis + 1:]
+            return (operand,), attrs._replace(begin=begin)
+        start += size
+    return None
 
 
 def _int(v):

@@ -35,16 +35,18 @@ def _is_weight(node):
 
 
 def is_affine(node):
-    """``x @ W`` or ``x @ W + b`` (any order of terms) with a param ``W`` and ``x`` an input,
-    an activation or another affine value (so backward products like ``δ Wᵀ`` are not)."""
-    if node.op == "matmul":
+    """``x @ W`` or ``x @ W + b`` (any order of terms; ``x ⋆ W`` for convolutions) with a param
+    ``W`` and ``x`` an input, an activation, a pooled or named value or another affine value
+    (so backward products like ``δ Wᵀ`` are not)."""
+    if node.op in ("matmul", "conv"):
         a, w = node.args
         if not _is_weight(w):
             return False
-        a = a.args[0] if a.op == "reshape" else a
-        return (a.op == "input" or is_activation(a) or is_affine(a)) and a.op != "transpose"
-    if node.op == "map" and len(node.args) == 2 and node.attrs.body.expr == sum(node.attrs.body.variables):
-        return any(a.op == "matmul" and is_affine(a) for a in node.args)
+        a = a.args[0] if a.op in ("reshape", "slice") else a
+        named = user_name(a) is not None or layer_tag(a) is not None  # a hidden value a module named (hₜ)
+        return (a.op in ("input", "pool") or named or is_activation(a) or is_affine(a)) and a.op != "transpose"
+    if node.op == "map" and len(node.args) >= 2 and node.attrs.body.expr == sum(node.attrs.body.variables):
+        return any(a.op in ("matmul", "conv") and is_affine(a) for a in node.args)
     return False
 
 
@@ -66,11 +68,11 @@ class Namer:
         depth = {}
         for n in self.order:
             d = max((depth[a] for a in n.args), default=0)
-            depth[n] = d + 1 if is_affine(n) and not (n.op == "matmul" and self._has_affine_reader(n)) else d
+            depth[n] = d + 1 if is_affine(n) and not (n.op in ("matmul", "conv") and self._has_affine_reader(n)) else d
         self.depth = depth
         layers = {}
         for n in self.order:
-            if is_affine(n) and not (n.op == "matmul" and self._has_affine_reader(n)):
+            if is_affine(n) and not (n.op in ("matmul", "conv") and self._has_affine_reader(n)):
                 layers.setdefault(depth[n], n)
         tagged_total = max((t[2] for t in (layer_tag(n) for n in self.order) if t), default=0)
         self.total = max(len(layers), tagged_total)
