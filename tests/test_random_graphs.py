@@ -6,12 +6,15 @@ params of broadcast-compatible shapes, numpy-array constants, Python scalars, 0-
 ``sb.const`` scalars (both operand orders); matmul with 2-D and 1-D operands and a
 contraction over the batch axis; sum/mean/max/logsumexp with axis/keepdims; transpose,
 broadcast_to, reshape with -1 and None; softmax/log_softmax; onehot of int64 labels; basic
-indexing (integers, slices with negative steps, ``...``, ``None``), concat, pad and take.
+indexing (integers, slices with negative steps, ``...``, ``None``), concat, pad and take;
+conv1d/conv2d (stride, padding, bias, several channels) and max/avg pooling on (N, C, …)
+nodes, images among the leaves.
 
 Values are kept in safe domains while the graph is built, using the direct evaluator on the
 example's feeds: log/sqrt/fractional powers get positive operands, divisors stay away from
 zero, relu/abs/leaky_relu operands are shifted away from their kink, a max whose slices
-have near-ties becomes a logsumexp, and large values are squashed.  Then:
+have near-ties becomes a logsumexp (a max pool with near-ties in a window, an average
+pool), and large values are squashed.  Then:
 
 - ``sb.compile(..., backend="numpy")`` equals ``sb.evaluate`` on every node to 1e-12;
 - gradients of the scalar loss w.r.t. every float leaf match central finite differences of
@@ -52,7 +55,7 @@ BINARY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a 
           "**": lambda a, b: a ** b, "smooth_norm": smooth_norm}
 SCALARS = (2, 3, -1, 0.5, -1.5, 0.25)
 OPS = ("unary", "binary", "binary", "matmul", "reduce", "transpose", "broadcast_to", "reshape", "softmax",
-       "onehot", "index", "concat", "pad", "take")
+       "onehot", "index", "concat", "pad", "take", "conv", "pooling")
 MARGIN = 0.05  # distance kept from kinks and max ties; FD perturbations are ~1e-4
 
 
@@ -369,14 +372,54 @@ class Builder:
         self.log.append(f"take {indices.tolist()} {axis}")
         return sb.take(a, indices, axis=axis)
 
+    def _spatial(self, a):
+        """(channels axis present, spatial dims) when ``a`` can be read as (N, C, *spatial)."""
+        if a.ndim < 3 or a.ndim > 4 or not all(isinstance(d, int) for d in a.shape[1:]):
+            return None
+        return a.ndim - 2
+
+    def conv(self, a):
+        d = self._spatial(a)
+        if d is None:
+            return None
+        stride = tuple(self.draw(st.integers(1, 2)) for _ in range(d))
+        padding = tuple(self.draw(st.integers(0, 1)) for _ in range(d))
+        kernel = tuple(self.draw(st.integers(1, s + 2 * p)) for s, p in zip(a.shape[2:], padding))
+        out = self.draw(st.integers(1, 2), label="out channels")
+        w = self.new_leaf((out, a.shape[1]) + kernel, "param")
+        b = self.new_leaf((out,), "param") if self.draw(st.booleans(), label="conv bias") else None
+        self.log.append(f"conv kernel={kernel} stride={stride} padding={padding} out={out} bias={b is not None}")
+        return (sb.conv2d if d == 2 else sb.conv1d)(a, w, b, stride=stride, padding=padding)
+
+    def pooling(self, a):
+        d = self._spatial(a)
+        if d is None:
+            return None
+        kernel = tuple(self.draw(st.integers(1, s)) for s in a.shape[2:])
+        stride = tuple(self.draw(st.integers(1, 2)) for _ in range(d))
+        kind = self.draw(st.sampled_from(["max", "avg"]), label="pool kind")
+        if kind == "max":  # the windows' two largest values apart, so finite differences see no kink
+            v = np.lib.stride_tricks.sliding_window_view(self.value(a), kernel, axis=tuple(range(2, 2 + d)))
+            v = v[(Ellipsis,) + tuple(slice(None, None, s) for s in stride) + (slice(None),) * d]
+            flat = np.sort(v.reshape(v.shape[:v.ndim - d] + (-1,)), axis=-1)
+            if flat.shape[-1] > 1 and (flat[..., -1] - flat[..., -2]).min() <= MARGIN:
+                kind = "avg"
+        self.log.append(f"{kind}_pool kernel={kernel} stride={stride}")
+        fn = {("max", 2): sb.max_pool2d, ("avg", 2): sb.avg_pool2d, ("max", 1): sb.max_pool1d,
+              ("avg", 1): sb.avg_pool1d}[kind, d]
+        return fn(a, kernel, stride)
+
     # ---- the graph -----------------------------------------------------------------------
     def build(self, max_steps=8):
         self.pool.append(self.new_leaf((N, self.draw(st.integers(1, 3))), "input"))
-        extra = self.draw(st.sampled_from(["none", "param", "input3d"]))
+        extra = self.draw(st.sampled_from(["none", "param", "input3d", "input4d"]))
         if extra == "param":
             self.pool.append(self.new_leaf((self.draw(st.integers(1, 3)), self.draw(st.integers(1, 3))), "param"))
         elif extra == "input3d":
             self.pool.append(self.new_leaf((N, 2, self.draw(st.integers(1, 3))), "input"))
+        elif extra == "input4d":  # images: convolution and pooling have something to work on
+            self.pool.append(self.new_leaf((N, self.draw(st.integers(1, 2)), self.draw(st.integers(2, 4)),
+                                            self.draw(st.integers(2, 4))), "input"))
         for _ in range(self.draw(st.integers(1, max_steps), label="steps")):
             a = self.draw(st.sampled_from(self.pool), label="operand")
             op = self.draw(st.sampled_from(OPS), label="op")
