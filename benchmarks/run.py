@@ -273,6 +273,19 @@ def targets(results):
 
 def main(args):
     """Run the benchmarks described by parsed ``args`` (see ``symbackprop.cli.bench``); 0 when done."""
+    from benchmarks import layers
+    asked = split(args.workloads, list(WORKLOADS) + list(layers.WORKLOADS), "workload")
+    layer_keys = [k for k in asked if k in layers.WORKLOADS]
+    if layer_keys:  # the convolution and recurrence workloads have their own harness
+        import codegen
+        backends = [b for b in split(args.backends, sorted(codegen.BACKENDS), "backend") if b != "numpy"]
+        peers = [b for b in split(args.baselines, list(BASELINES), "baseline") if b in ("torch", "jax")]
+        layers.run(layer_keys, split(args.dtypes, DTYPES, "dtype"), backends or ["llvm"], peers,
+                   args.repeats or (2 if args.quick else 5), args.threads or 1,
+                   log=lambda msg: print(msg, flush=True))
+        if len(layer_keys) == len(asked):
+            return 0
+    args.workloads = ",".join(k for k in asked if k not in layers.WORKLOADS)
     args.workloads = split(args.workloads, list(WORKLOADS), "workload")
     args.dtypes = split(args.dtypes, DTYPES, "dtype")
     import codegen
