@@ -11,30 +11,7 @@ script reports accuracy on a test split the network never trained on.
 import numpy as np
 
 import symbackprop as sb
-
-GLYPHS = {  # 5 wide, 7 tall
-    0: ".###.#...##..###.#.###..##...#.###.", 1: "..#...##....#....#....#....#...###.",
-    2: ".###.#...#....#...#...#...#...#####", 3: "#####...#...#.....#.....##...#.###.",
-    4: "...#...##..#.#.#..#.#####...#....#.", 5: "######....####.....#....##...#.###.",
-    6: "..##..#...#....####.#...##...#.###.", 7: "#####....#...#...#...#....#....#...",
-    8: ".###.#...##...#.###.#...##...#.###.", 9: ".###.#...##...#.####....#...#..##..",
-}
-
-
-def synthetic_digits(n=1800, seed=0):
-    """(images (n, 64) in 0..16, labels (n,)): glyphs shifted, thickened at random, noised."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, size=n)
-    images = np.zeros((n, 8, 8))
-    for i, d in enumerate(labels):
-        glyph = np.array([c == "#" for c in GLYPHS[d]], dtype=float).reshape(7, 5)
-        if rng.random() < 0.5:  # a thicker stroke: smear one pixel to the right
-            glyph = np.maximum(glyph, 0.6 * np.roll(glyph, 1, axis=1))
-        r, c = rng.integers(0, 2), rng.integers(0, 4)
-        images[i, r:r + 7, c:c + 5] = glyph * rng.uniform(10, 16)
-    images += rng.normal(scale=2.0, size=images.shape)
-    return np.clip(images, 0, 16).reshape(n, 64), labels
-
+from symbackprop.datasets import synthetic_digits
 
 try:
     from sklearn.datasets import load_digits

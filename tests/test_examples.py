@@ -27,6 +27,8 @@ EXPECTED = {
     "seed_networks.py": r"all gradients agree with finite differences",
     "custom_op.py": r"swish'\(u\) = .*sigmoid",
     "tutorial.py": r"7\. training .*\n.*\n.*training accuracy",
+    "cnn_digits.py": r"∂L/∂W₁ = x ⋆\[p=1\] δ₁[\s\S]*test accuracy: (9\d|100)\.\d%",
+    "rnn_sequence.py": r"δ₁ = ∂L/∂z₁ = \(δ₂ W_hh\) ⊙ \(1 − h₁²\)[\s\S]*LSTM .*test MSE",
 }
 
 #: generous per-example limit (the target is < 30 s with a cold kernel cache)
