@@ -307,3 +307,17 @@ def test_bad_inputs_name_what_was_wrong(make, fragment):
     with pytest.raises(sb.SymbackpropError) as e:
         make()
     assert fragment in str(e.value)
+
+
+def test_the_train_command_reads_images_from_npz(tmp_path):
+    import subprocess
+    import sys
+    X = rng.normal(size=(60, 1, 6, 6)); y = (X[:, 0, :3].sum(axis=(1, 2)) > 0).astype(np.int64)
+    np.savez(tmp_path / "images.npz", X=X, y=y)
+    (tmp_path / "cnn.py").write_text("net = sb.nn.Sequential(sb.nn.Conv2d(1, 2, 3), sb.nn.ReLU(), sb.nn.MaxPool2d(2),\n"
+                                     "                       sb.nn.Flatten(), sb.nn.Linear(8, 2))\n"
+                                     "loss = 'cross_entropy'\n")
+    done = subprocess.run([sys.executable, "-m", "symbackprop", "train", "cnn.py", "--data", "images.npz",
+                           "--epochs", "3", "--backend", "numpy"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "60 samples, each of shape (1, 6, 6)" in done.stdout

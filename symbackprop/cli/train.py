@@ -220,8 +220,6 @@ def _load_npz(path):
             raise DataError(f"data file {path}: array {key!r} is empty or a scalar (shape {a.shape})")
     if X.ndim == 1:
         X = X[:, None]
-    if X.ndim != 2:
-        raise DataError(f"data file {path}: X must have shape (samples, features), got {X.shape}")
     if X.shape[0] != y.shape[0]:
         raise DataError(f"data file {path}: X has {X.shape[0]} rows but y has {y.shape[0]}")
     for key, a in (("X", X), ("y", y)):
@@ -229,7 +227,8 @@ def _load_npz(path):
             bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
             raise DataError(f"data file {path}: {key}[{', '.join(map(str, bad))}] is {a[bad]}; "
                             "remove or fill rows with missing values")
-    return X, y, f"{X.shape[0]} samples, {X.shape[1]} features"
+    what = f"{X.shape[1]} features" if X.ndim == 2 else f"each of shape {X.shape[1:]}"  # images, sequences
+    return X, y, f"{X.shape[0]} samples, {what}"
 
 
 def _data_lines(path):
@@ -282,7 +281,8 @@ def _load_csv(path, targets):
     X, y = data[:, :-targets], data[:, -targets:]
     if targets == 1:
         y = y[:, 0]
-    return X, y, f"{X.shape[0]} samples, {X.shape[1]} features" + (" (header row skipped)" if header else "")
+    what = f"{X.shape[1]} features" if X.ndim == 2 else f"each of shape {X.shape[1:]}"  # images, sequences
+    return X, y, f"{X.shape[0]} samples, {what}" + (" (header row skipped)" if header else "")
 
 
 # ---- saving the params -----------------------------------------------------------------
