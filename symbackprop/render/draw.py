@@ -74,8 +74,8 @@ class Drawing:
 
     def __repr__(self):
         outs = [b.title for b in self.boxes if b.kind in ("output", "gradient") and b.title]
-        return f"<drawing of {len(self.boxes)} boxes, {len(self.edges)} edges" + \
-            (f": {', '.join(outs)}>" if outs else ">")
+        shown = ", ".join(outs[:6]) + (f", … ({len(outs)} outputs)" if len(outs) > 6 else "")
+        return f"<drawing of {len(self.boxes)} boxes, {len(self.edges)} edges" + (f": {shown}>" if outs else ">")
 
 
 def draw(outputs, feeds=None, expand=False, simplify=True, engine="auto"):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from codegen.auto import resolve as resolve_backend
 from symbackprop.autodiff import grad
 from symbackprop.blame import raised_by_us
 from symbackprop.compiled import compile, compile_training
@@ -52,12 +53,15 @@ class History:
 class Trainer:
     """Train ``net`` (an ``sb.nn`` module) with a loss and an optimizer.
 
+    ``backend`` is ``"auto"`` (llvm, else numba, else numpy: the fastest that imports),
+    ``"llvm"``, ``"numba"`` or ``"numpy"`` (the reference).
+
     ``loss`` is ``"mse"``, ``"bce"`` (logits), ``"cross_entropy"`` (logits, int labels),
     ``"hinge"`` (labels ±1), a callable ``loss(yhat, y) -> scalar Expr``, or a scalar Expr over
     inputs named ``yhat`` and ``y``.  The graph is built on the first call that sees data.
     """
 
-    def __init__(self, net, loss="mse", optimizer=None, backend="numpy", dtype="float64", seed=0):
+    def __init__(self, net, loss="mse", optimizer=None, backend="auto", dtype="float64", seed=0):
         if not isinstance(net, Module):
             raise ArgumentError(f"Trainer: net must be an sb.nn module, got {type(net).__name__}")
         if isinstance(loss, str) and loss not in LOSSES:
@@ -66,6 +70,8 @@ class Trainer:
             raise ArgumentError(f"Trainer: loss must be a name, a callable or an Expr, got {type(loss).__name__}")
         if dtype not in ops.FLOAT_DTYPES:
             raise DTypeError(f"Trainer: dtype must be one of {', '.join(ops.FLOAT_DTYPES)}, got {dtype!r}")
+        if isinstance(backend, str):
+            backend = resolve_backend(backend)  # "auto": the fastest backend that imports
         self.net, self.loss, self.backend, self.dtype, self.seed = net, loss, backend, dtype, seed
         self.optimizer = optimizer if optimizer is not None else SGD(lr=0.01)
         if not isinstance(self.optimizer, Optimizer):
@@ -241,7 +247,7 @@ class Trainer:
         disk cache (always warm for backends that compile nothing).
 
         >>> import numpy as np, symbackprop as sb
-        >>> tr = sb.Trainer(sb.nn.Linear(2, 1))
+        >>> tr = sb.Trainer(sb.nn.Linear(2, 1), backend="numpy")
         >>> tr.compile(np.zeros((4, 2)), np.zeros((4, 1)))[1]
         True
         """
