@@ -14,7 +14,7 @@ SVG and ``d.save("net.png")`` a PNG (with matplotlib).
 >>> g = sb.grad(L, [W, b])
 >>> d = sb.draw([L, g[W], g[b]])
 >>> d
-<drawing of 11 boxes, 11 edges: L, ∂L/∂W, ∂L/∂b>
+<drawing of 8 boxes, 8 edges: L, ∂L/∂W, ∂L/∂b>
 >>> d.svg().startswith("<svg")
 True
 """

@@ -25,8 +25,11 @@ COLOURS = {
     "output": ("#e6f5e6", "#2f8a3a"),
     "gradient": ("#fbe9ec", "#b5374a"),
     "layer": ("#eef0fa", "#5560a8"),
+    "update": ("#f3e8fb", "#7a3fa8"),
 }
 EDGE_COLOUR = "#777777"
+#: kinds of box drawn with a thicker border: what a reader looks for first
+BOLD_KINDS = ("output", "gradient", "layer", "update")
 
 
 def text_width(text):

@@ -126,7 +126,8 @@ def _dot(sizes, edges):
 def _normalised(centres, paths, sizes, engine):
     """The scene moved so its top-left box corner is at the margin; edges start and end on the
     boxes' bottom and top sides (engines give centres)."""
-    left = min(centres[b][0] - sizes[b][0] / 2 for b in sizes)
+    bend_x = [x for _, _, pts in paths for x, _ in pts[1:-1]]  # routed bends may stick out
+    left = min([centres[b][0] - sizes[b][0] / 2 for b in sizes] + bend_x)
     top = min(centres[b][1] - sizes[b][1] / 2 for b in sizes)
     dx, dy = MARGIN - left, MARGIN - top
     centres = {b: (x + dx, y + dy) for b, (x, y) in centres.items()}
@@ -138,6 +139,6 @@ def _normalised(centres, paths, sizes, engine):
         start = (ax, ay + sizes[a][1] / 2)
         end = (bx, by - sizes[b][1] / 2)
         out.append((a, b, [start] + middle + [end]))
-    width = max(centres[b][0] + sizes[b][0] / 2 for b in sizes) + MARGIN
+    width = max([centres[b][0] + sizes[b][0] / 2 for b in sizes] + [x for _, _, p in out for x, _ in p]) + MARGIN
     height = max(centres[b][1] + sizes[b][1] / 2 for b in sizes) + MARGIN
     return Scene(centres, dict(sizes), out, width, height, engine)

@@ -6,7 +6,7 @@ matplotlib cannot read SVG, so the picture is drawn again from the same scene ra
 converted; the fonts differ a little, the layout not at all.
 """
 
-from symbackprop.render.drawstyle import COLOURS, EDGE_COLOUR, FONT_SIZE, LINE_HEIGHT, PAD_X, PAD_Y
+from symbackprop.render.drawstyle import BOLD_KINDS, COLOURS, EDGE_COLOUR, FONT_SIZE, LINE_HEIGHT, PAD_X, PAD_Y
 
 #: matplotlib's points per pixel at the figure's dpi (a pixel is 0.75 pt at 96 dpi)
 _DPI = 96
@@ -35,7 +35,7 @@ def write_png(boxes, scene, path, scale=1.5):
         x0, y0 = cx - w / 2, cy - h / 2
         fill, stroke = COLOURS.get(box.kind, COLOURS["op"])
         ax.add_patch(FancyBboxPatch((x0, y0), w, h, boxstyle="round,pad=0,rounding_size=5", facecolor=fill,
-                                    edgecolor=stroke, linewidth=(2 if box.kind in ("output", "gradient", "layer")
+                                    edgecolor=stroke, linewidth=(2 if box.kind in BOLD_KINDS
                                                                  else 1) * points_per_pixel))
         y = y0 + PAD_Y + FONT_SIZE
         lines = ([(box.title, "bold")] if box.title else []) + [(t, "normal") for t in box.lines]

@@ -15,7 +15,7 @@ script can read the picture's structure back.
 
 from xml.sax.saxutils import escape, quoteattr
 
-from symbackprop.render.drawstyle import (COLOURS, EDGE_COLOUR, FONT_FAMILY, FONT_SIZE, LINE_HEIGHT, PAD_X, PAD_Y)
+from symbackprop.render.drawstyle import (BOLD_KINDS, COLOURS, EDGE_COLOUR, FONT_FAMILY, FONT_SIZE, LINE_HEIGHT, PAD_X, PAD_Y)
 
 
 def svg(boxes, scene):
@@ -45,7 +45,7 @@ def _box(box, scene):
              f'data-op={quoteattr(box.op)}>',
              f"<title>{escape(' | '.join(([box.title] if box.title else []) + list(box.lines)))}</title>",
              f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{w:.1f}" height="{h:.1f}" rx="5" fill="{fill}" '
-             f'stroke="{stroke}" stroke-width="{2 if box.kind in ("output", "gradient", "layer") else 1}"/>']
+             f'stroke="{stroke}" stroke-width="{2 if box.kind in BOLD_KINDS else 1}"/>']
     y = y0 + PAD_Y + FONT_SIZE
     if box.title:
         parts.append(f'<text class="title" x="{x0 + PAD_X:.1f}" y="{y:.1f}" font-weight="bold">'

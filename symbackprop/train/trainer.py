@@ -314,6 +314,33 @@ class Trainer:
                           {k: np.asarray(g, dtype=self.dtype) for k, g in zip(self._names, grads)})
         return None if name is None else (f"the updated value of {name} (or its optimizer state)", name)
 
+    def draw(self, X=None, Y=None, expand=False):
+        """A drawing (``sb.draw``) of one training step: the forward pass, the loss, every
+        param's gradient and the optimizer's update; with data ``X`` and ``Y``, each box also
+        shows its value on them at the current params.  Without data the network's input size
+        comes from its first ``Linear`` layer.
+
+        >>> import symbackprop as sb
+        >>> d = sb.Trainer(sb.nn.Linear(2, 1), backend="numpy").draw()
+        >>> d.box("∂L/∂W").kind, d.box("update: SGD(η = 0.01)").lines[0]
+        ('gradient', 'p ← p − g·η')
+        """
+        from symbackprop.render.drawstep import draw_step
+        if (X is None) != (Y is None):
+            raise ArgumentError("Trainer.draw: give both X and Y (to show values) or neither")
+        feeds = None
+        if X is not None:
+            X, Y = self._prepare(X, Y)
+            feeds = {self.x.name: X, self.y.name: Y, **self._params}
+        elif self._built_for is None:
+            features = _input_features(self.net)
+            if features is None:
+                raise ArgumentError("Trainer.draw: the network's input size is unknown (its first layer is not "
+                                    "Linear); call draw(X, Y), fit or build((n_features,)) first")
+            self.build((features,))
+        grads = {self.param_nodes[n]: self.grad_exprs[self.param_nodes[n]] for n in self._names}
+        return draw_step(self.loss_expr, grads, self.optimizer, feeds, expand=expand)
+
     def export_source(self):
         """The generated source of the fused training loop (backends that generate code)."""
         if self._built_for is None:
@@ -322,6 +349,14 @@ class Trainer:
         if not hasattr(self._train_fn, "source"):
             raise CompileError(f"export_source: the {self.backend} backend generates no source")
         return self._train_fn.source
+
+
+def _input_features(net):
+    """The number of inputs ``net``'s first Linear layer takes, or None if unknown."""
+    from symbackprop.nn.modules import Sequential
+    while isinstance(net, Sequential) and len(net):
+        net = net[0]
+    return getattr(net, "in_features", None)
 
 
 def _count(what, value, minimum):
