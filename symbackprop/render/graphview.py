@@ -241,17 +241,18 @@ def _values(order, feeds):
     if missing:
         raise ArgumentError(f"draw: feeds has no value for {', '.join(missing)}; give every input and param "
                             f"of the drawn graph ({', '.join(sorted({n.name for n in leaves}))}), or no feeds")
-    n_batch = None
+    n_batch, n_from = None, None
     for leaf in leaves:
         a = np.asarray(feeds[leaf.name])
-        ok = a.ndim == leaf.ndim and all(d == N or d == s for d, s in zip(leaf.shape, a.shape))
-        if ok and N in leaf.shape:
-            got = a.shape[leaf.shape.index(N)]
-            ok = n_batch is None or got == n_batch
-            n_batch = got
-        if not ok:
+        if a.ndim != leaf.ndim or not all(d == N or d == s for d, s in zip(leaf.shape, a.shape)):
             raise ShapeError(f"draw: feeds[{leaf.name!r}] has shape {fmt(a.shape)}; {leaf.op} {leaf.name} "
-                             f"has shape {fmt(leaf.shape)}" + ("" if n_batch is None else f" (batch size {n_batch})"))
+                             f"has shape {fmt(leaf.shape)}")
+        if N in leaf.shape:
+            got = a.shape[leaf.shape.index(N)]
+            if n_batch is not None and got != n_batch:
+                raise ShapeError(f"draw: feeds[{leaf.name!r}] has batch size {got} (shape {fmt(a.shape)}) but "
+                                 f"feeds[{n_from!r}] has batch size {n_batch}")
+            n_batch, n_from = got, leaf.name
     n = batch_size(order, feeds)
     values = {}
     with np.errstate(all="ignore"):

@@ -58,7 +58,7 @@ def _groups(view):
     layers = {}  # k -> (z, a or None)
     for n in order:
         name = namer.name(n)
-        if name is not None and name.base == "z" and is_affine(n):
+        if name is not None and (name.base == "z" or name.hat) and is_affine(n):  # ŷ: the last, linear layer
             layers.setdefault(namer.depth.get(n, len(layers) + 1), n)
     if not layers:
         return {}
