@@ -49,6 +49,10 @@ class History:
     def seconds_per_step(self):
         return self.seconds / self.steps if self.steps else float("nan")
 
+    def _repr_html_(self):
+        from symbackprop.render.notebook import history_html
+        return history_html(self)
+
 
 class Trainer:
     """Train ``net`` (an ``sb.nn`` module) with a loss and an optimizer.
