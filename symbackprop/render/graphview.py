@@ -186,10 +186,12 @@ def _op_word(n):
 
 
 def _const_text(n):
-    a = n.attrs.value.array if hasattr(n.attrs, "value") else None
-    if a is not None and a.size == 1:
+    """A constant as formulas read it: its value when small (``2``, ``[1, 2, 3]``)."""
+    from symbackprop.render.values import FULL_ELEMENTS
+    a = n.attrs.value.array
+    if a.size == 1:
         return value_text(a.reshape(()))
-    return "const"
+    return value_text(a) if a.size <= FULL_ELEMENTS else "const"
 
 
 def _unique(args):
