@@ -1,4 +1,4 @@
-"""symbackprop's benchmark harness (issue 4): time per training step and compile time of our
+"""symbackprop's benchmark harness: time per training step and compile time of our
 backends against hand-written numpy and numba loops, PyTorch eager and JAX (jit + lax.scan).
 
 Run ``python benchmarks/run.py --help`` or ``symbackprop bench --help``.  Not an installed

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The benchmark harness of issue 4: ``python benchmarks/run.py`` or ``symbackprop bench``.
+"""The benchmark harness: ``python benchmarks/run.py`` or ``symbackprop bench``.
 
 For each workload (W1 2-16-16-1 tanh MSE, W2 64-128-64-10 and W3 784-256-256-10 ReLU
 softmax-CE) and dtype, it measures in this one process, interleaved round by round so that the
@@ -12,7 +12,7 @@ machine's drift hits every implementation alike:
   an empty ``SYMBACKPROP_CACHE_DIR``, then cached with the same directory;
 - the final loss of every implementation against ours (a sanity check, not a timing);
 
-then prints a table per workload and the issues' targets (4: numba, 5: llvm), met or missed.  Everything runs
+then prints a table per workload and the speed and compile targets of each backend, met or missed.  Everything runs
 sequentially (2-core machine).  ``--quick`` is the CI smoke setting.
 """
 
@@ -224,12 +224,11 @@ def summarise(w, dtype, epochs, steps, entries, compile_results):
 # ---- targets ----------------------------------------------------------------------------------
 
 def targets(results):
-    """The speed and compile targets the issues set that these results can judge:
-    [(issue, text, met)].  Issue 4 judges the numba backend (W1 ≥ 2× JAX-scan and ≥ 20×
-    PyTorch eager, W2/W3 within 1.1× of the fastest peer, compile times); issue 5 the llvm
-    backend (within 1.1× of numba's time everywhere, compile times) and the fastest of our
-    backends on W1 (≥ 2× JAX-scan); "ours" the fastest of our backends on W2/W3 against the
-    fastest peer."""
+    """The speed and compile targets these results can judge: [(group, text, met)].  Group
+    "numba": the numba backend (W1 ≥ 2× JAX-scan and ≥ 20× PyTorch eager, W2/W3 within 1.1×
+    of the fastest peer, compile times); "llvm": the llvm backend (within 1.1× of numba's time
+    everywhere, compile times) and the fastest of our backends on W1 (≥ 2× JAX-scan); "ours":
+    the fastest of our backends on W2/W3 against the fastest peer."""
     out = []
     for r in results:
         rows = {row["label"]: row for row in r["rows"] if row.get("median") is not None}
@@ -238,33 +237,33 @@ def targets(results):
         tag = f"{r['workload']} {r['dtype']}"
         if llvm is not None and numba is not None:
             ratio = llvm["median"] / numba["median"]
-            out.append(("5", f"{tag}: llvm within 1.1× of numba's time: {ratio:.2f}×", ratio <= 1.1))
+            out.append(("llvm", f"{tag}: llvm within 1.1× of numba's time: {ratio:.2f}×", ratio <= 1.1))
         if r["workload"] == "W1":
             for label, factor in (("JAX jit+scan", 2.0), ("PyTorch eager", 20.0)):
                 if label in rows and numba is not None:
                     speedup = rows[label]["median"] / numba["median"]
-                    out.append(("4", f"{tag}: numba ≥ {factor:g}× faster than {label}: {speedup:.2f}×", speedup >= factor))
+                    out.append(("numba", f"{tag}: numba ≥ {factor:g}× faster than {label}: {speedup:.2f}×", speedup >= factor))
             if "JAX jit+scan" in rows and ours:
                 best = min(ours, key=lambda row: row["median"])
                 speedup = rows["JAX jit+scan"]["median"] / best["median"]
-                out.append(("5", f"{tag}: fastest of ours ({best['label']}) ≥ 2× faster than JAX jit+scan: "
+                out.append(("llvm", f"{tag}: fastest of ours ({best['label']}) ≥ 2× faster than JAX jit+scan: "
                                  f"{speedup:.2f}×", speedup >= 2.0))
-            for issue, row, limits in (("4", numba, (5.0, 0.5)), ("5", llvm, (1.0, 0.2))):
+            for group, row, limits in (("numba", numba, (5.0, 0.5)), ("llvm", llvm, (1.0, 0.2))):
                 comp = (row or {}).get("compile", {})
                 for which, limit in zip(("cold", "cached"), limits):
                     res = comp.get(which)
                     if res and "seconds" in res:
-                        out.append((issue, f"{tag}: {row['label']} {which} compile < {limit:g} s: "
+                        out.append((group, f"{tag}: {row['label']} {which} compile < {limit:g} s: "
                                            f"{res['seconds']:.2f} s", res["seconds"] < limit))
         else:
             peers = [rows[k] for k in ("PyTorch eager", "JAX jit+scan", "numba by hand") if k in rows]
             if peers:
                 best = min(peers, key=lambda row: row["median"])
-                for issue, row in (("4", numba), ("ours", min(ours, key=lambda x: x["median"]) if ours else None)):
+                for group, row in (("numba", numba), ("ours", min(ours, key=lambda x: x["median"]) if ours else None)):
                     if row is None:
                         continue
                     ratio = row["median"] / best["median"]
-                    out.append((issue, f"{tag}: {row['label']} within 1.1× of the fastest peer ({best['label']}, "
+                    out.append((group, f"{tag}: {row['label']} within 1.1× of the fastest peer ({best['label']}, "
                                        f"{report.fmt_time(best['median'])}): {ratio:.2f}×", ratio <= 1.1))
     return out
 
@@ -338,9 +337,8 @@ def main(args):
             out.flush()
     report.legend(out)
     checks = targets(results)
-    for issue, heading in (("4", "issue 4, numba backend"), ("5", "issue 5, llvm backend"),
-                           ("ours", "fastest of our backends")):
-        mine = [(text, met) for i, text, met in checks if i == issue]
+    for group, heading in (("numba", "numba backend"), ("llvm", "llvm backend"), ("ours", "fastest of our backends")):
+        mine = [(text, met) for g, text, met in checks if g == group]
         if mine:
             print(f"\ntargets ({heading}):", file=out)
             for text, met in mine:
@@ -358,7 +356,7 @@ def main(args):
                                       "options": {k: getattr(args, k) for k in ("workloads", "dtypes", "backends",
                                                                                "baselines", "compile")},
                                       "results": results,
-                                      "targets": [{"issue": i, "text": t, "met": m} for i, t, m in checks]})
+                                      "targets": [{"group": g, "text": t, "met": m} for g, t, m in checks]})
         print(f"wrote {args.json}", file=out)
     if args.markdown:
         with open(args.markdown, "w") as f:

@@ -1,5 +1,5 @@
 """``--threads N``: limit the BLAS and framework thread pools of this process (default: leave
-every library at its default, as issue 4 measures).
+every library at its default, as the reference runs measure).
 
 On a 2-core machine shared with other processes, multi-threaded BLAS and OpenMP pools can
 stall (threads spin waiting for a core), so single-threaded numbers are the steadier

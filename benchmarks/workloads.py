@@ -1,4 +1,4 @@
-"""The benchmark workloads of issue 4: network, loss, batch size, data, learning rate.
+"""The benchmark workloads W1–W3: network, loss, batch size, data, learning rate.
 
 Every implementation of a workload starts from the same initial params (PyTorch's layout and
 names: ``0.weight`` is out × in) and sees the same data and the same minibatches in the same

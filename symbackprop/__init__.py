@@ -30,6 +30,7 @@ from symbackprop.nn.losses import bce, cross_entropy, hinge, l2, mse
 from symbackprop.train import History, Trainer
 from symbackprop.render import name
 from symbackprop.render.expand import expand
+from symbackprop.render.draw import draw
 from symbackprop.render.explain import explain
 from symbackprop.simplify import simplify
 from symbackprop.verify import Verdict, verify

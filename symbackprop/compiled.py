@@ -18,6 +18,7 @@ import numpy as np
 import sympy as sp
 
 import codegen
+from codegen.auto import resolve as resolve_backend
 from symbackprop.errors import CompileError, DataError, DTypeError, ShapeError
 from symbackprop.graph.node import Expr
 from symbackprop.graph.scalar import N
@@ -115,15 +116,17 @@ class CompiledFunction:
         return f"<compiled {self.backend} function of ({', '.join(self.arg_names)}) -> {len(self.outputs)} output(s)>"
 
 
-def compile(outputs, backend="numpy"):
+def compile(outputs, backend="auto"):
     """Compile graph nodes into a function of numpy arrays (inputs and params by name).
 
     ``outputs`` is one node (the function returns one array) or a list of nodes (it returns
-    a list).  ``backend`` names a code generator: ``"numpy"`` (the reference).
+    a list).  ``backend`` names a code generator: ``"llvm"``, ``"numba"``, ``"numpy"`` (the
+    reference, nothing to compile), or ``"auto"``: llvm when llvmlite and scipy import, else
+    numba, else numpy (``codegen.auto``; a fallback is said once, as a warning).
 
     >>> import symbackprop as sb
     >>> t = sb.param("t", ())
-    >>> sb.compile(t * 2)(t=np.array(1.5))
+    >>> sb.compile(t * 2, backend="numpy")(t=np.array(1.5))
     array(3.)
     """
     single = isinstance(outputs, Expr)
@@ -133,6 +136,8 @@ def compile(outputs, backend="numpy"):
     for i, o in enumerate(outs):
         if not isinstance(o, Expr):
             raise CompileError(f"compile: output {i} is a {type(o).__name__}, not a graph node")
+    if isinstance(backend, str):
+        backend = resolve_backend(backend)
     if backend not in codegen.BACKENDS:
         raise CompileError(f"compile: unknown backend {backend!r}; available: {', '.join(sorted(codegen.BACKENDS))}")
     return CompiledFunction(outs, backend, single)

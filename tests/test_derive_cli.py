@@ -48,7 +48,7 @@ def test_derive_errors_name_the_file(capsys, tmp_path):
     bad = tmp_path / "noloss.py"
     bad.write_text("import symbackprop as sb\nx = sb.input('x', (2,))\n")
     status, _, err = run(capsys, bad)
-    assert status == 2 and "must define `loss`" in err and "(found nothing)" in err
+    assert status == 2 and "must define `net` (an sb.nn module) or `loss`" in err and "(found nothing)" in err
     vec = tmp_path / "vector.py"
     vec.write_text("import symbackprop as sb\nloss = sb.param('w', (2,)) * 2\n")
     status, _, err = run(capsys, vec)
@@ -65,9 +65,12 @@ def test_derive_errors_name_the_file(capsys, tmp_path):
     ("loss = (\n", "m.py, line 1: syntax error"),
     ("import no_such_module_here\n", "m.py, line 1: ModuleNotFoundError"),
     ("w = sb.param('w', (2,))\nloss = sb.sum(w) / undefined\n", "m.py, line 2: NameError"),
-    ("loss = 3\n", "must define `loss`, a scalar symbackprop Expr (found int 3)"),
-    ("loss = 'L'\n", "(found str 'L')"),
-    ("net = sb.nn.Linear(2, 1)\n", "this looks like a `symbackprop train` model file"),
+    ("loss = 3\n", "`loss` must be a loss name (mse, bce, cross_entropy, hinge), a callable loss(yhat, y) or a "
+                   "scalar Expr, got int 3"),
+    ("loss = 'mse'\n", "must define `net` (an sb.nn module) or `loss`, a scalar symbackprop Expr (found str 'mse')"),
+    ("loss = sb.mean(sb.input('yhat', (None, 1)))\n", "`loss` reads an input named yhat, the output of a `net`"),
+    ("net = sb.nn.Linear(2, 1)\nloss = lambda yhat, y: 1 / 0\n", "m.py, line 2: the loss function raised "
+                                                                   "ZeroDivisionError"),
     ("w = sb.param('w', (2,))\nloss = sb.sum(w * w)\nwrt = 5\n", "`wrt` must be a node, a leaf name, or a list"),
     ("w = sb.param('w', (2,))\nloss = sb.sum(w * w)\nwrt = [w, 3.5]\n", "got list [<param w"),
     ("w = sb.param('w', (2,))\nloss = sb.sum(w * w)\nwrt = ['v']\n", "`loss` has no leaf named 'v'; its params are w"),

@@ -37,7 +37,7 @@ def torch_target(kind, y):
                                             ((2, 5, 1), "leaky_relu", "bce")])
 def test_loss_and_gradients_match_torch(sizes, act, kind):
     rng = np.random.default_rng(len(sizes) * 31 + len(act))
-    tr = sb.Trainer(make_net(sizes, act), loss=kind, seed=5)
+    tr = sb.Trainer(make_net(sizes, act), loss=kind, seed=5, backend="numpy")
     X, y = make_data(kind, 11, sizes[0], sizes[-1], rng)
     X[0] *= 40  # large logits: the stable bce / cross-entropy forms must hold up
     loss, grads = tr.gradients(X, y)
@@ -66,7 +66,7 @@ def test_optimizer_trajectory_matches_torch(ours, theirs):
     rng = np.random.default_rng(0)
     sizes = (3, 6, 2)
     X, y = make_data("cross_entropy", 12, 3, 2, rng)
-    tr = sb.Trainer(make_net(sizes, "tanh"), loss="cross_entropy", optimizer=ours(), seed=0)
+    tr = sb.Trainer(make_net(sizes, "tanh"), loss="cross_entropy", optimizer=ours(), seed=0, backend="numpy")
     net = torch_net(sizes, "tanh", tr.params)
     opt = theirs(net.parameters())
     tr.fit(X, y, epochs=15, batch_size=12, shuffle=False)

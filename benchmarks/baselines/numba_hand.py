@@ -16,7 +16,7 @@ branch-free versions written here (independently of symbackprop's ``mathfns``):
 - float64 ``tanh`` from that exp, with a Taylor series near 0;
 - float32 ``tanh``: the [13/6] rational approximation Eigen and XLA use (max error a few ulp).
 
-``tanh="libm"`` builds the W1 kernel with ``math.tanh`` instead (the issue's "naive" numba).
+``tanh="libm"`` builds the W1 kernel with ``math.tanh`` instead (the "naive" numba).
 
 This is the ``numba by hand`` row: the bar the generated kernels must match.
 """

@@ -1,5 +1,5 @@
 """``symbackprop bench``: time per training step and compile time against hand-written numpy
-and numba loops, PyTorch eager and JAX (issue 4's workloads W1–W3, float64 and float32).
+and numba loops, PyTorch eager and JAX (the workloads W1–W3, float64 and float32).
 
 The harness itself lives in the repository's ``benchmarks/`` directory (not installed): this
 command finds it next to the ``symbackprop`` package (a source checkout or editable install),
@@ -33,7 +33,7 @@ def add_arguments(parser):
                                                                    "(default: 7, 2 with --quick)")
     parser.add_argument("--compile", choices=["all", "targets", "none"], default=None,
                         help="compile-time probes in fresh processes: for every backend, workload and dtype; only "
-                             "where the issues set a target (W1 float64, numba and llvm); or none (default: all; "
+                             "where a target is set (W1 float64, numba and llvm); or none (default: all; "
                              "targets with --quick)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="limit OpenBLAS, PyTorch and (N=1) XLA thread pools to N (default: library defaults)")
@@ -47,7 +47,7 @@ def register(subparsers):
     p = subparsers.add_parser("bench", help="benchmark training speed and compile time against numpy, numba, "
                                             "PyTorch and JAX",
                               description="Time per training step and compile time of symbackprop's backends on "
-                                          "issue 4's workloads (W1-W3, float64 and float32) against hand-written "
+                                          "the workloads W1-W3 (float64 and float32) against hand-written "
                                           "numpy and numba loops, PyTorch eager and JAX, measured side by side; "
                                           "runs benchmarks/run.py from the source checkout.")
     add_arguments(p)

@@ -11,11 +11,12 @@ step beside the numpy reference backend timed in the same run, and writes
 >>> register(sub)
 """
 
-import importlib.util
 import os
 import time
 
 import numpy as np
+
+from codegen.auto import backend_help, pick_backend  # noqa: F401 (the one rule; re-exported)
 
 #: the image the demo writes into ``--out``
 PLOT_NAME = "symbackprop-demo.png"
@@ -38,44 +39,6 @@ def register(subparsers):
     p.add_argument("--no-plot", action="store_true", help=f"do not write {PLOT_NAME}")
     p.add_argument("--out", default=".", metavar="DIR", help=f"directory for {PLOT_NAME} (default: .)")
     p.set_defaults(func=run)
-
-
-def backend_help():
-    """The --backend help text, listing the backends this install has."""
-    import codegen
-    return (f"auto (default: llvm if llvmlite and scipy import, else numba, else numpy) or one of: "
-            f"{', '.join(sorted(codegen.BACKENDS))}")
-
-
-def _imports(*names):
-    """None when every module imports, else why not (installed is not enough: a broken
-    install raises on import)."""
-    for name in names:
-        if importlib.util.find_spec(name) is None:
-            return f"{name} is not installed"
-        try:
-            importlib.import_module(name)
-        except Exception as e:  # pragma: no cover - depends on the machine
-            return f"{name} does not import ({type(e).__name__}: {e})"
-    return None
-
-
-def pick_backend(requested):
-    """The backend to use and a note on why: ``auto`` is llvm (the fastest, and it compiles
-    in under a second) when llvmlite and scipy import, else numba, else numpy.
-
-    >>> pick_backend("numpy")
-    ('numpy', '')
-    """
-    if requested != "auto":
-        return requested, ""
-    why_not_llvm = _imports("llvmlite.binding", "scipy")
-    if why_not_llvm is None:
-        return "llvm", ""
-    why_not_numba = _imports("numba")
-    if why_not_numba is None:
-        return "numba", f"{why_not_llvm}; using the numba backend"
-    return "numpy", f"{why_not_llvm} and {why_not_numba}; using the numpy reference backend (pip install numba)"
 
 
 def build_trainer(backend, dtype, seed):

@@ -1,20 +1,24 @@
 """``symbackprop derive MODEL.py``: print the simplified gradient formulas of a model.
 
-MODEL.py is a Python file that builds a graph and defines, at module level:
-
-- ``loss``: a scalar ``sb.Expr`` (required);
-- ``wrt``: optional, a node or list of nodes (or their names) to differentiate by;
-  every param of ``loss`` by default.
+MODEL.py follows the one convention ``train`` reads too (``symbackprop.cli.model``): it
+defines ``net`` (an ``sb.nn`` module; its loss graph is built as ``train`` builds it) and
+optionally ``loss``, or, without ``net``, ``loss`` as a scalar Expr of a graph of its own; and
+optionally ``wrt``, the nodes (or their names) to differentiate by, every param by default.
 
 ``--wrt NAME`` (repeatable) overrides ``wrt`` by leaf name (``W1``, ``0.weight``) or display
 name (``W₁``).  ``--latex`` prints LaTeX instead of text; ``--expand`` adds the
-per-element formulas (``sb.expand``) for batch size ``--N`` (default 1).
+per-element formulas (``sb.expand``) for batch size ``--N`` (default 1); ``--draw FILE``
+writes the drawing of the loss and its gradients (``sb.draw``; ``.svg``, or ``.png`` with
+matplotlib).
 
 >>> import argparse
 >>> sub = argparse.ArgumentParser().add_subparsers()
 >>> register(sub)
 """
 
+import os
+
+from symbackprop.autodiff import grad
 from symbackprop.errors import ArgumentError
 
 
@@ -22,48 +26,34 @@ def register(subparsers):
     """Add the ``derive`` subcommand."""
     p = subparsers.add_parser(
         "derive", help="print the simplified gradient formulas of MODEL.py, step by step",
-        description="Runs MODEL.py (which must define `loss`, a scalar symbackprop Expr, and may define `wrt`, "
-                    "the nodes to differentiate by; every param by default) and prints the derivation: forward "
-                    "definitions, δ for every layer from the output down, and each ∂L/∂param.")
-    p.add_argument("model", metavar="MODEL.py", help="a Python file defining `loss` (and optionally `wrt`)")
+        description="Runs MODEL.py (the same file `symbackprop train` reads: `net` and optionally `loss`, or "
+                    "`loss` as a scalar symbackprop Expr of a graph of its own; optionally `wrt`, the nodes to "
+                    "differentiate by, every param by default) and prints the derivation: forward definitions, "
+                    "δ for every layer from the output down, and each ∂L/∂param.")
+    p.add_argument("model", metavar="MODEL.py", help="a Python file defining `net` (and optionally `loss`, `wrt`), "
+                                                     "or `loss` as a graph")
     p.add_argument("--latex", action="store_true", help="print LaTeX instead of Unicode text")
     p.add_argument("--wrt", nargs="+", metavar="NAME", action="extend",
                    help="differentiate by these leaves (leaf or display names), instead of MODEL.py's `wrt`")
     p.add_argument("--expand", action="store_true", help="also print per-element formulas (small nets only)")
     p.add_argument("--N", type=int, default=1, dest="batch", metavar="N",
                    help="batch size for --expand, >= 1 (default 1)")
+    p.add_argument("--draw", metavar="FILE",
+                   help="also write the drawing of the loss and its gradients to FILE (.svg, or .png with matplotlib)")
+    p.add_argument("--expand-layers", action="store_true",
+                   help="with --draw: one box per node instead of one per layer")
     p.set_defaults(func=run)
 
 
 def load(path):
-    """(loss, wrt) defined by the model file at ``path`` (run with ``sb`` and ``np`` predefined,
-    as ``symbackprop train`` runs its model files)."""
-    import numpy as np
-
-    import symbackprop as sb
-    from symbackprop.cli.train import ModelFileError, run_model_file, short_repr
-    from symbackprop.graph.node import Expr
-    env = run_model_file(path, init_globals={"sb": sb, "np": np})
-    loss = env.get("loss")
-    if not isinstance(loss, Expr):
-        found = "nothing" if loss is None else f"{type(loss).__name__} {short_repr(loss)}"
-        hint = ("; this looks like a `symbackprop train` model file (it defines `net`): derive needs the loss "
-                "as a graph, e.g. x = sb.input('x', (None, 2)); loss = sb.mse(net(x), sb.input('y', (None, 1)))"
-                if "net" in env else "")
-        raise ModelFileError(f"model file {path} must define `loss`, a scalar symbackprop Expr (found {found}){hint}")
-    if loss.shape != ():
-        raise ModelFileError(f"model file {path}: `loss` must be a scalar, got {loss.describe()}")
-    wrt = env.get("wrt")
-    if not (wrt is None or isinstance(wrt, (Expr, str)) or
-            (isinstance(wrt, (list, tuple)) and all(isinstance(w, (Expr, str)) for w in wrt))):
-        raise ModelFileError(f"model file {path}: `wrt` must be a node, a leaf name, or a list of them, "
-                             f"got {type(wrt).__name__} {short_repr(wrt)}")
-    return loss, wrt
+    """(loss, wrt) defined by the model file at ``path`` (``symbackprop.cli.model``)."""
+    from symbackprop.cli.model import derive_loss
+    return derive_loss(path)
 
 
 def resolve(loss, names, path="MODEL.py"):
     """The leaves of ``loss`` called ``names`` (leaf names or display names, or nodes)."""
-    from symbackprop.cli.train import ModelFileError
+    from symbackprop.cli.model import ModelFileError
     from symbackprop.graph.node import Expr
     from symbackprop.graph.traverse import leaves
     from symbackprop.render.names import display_name
@@ -95,6 +85,8 @@ def run(args):
     from symbackprop.render.names import display_name
     if args.batch < 1:
         raise ArgumentError(f"--N must be at least 1, got {args.batch}")
+    if args.draw is not None and os.path.splitext(args.draw)[1].lower() not in (".svg", ".png"):
+        raise ArgumentError(f"--draw {args.draw}: the drawing is written as .svg or .png")
     loss, wrt = load(args.model)
     targets = resolve(loss, args.wrt if args.wrt else wrt, args.model)
     ex = explain(loss, wrt=targets)
@@ -110,6 +102,12 @@ def run(args):
                 import sympy as sp
                 text = sp.latex(e) if args.latex else sp.sstr(e)
                 print(f"  [{','.join(str(i + 1) for i in idx)}] {text}" if idx else f"  {text}")
+    if args.draw is not None:
+        from symbackprop.render.draw import draw
+        grads = list(ex.gradients.values())
+        draw([loss] + [grad(loss, t) for t in ex.gradients], expand=args.expand_layers).save(args.draw)
+        print(f"\nwrote {args.draw} (the loss and {len(grads)} gradient(s); "
+              f"{'every node' if args.expand_layers else 'one box per layer'})")
     return 0
 
 

@@ -1,12 +1,8 @@
 """``symbackprop train MODEL.py --data FILE``: train a model defined in a Python file on a user's data.
 
-The model file is ordinary Python, run once with ``symbackprop`` imported as ``sb``
-already available (importing it yourself is fine too). It defines:
-
-- ``net`` (required): an ``sb.nn`` module, e.g. ``sb.nn.Sequential(sb.nn.Linear(4, 8), ...)``;
-- ``loss`` (optional, default ``"mse"``): ``"mse"``, ``"bce"``, ``"cross_entropy"``,
-  ``"hinge"``, a callable ``loss(yhat, y)`` or a scalar Expr over inputs ``yhat`` and ``y``;
-- ``optimizer`` (optional, default ``sb.optim.Adam(lr=1e-3)``): an ``sb.optim`` optimizer.
+The model file follows the one convention ``derive`` reads too (``symbackprop.cli.model``):
+``sb`` and ``np`` are predefined; it defines ``net`` (required here), and optionally ``loss``
+(default ``"mse"``) and ``optimizer`` (default ``sb.optim.Adam(lr=1e-3)``).
 
 Command-line options win over the file: ``--loss`` replaces ``loss``, ``--optimizer``
 replaces ``optimizer`` (with ``--lr`` or that optimizer's default rate), and ``--lr`` alone
@@ -24,22 +20,15 @@ columns), an optional header row of names, ``#`` comments.
 import contextlib
 import math
 import os
-import runpy
 import stat
 import tempfile
 import time
-import traceback
 
 import numpy as np
 
-from symbackprop.blame import raised_by_us
+from symbackprop.cli.model import (LOSS_NAMES, ModelFileError, build_model, input_features,  # noqa: F401
+                                   load_model, run_model_file, short_repr)
 from symbackprop.errors import ArgumentError, DataError, ShapeError, SymbackpropError
-
-LOSS_NAMES = ("mse", "bce", "cross_entropy", "hinge")
-
-
-class ModelFileError(SymbackpropError, ValueError):
-    """A model file is missing, fails to run, or does not define what ``train`` needs."""
 
 
 class SaveError(SymbackpropError, OSError):
@@ -78,113 +67,6 @@ def register(subparsers):
                    help="write the trained params, one array per name (.npz is added to a name without a "
                         "suffix); checked before training, never the data or model file")
     p.set_defaults(func=run)
-
-
-# ---- the model file ---------------------------------------------------------------------
-def run_model_file(path, init_globals=None):
-    """Run the user's Python file at ``path``; returns its namespace (a dict).
-
-    A missing file, a syntax error or an exception the file raises is a ``ModelFileError``
-    naming the file and line.  An exception from inside symbackprop that is not a
-    ``SymbackpropError`` is a bug of ours, not the user's: it propagates with its traceback.
-
-    >>> import pathlib, tempfile
-    >>> f = pathlib.Path(tempfile.mkdtemp()) / "m.py"
-    >>> _ = f.write_text("a = 1\\nb = a / 0\\n")
-    >>> run_model_file(str(f))  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    symbackprop.cli.train.ModelFileError: model file .../m.py, line 2: ZeroDivisionError: division by zero
-    """
-    if not os.path.isfile(path):
-        raise ModelFileError(f"model file {path!r} does not exist" if not os.path.exists(path)
-                             else f"model file {path!r} is not a file")
-    try:
-        return runpy.run_path(path, init_globals=init_globals, run_name="__symbackprop_model__")
-    except SyntaxError as e:  # also IndentationError, TabError
-        where = f", line {e.lineno}" if e.lineno else ""
-        raise ModelFileError(f"model file {path}{where}: syntax error: {e.msg}") from None
-    except Exception as e:  # the user's own code: whatever it raises is theirs, unless it is ours
-        if raised_by_us(e):
-            raise  # a bug of ours: its traceback is what to report
-        raise ModelFileError(f"model file {path}{_line_in(path, e)}: {type(e).__name__}: {e}") from None
-
-
-def load_model(path):
-    """Run a model file; returns its namespace (a dict) after checking ``net``, ``loss`` and
-    ``optimizer``."""
-    import symbackprop as sb
-    namespace = run_model_file(path, init_globals={"sb": sb, "np": np})
-    net = namespace.get("net")
-    if net is None:
-        raise ModelFileError(f"model file {path} defines no `net`; it must set net = an sb.nn module, e.g. "
-                             "net = sb.nn.Sequential(sb.nn.Linear(2, 8), sb.nn.Tanh(), sb.nn.Linear(8, 1))")
-    if not isinstance(net, sb.nn.Module):
-        raise ModelFileError(f"model file {path}: `net` must be an sb.nn module, got {type(net).__name__}")
-    optimizer = namespace.get("optimizer")
-    if optimizer is not None and not isinstance(optimizer, sb.optim.Optimizer):
-        raise ModelFileError(f"model file {path}: `optimizer` must be sb.optim.SGD(...) or sb.optim.Adam(...), "
-                             f"got {type(optimizer).__name__}")
-    loss = namespace.get("loss")
-    if isinstance(loss, str) and loss not in LOSS_NAMES:
-        raise ModelFileError(f"model file {path}: unknown loss {loss!r}; use one of {', '.join(LOSS_NAMES)}, "
-                             "a callable loss(yhat, y) or an Expr")
-    if loss is not None and not isinstance(loss, (str, sb.Expr)) and not callable(loss):
-        raise ModelFileError(f"model file {path}: `loss` must be a loss name ({', '.join(LOSS_NAMES)}), a callable "
-                             f"loss(yhat, y) or a scalar Expr, got {type(loss).__name__} {short_repr(loss)}")
-    return namespace
-
-
-def short_repr(value, limit=60):
-    """``repr(value)``, cut to ``limit`` characters (a user's value quoted in a message)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _line_in(path, exc):
-    """', line N' of the deepest traceback frame inside ``path``, or ''."""
-    where = ""
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if os.path.abspath(frame.filename) == os.path.abspath(path):
-            where = f", line {frame.lineno}"
-    return where
-
-
-def build_model(trainer, X, path):
-    """Build the trainer's graphs for data like ``X``: a loss that raises, returns something
-    other than a scalar Expr, or a net whose output does not fit is the model file's mistake,
-    reported as such (not as a traceback, and not as a problem of the data)."""
-    try:
-        trainer.build(X.shape[1:])
-    except (ShapeError, ArgumentError) as e:
-        cause = e.__cause__
-        if cause is not None and callable(trainer.loss) and not isinstance(trainer.loss, str):
-            # the Trainer wraps what the user's loss function raised: their exception, their line
-            if raised_by_us(cause):
-                raise cause from None  # a bug of ours: its own traceback, not the wrapper's
-            raise ModelFileError(f"model file {path}{_line_in(path, cause)}: the loss function raised "
-                                 f"{type(cause).__name__}: {cause}") from None
-        raise ModelFileError(f"model file {path}{_line_in(path, e)}: {_unprefixed(e)}") from None
-    except SymbackpropError:
-        raise
-    except Exception as e:  # the user's own code ran here too (a Module subclass's forward)
-        if raised_by_us(e):
-            raise
-        raise ModelFileError(f"model file {path}{_line_in(path, e)}: {type(e).__name__}: {e}") from None
-
-
-def _unprefixed(e):
-    text = str(e)
-    return text[len("Trainer: "):] if text.startswith("Trainer: ") else text
-
-
-def input_features(net):
-    """The number of inputs the network's first Linear layer takes, or None if unknown."""
-    import symbackprop as sb
-    module = net
-    while isinstance(module, sb.nn.Sequential) and len(module):
-        module = module[0]
-    return getattr(module, "in_features", None)
 
 
 # ---- the data file ----------------------------------------------------------------------
@@ -444,7 +326,7 @@ def run(args):
     loss_name = loss if isinstance(loss, str) else "custom"
     print(f"model {args.model}: {net!r}")
     print(f"data {args.data}: {described}; loss {loss_name}, optimizer {optimizer!r}, {backend} backend")
-    build_model(tr, X, args.model)
+    build_model(tr, X.shape[1:], args.model)
     try:
         seconds, warm = tr.compile(X, y)
     except (DataError, ShapeError) as e:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from codegen.auto import resolve as resolve_backend
 from symbackprop.autodiff import grad
 from symbackprop.blame import raised_by_us
 from symbackprop.compiled import compile, compile_training
@@ -48,16 +49,23 @@ class History:
     def seconds_per_step(self):
         return self.seconds / self.steps if self.steps else float("nan")
 
+    def _repr_html_(self):
+        from symbackprop.render.notebook import history_html
+        return history_html(self)
+
 
 class Trainer:
     """Train ``net`` (an ``sb.nn`` module) with a loss and an optimizer.
+
+    ``backend`` is ``"auto"`` (llvm, else numba, else numpy: the fastest that imports),
+    ``"llvm"``, ``"numba"`` or ``"numpy"`` (the reference).
 
     ``loss`` is ``"mse"``, ``"bce"`` (logits), ``"cross_entropy"`` (logits, int labels),
     ``"hinge"`` (labels ±1), a callable ``loss(yhat, y) -> scalar Expr``, or a scalar Expr over
     inputs named ``yhat`` and ``y``.  The graph is built on the first call that sees data.
     """
 
-    def __init__(self, net, loss="mse", optimizer=None, backend="numpy", dtype="float64", seed=0):
+    def __init__(self, net, loss="mse", optimizer=None, backend="auto", dtype="float64", seed=0):
         if not isinstance(net, Module):
             raise ArgumentError(f"Trainer: net must be an sb.nn module, got {type(net).__name__}")
         if isinstance(loss, str) and loss not in LOSSES:
@@ -66,6 +74,8 @@ class Trainer:
             raise ArgumentError(f"Trainer: loss must be a name, a callable or an Expr, got {type(loss).__name__}")
         if dtype not in ops.FLOAT_DTYPES:
             raise DTypeError(f"Trainer: dtype must be one of {', '.join(ops.FLOAT_DTYPES)}, got {dtype!r}")
+        if isinstance(backend, str):
+            backend = resolve_backend(backend)  # "auto": the fastest backend that imports
         self.net, self.loss, self.backend, self.dtype, self.seed = net, loss, backend, dtype, seed
         self.optimizer = optimizer if optimizer is not None else SGD(lr=0.01)
         if not isinstance(self.optimizer, Optimizer):
@@ -241,7 +251,7 @@ class Trainer:
         disk cache (always warm for backends that compile nothing).
 
         >>> import numpy as np, symbackprop as sb
-        >>> tr = sb.Trainer(sb.nn.Linear(2, 1))
+        >>> tr = sb.Trainer(sb.nn.Linear(2, 1), backend="numpy")
         >>> tr.compile(np.zeros((4, 2)), np.zeros((4, 1)))[1]
         True
         """
@@ -308,6 +318,33 @@ class Trainer:
                           {k: np.asarray(g, dtype=self.dtype) for k, g in zip(self._names, grads)})
         return None if name is None else (f"the updated value of {name} (or its optimizer state)", name)
 
+    def draw(self, X=None, Y=None, expand=False):
+        """A drawing (``sb.draw``) of one training step: the forward pass, the loss, every
+        param's gradient and the optimizer's update; with data ``X`` and ``Y``, each box also
+        shows its value on them at the current params.  Without data the network's input size
+        comes from its first ``Linear`` layer.
+
+        >>> import symbackprop as sb
+        >>> d = sb.Trainer(sb.nn.Linear(2, 1), backend="numpy").draw()
+        >>> d.box("∂L/∂W").kind, d.box("update: SGD(η = 0.01)").lines[0]
+        ('gradient', 'p ← p − g·η')
+        """
+        from symbackprop.render.drawstep import draw_step
+        if (X is None) != (Y is None):
+            raise ArgumentError("Trainer.draw: give both X and Y (to show values) or neither")
+        feeds = None
+        if X is not None:
+            X, Y = self._prepare(X, Y)
+            feeds = {self.x.name: X, self.y.name: Y, **self._params}
+        elif self._built_for is None:
+            features = _input_features(self.net)
+            if features is None:
+                raise ArgumentError("Trainer.draw: the network's input size is unknown (its first layer is not "
+                                    "Linear); call draw(X, Y), fit or build((n_features,)) first")
+            self.build((features,))
+        grads = {self.param_nodes[n]: self.grad_exprs[self.param_nodes[n]] for n in self._names}
+        return draw_step(self.loss_expr, grads, self.optimizer, feeds, expand=expand)
+
     def export_source(self):
         """The generated source of the fused training loop (backends that generate code)."""
         if self._built_for is None:
@@ -316,6 +353,14 @@ class Trainer:
         if not hasattr(self._train_fn, "source"):
             raise CompileError(f"export_source: the {self.backend} backend generates no source")
         return self._train_fn.source
+
+
+def _input_features(net):
+    """The number of inputs ``net``'s first Linear layer takes, or None if unknown."""
+    from symbackprop.nn.modules import Sequential
+    while isinstance(net, Sequential) and len(net):
+        net = net[0]
+    return getattr(net, "in_features", None)
 
 
 def _count(what, value, minimum):

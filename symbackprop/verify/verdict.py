@@ -82,6 +82,14 @@ class Verdict:
             lines.append(f"  note: {note}")
         return "\n".join(lines)
 
+    def _repr_html_(self):
+        from symbackprop.render.notebook import verdict_html
+        return verdict_html(self)
+
+    def _repr_latex_(self):
+        from symbackprop.render.notebook import verdict_latex
+        return verdict_latex(self)
+
     def to_dict(self):
         """JSON-ready: the fields as strings and plain numbers.
 
