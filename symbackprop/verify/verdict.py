@@ -40,6 +40,11 @@ class Verdict:
     rtol: float = 0.0
     reference: str = "lhs"
     notes: list = field(default_factory=list)
+    atol: float = 0.0
+    links: list = None          # a chain's links: one Verdict each
+    link_texts: list = None
+    link: int = None            # the first failing link (1-based)
+    link_text: str = None
 
     def __bool__(self):
         return bool(self.holds)
@@ -76,7 +81,7 @@ class Verdict:
                 lines.append(f"  counterexample: {at}{where}: left side = {_num(cx.lhs_value)}, "
                              f"right side = {_num(cx.rhs_value)}")
                 if cx.functions:
-                    lines.append("    with " + ", ".join(f"{f}(u) = {b}"
+                    lines.append("    with " + ", ".join(f"{f} = {b}" if "(" in f else f"{f}(u) = {b}"
                                                          for f, b in cx.functions.items()))
         for note in self.notes:
             lines.append(f"  note: {note}")
