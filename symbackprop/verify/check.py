@@ -13,7 +13,7 @@ True
 >>> v = verify("d(L, w) == (yhat - y) * x",
 ...            define={"z": "w*x + b", "yhat": "sigmoid(z)", "L": "(yhat - y)**2/2"})
 >>> v.holds, v.reason
-(False, "missing factor yhat*(1 - yhat) (= sigmoid'(z))")
+(False, "missing factor yhat*(1 - yhat) (= sigmoid'(z)): the chain-rule factor d(yhat, z)")
 """
 
 
@@ -23,7 +23,8 @@ from fractions import Fraction
 
 import sympy as sp
 
-from symbackprop.verify import arguments, budget, indices, limits, numeric, reason, values
+from symbackprop.verify import (arguments, budget, indices, limits, mistakes, numeric, reason,
+                                values)
 from symbackprop.verify import tree as t
 from symbackprop.verify.errors import TooLarge, VerifyError
 from symbackprop.verify.parse import is_latex, parse_claim, parse_name
@@ -108,7 +109,8 @@ def _verify_chain(claim, name, tree, world, subs, rtol, where):
     reason = f"link {k + 1} of {len(links)} ({links[k][1]}): {v.reason or 'does not hold'}"
     return Verdict(holds=False, correct=v.correct, difference=v.difference,
                    counterexample=v.counterexample, reason=reason, rtol=v.rtol,
-                   reference=v.reference, link=k + 1, link_text=links[k][1], **common)
+                   reference=v.reference, link=k + 1, link_text=links[k][1], texts=v.texts,
+                   **common)
 
 
 def _verify_link(claim, name, tree, world, subs, rtol, where):
@@ -138,7 +140,29 @@ def _verify_link(claim, name, tree, world, subs, rtol, where):
         if e.text is not None:
             raise
         raise TooLarge(e.message, text=claim, where=where) from None
+    if not v.holds:
+        _refine_reason(v, tree, world, subs)
+    v.texts = getattr(tree, "texts", None) or v.texts
     return v
+
+
+def _refine_reason(v, tree, world, subs):
+    """Mistakes seen in the claim's structure or the definitions (``mistakes.py``)."""
+    selfref = mistakes.self_reference(tree)
+    if selfref:
+        v.reason = selfref
+        return
+    if v.reason and v.reason.startswith("missing factor") and not values.shape(v.lhs):
+        bodies = world.bodies
+        true, claimed = (v.lhs, v.rhs) if v.reference == "lhs" else (v.rhs, v.lhs)
+
+        def expand(e):
+            return sp.sympify(bodies.expand(sp.sympify(e).xreplace(subs))).xreplace(subs)
+
+        clock = budget.Clock(budget.CALL_SECONDS)
+        found = clock.run(mistakes.chain_factor, true, claimed, bodies, expand)
+        if found:
+            v.reason = f"{v.reason}: {found}"
 
 
 def _has_derivative(node):

@@ -795,9 +795,9 @@ def _row_tree(row, text):
                    "with '&=' continues the line before it", row.col)
     if len(nodes) == 1:
         return nodes[0]
-    if len(nodes) == 2:
-        return t.Equation(nodes[0], nodes[1], approx=row.rels[0], col=row.col)
     texts = tuple(text[s:e].strip() for _, s, e in row.parts)
+    if len(nodes) == 2:
+        return t.Equation(nodes[0], nodes[1], approx=row.rels[0], col=row.col, texts=texts)
     return t.Chain(tuple(nodes), tuple(row.rels), texts, col=row.col)
 
 
@@ -813,7 +813,7 @@ def _top(result, text):
         if len(chains) == 1:
             return chains[0] if len(chains[0].parts) > 2 else t.Equation(
                 chains[0].parts[0], chains[0].parts[1], approx=chains[0].approx[0],
-                col=chains[0].col)
+                col=chains[0].col, texts=chains[0].texts)
         return t.Block(tuple(chains), col=1)
     if isinstance(result, _Row):
         return _row_tree(result, text)

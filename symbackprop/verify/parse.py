@@ -36,7 +36,21 @@ def is_latex(text):
 
 def _parse(text, known, functions=None, key=False):
     limits.check_text(text)        # length and nesting, before a parser sees the text
-    node = latex.parse(text, known, functions, key) if is_latex(text) else syntax.parse(text)
+    if is_latex(text):
+        node = latex.parse(text, known, functions, key)
+    else:
+        try:
+            node = syntax.parse(text)
+        except ClaimSyntaxError:
+            # "w x + b", "2 x": not sympy syntax, but LaTeX without a command
+            try:
+                node = latex.parse(text, known, functions, key)
+            except ClaimError:
+                raise_sympy = True
+            else:
+                raise_sympy = False
+            if raise_sympy:
+                raise
     limits.check_order(node, text)
     return node
 

@@ -52,7 +52,7 @@ args: expr ("," expr)*
 TRANSPOSE: /\.T(?![A-Za-z0-9_])/
 PRIMES: /'+/
 QUALIFIED.2: /(sympy|sp)\.[A-Za-z_][A-Za-z0-9_]*/
-NAME: /[A-Za-z_][A-Za-z0-9_]*(_\{[A-Za-z0-9,+\- ]+\})?/
+NAME: /[A-Za-z_]([A-Za-z0-9]|_(?!\{))*(_\{[A-Za-z0-9,+\- ]+\})?/
 NUMBER: /(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/
 %ignore /[ \t]+/
 """
@@ -103,9 +103,9 @@ class _ToTree(Transformer):
 
     def chain(self, meta, c):
         nodes = [p[0] for p in c]
-        if len(nodes) == 2:
-            return t.Equation(nodes[0], nodes[1], col=meta.column)
         texts = tuple(self.text[s:e].strip() for _, s, e in c)
+        if len(nodes) == 2:
+            return t.Equation(nodes[0], nodes[1], col=meta.column, texts=texts)
         return t.Chain(tuple(nodes), (False,) * (len(nodes) - 1), texts, col=meta.column)
 
     def add(self, meta, c):

@@ -91,6 +91,8 @@ class Equation:
     rhs: object
     approx: bool = False
     col: int = field(default=0, compare=False)
+    #: the source text of each side, for the corrected line of ``Verdict.explain``
+    texts: tuple = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,8 @@ class Chain:
             rel = "\\approx" if self.approx[k] else "="
             text = f"{self.texts[k]} {rel} {self.texts[k + 1]}" if self.texts else None
             out.append((Equation(self.parts[k], self.parts[k + 1], approx=self.approx[k],
-                                 col=getattr(self.parts[k], "col", 0)), text))
+                                 col=getattr(self.parts[k], "col", 0),
+                                 texts=self.texts[k:k + 2]), text))
         return out
 
 

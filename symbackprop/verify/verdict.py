@@ -6,11 +6,14 @@
 'missing factor 2'
 """
 
+import html
 from dataclasses import dataclass, field
 
 import sympy as sp
 
-from symbackprop.verify.printing import show
+from symbackprop.verify import mistakes
+from symbackprop.verify.parse import is_latex
+from symbackprop.verify.printing import latex, show
 
 
 @dataclass
@@ -45,12 +48,41 @@ class Verdict:
     link_texts: list = None
     link: int = None            # the first failing link (1-based)
     link_text: str = None
+    texts: tuple = None         # the source text of each side (for the corrected line)
 
     def __bool__(self):
         return bool(self.holds)
 
-    def explain(self):
-        """A few lines a person reads: ✓/✗, the correct form, the counterexample.
+    def mistake(self):
+        """The kind of mistake in words (None when the claim holds); see ``mistakes.py``."""
+        return None if self.holds else mistakes.describe(self.reason)
+
+    def corrected(self):
+        r"""The claim with its derived side replaced by the true value: a line to paste back
+        (LaTeX for a LaTeX claim, sympy syntax otherwise).  None when it holds.
+
+        >>> from symbackprop.verify import verify
+        >>> verify(r"\frac{d}{dx} x^3 = 2x").corrected()
+        '\\frac{d}{dx} x^3 = 3 x^{2}'
+        """
+        if self.holds or self.correct is None:
+            return None
+        texts = self.texts or ()
+        if len(texts) != 2:
+            return None
+        kept = texts[0] if self.reference == "lhs" else texts[1]
+        if is_latex(self.link_text or self.claim):
+            value = latex(self.correct)
+            rel = "="
+        else:
+            value = show(self.correct)
+            rel = "=="
+        return f"{kept} {rel} {value}" if self.reference == "lhs" else f"{value} {rel} {kept}"
+
+    def explain(self, detail=True):
+        """A few lines a person reads: ✓/✗, the correct form, the counterexample; with
+        ``detail`` also the kind of mistake in words, the corrected line and each link of a
+        chain.
 
         >>> print(Verdict("a == a", True, None, None, 1, 0, None, None).explain())
         ✓ a == a
@@ -62,6 +94,10 @@ class Verdict:
             side = "left" if self.reference == "lhs" else "right"
             if self.reason:
                 lines.append(f"  reason:         {self.reason}")
+            if detail and self.mistake():
+                lines.append(f"  mistake:        {self.mistake()}")
+            if detail and self.corrected():
+                lines.append(f"  corrected:      {self.corrected()}")
             cx = self.counterexample
             correct, difference = self.correct, self.difference
             label = ""
@@ -83,9 +119,40 @@ class Verdict:
                 if cx.functions:
                     lines.append("    with " + ", ".join(f"{f} = {b}" if "(" in f else f"{f}(u) = {b}"
                                                          for f, b in cx.functions.items()))
+            if cx is not None and cx.indices:
+                lines.append(f"    at index values {cx.indices}")
+        if detail and self.links:
+            for k, (link, text) in enumerate(zip(self.links, self.link_texts or []), 1):
+                lines.append(f"  link {k}: {'✓' if link.holds else '✗'} {text}")
         for note in self.notes:
             lines.append(f"  note: {note}")
         return "\n".join(lines)
+
+    def _repr_html_(self):
+        """The verdict as HTML for notebooks (formulas as LaTeX, rendered by MathJax)."""
+        mark = "✓" if self.holds else "✗"
+        color = "#1a7f37" if self.holds else "#cf222e"
+        title = html.escape((f"{self.name}: " if self.name else "") + self.claim)
+        rows = [f'<div style="color:{color};font-weight:bold">{mark} {title}</div>']
+        if not self.holds:
+            items = [("reason", html.escape(self.reason or "")),
+                     ("mistake", html.escape(self.mistake() or "")),
+                     ("correct", f"$${html.escape(latex(self.correct) or '')}$$")]
+            if self.corrected():
+                items.append(("corrected", f"<code>{html.escape(self.corrected())}</code>"))
+            cx = self.counterexample
+            if cx is not None:
+                at = ", ".join(f"{k} = {v}" for k, v in cx.items())
+                items.append(("counterexample", html.escape(
+                    f"{at}: left side = {_num(cx.lhs_value)}, right side = {_num(cx.rhs_value)}")))
+            rows.append("<table>" + "".join(f"<tr><th style='text-align:left'>{k}</th>"
+                                            f"<td style='text-align:left'>{v}</td></tr>"
+                                            for k, v in items if v) + "</table>")
+        if self.links:
+            rows.append("<ol>" + "".join(
+                f"<li>{'✓' if link.holds else '✗'} <code>{html.escape(text or '')}</code></li>"
+                for link, text in zip(self.links, self.link_texts or [])) + "</ol>")
+        return "<div>" + "".join(rows) + "</div>"
 
     def to_dict(self):
         """JSON-ready: the fields as strings and plain numbers.
@@ -106,7 +173,16 @@ class Verdict:
             "lhs_value": cx.lhs_value if cx is not None else None,
             "rhs_value": cx.rhs_value if cx is not None else None,
             "reason": self.reason,
+            "mistake": self.mistake(),
+            "corrected": self.corrected(),
         }
+        if self.links:
+            d["links"] = [{"text": text, "holds": bool(link.holds), "reason": link.reason}
+                          for link, text in zip(self.links, self.link_texts or [])]
+            d["link"] = self.link
+            d["link_text"] = self.link_text
+        if cx is not None and cx.indices:
+            d["indices"] = cx.indices
         if cx is not None and cx.element:
             d["element"] = list(cx.element)
         if cx is not None and cx.functions:

@@ -334,10 +334,13 @@ class _Evaluator:
                 raise self.err(ClaimError, f"{name.name} is not a variable to set", name.col)
             subs[sym] = self.eval(val)
         body = self.eval(node.body)
-        expanded = [s for s in subs if s in self.w.bodies]
-        if expanded:    # a defined quantity: set it where it appears in its inputs too
-            body = values.elementwise(lambda e: sp.sympify(e), body)
-        return values.elementwise(lambda e: sp.sympify(e).xreplace(subs), body)
+        # the defined quantities take their values at the point too (a = sigmoid(w x + b)
+        # at w = 0.5 ...), each from its body with the point's values set
+        full = {}
+        for sym, b in self.w.bodies.bodies.items():
+            full[sym] = subs[sym] if sym in subs else b.xreplace(full).xreplace(subs)
+        return values.elementwise(
+            lambda e: sp.sympify(e).xreplace(subs).xreplace(full).xreplace(subs), body)
 
     def derivative(self, node):
         if not isinstance(node.v, t.Name):
