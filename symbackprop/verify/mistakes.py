@@ -48,8 +48,8 @@ def chain_factor(true, claimed, bodies, expand):
              for v in sorted(body.free_symbols, key=lambda s: s.name)][:MAX_PAIRS]
     for u, v in pairs:
         d = bodies.derivative(u, v)
-        if d == 0 or d == 1:
-            continue
+        if d == 0 or d == 1 or d.is_Symbol:
+            continue        # a single variable is named plainly by the reason already
         cand = sp.sympify(expand(claimed * d))
         syms = sorted(et.free_symbols | cand.free_symbols, key=lambda s: s.name)
         if numeric.differ_generically(et, cand, syms, seed=3, tries=3) is None:
