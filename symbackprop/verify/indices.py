@@ -52,6 +52,8 @@ def _is_shaped(world):
 def element(ev, node):
     """The element a component name means under the evaluator's index values, or None."""
     w = ev.w
+    if node.name in ev.env:             # an index itself: [i = j], \sum_i i x_i
+        return sp.Integer(ev.env[node.name])
     if node.name in w.values or node.name in w.elements:
         return None
     hit = split(node.name, _is_shaped(w))
@@ -92,6 +94,11 @@ def compare(ev, node):
     """An indicator: 1 where the comparison holds, else 0 (a step function of the
     difference, so its derivative is 0 away from the kink, as autodiff takes it)."""
     a, b = ev.eval(node.left), ev.eval(node.right)
+    if node.op == "==":
+        if not (getattr(a, "is_number", False) and getattr(b, "is_number", False)):
+            raise ClaimError("[a = b] compares numbers or indices, such as [i = j]",
+                             col=node.col)
+        return sp.S.One if a == b else sp.S.Zero
     strict = node.op in (">", "<")
     diff = values.binary("-", a, b) if node.op in (">", ">=") else values.binary("-", b, a)
     return values.elementwise(lambda d: sp.Heaviside(d, 0 if strict else 1), diff)

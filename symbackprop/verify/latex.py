@@ -86,6 +86,7 @@ atom: NUMBER                   -> number
     | INDICATOR "(" expr CMP expr ")"     -> indicator
     | INDICATOR "_" "{" expr CMP expr "}" -> indicator
     | "[" expr CMP expr "]"    -> iverson
+    | "[" expr EQ expr "]"     -> iverson
     | "(" expr ("," expr)* ")" -> group
     | "[" expr ("," expr)* "]" -> group
     | LBRACE expr ("," expr)* RBRACE -> group
@@ -147,6 +148,8 @@ _parser = Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placehold
 _KNOWN = ContextVar("known_names", default=frozenset())
 #: function names declared by the derivation (``functions: {loss: 1}``) -> arity
 _FUNCTIONS = ContextVar("declared_functions", default={})
+#: vector and matrix names of the derivation: z^3_j is element j of z_3 when z_3 is one
+_SHAPED = ContextVar("shaped_names", default=frozenset())
 #: True while parsing a definition's key: every superscript is part of the name
 _KEY = ContextVar("key_mode", default=False)
 
@@ -172,7 +175,7 @@ ACCENT_SUFFIX = {"hat": "hat", "widehat": "hat", "bar": "bar", "overline": "bar"
 
 CMP_OPS = {"\\geq": ">=", "\\ge": ">=", "\\geqslant": ">=", "\\leq": "<=", "\\le": "<=",
            "\\leqslant": "<=", "\\gt": ">", "\\lt": "<", ">=": ">=", "<=": "<=", ">": ">",
-           "<": "<"}
+           "<": "<", "=": "=="}
 
 
 class _Partial:
@@ -542,12 +545,14 @@ def _scripted_name(atom, base, scripts):
     r"""A name with subscripts and superscripts (``z_{l-1}``, ``W^{(2)}``, ``z^L_j``,
     ``\sigma_B^2``), following the rule of ``names.py``; what is not part of the name (a
     power, ``^T``, primes) applies after it."""
-    sub, layers, after, primes = None, [], [], 0
+    subs = [(val, col) for kind, val, col in scripts if kind == "sub"]
+    if len(subs) > 1:
+        raise _err("a double subscript", subs[1][1])
+    sub = _sub_text(*subs[0]) if subs else None     # z^L_j and z_j^L alike
+    layers, after, primes = [], [], 0
     for kind, val, col in scripts:
         if kind == "sub":
-            if sub is not None:
-                raise _err("a double subscript", col)
-            sub = _sub_text(val, col)
+            continue
         elif kind == "prime":
             primes += val
         elif val == "T" or (isinstance(val, t.Name) and val.name == "T"):
@@ -563,7 +568,7 @@ def _scripted_name(atom, base, scripts):
             cand_base = names.compose(base, layers + [text]) if text else None
             full = names.compose(base, layers + [text], sub) if text else None
             if text and (_KEY.get() or (not number and _known(cand_base))
-                         or (sub is not None and _known(full))):
+                         or (sub is not None and (_known(full) or cand_base in _SHAPED.get()))):
                 layers.append(text)
             else:
                 after.append((val, col))
@@ -820,7 +825,7 @@ def _top(result, text):
     return _value(result)
 
 
-def parse(text, known=(), functions_declared=None, key=False):
+def parse(text, known=(), functions_declared=None, key=False, shaped=()):
     r"""Parse one LaTeX claim or expression into a tree.
 
     ``known``: names of the derivation, so ``out_{o1}`` reads as ``out_o1`` when that
@@ -842,7 +847,7 @@ def parse(text, known=(), functions_declared=None, key=False):
         raise ClaimSyntaxError(message, text=text, col=col) from None
     limits.check_depth(parsed, text)
     tokens = (_KNOWN.set(frozenset(known)), _FUNCTIONS.set(dict(functions_declared or {})),
-              _KEY.set(key))
+              _KEY.set(key), _SHAPED.set(frozenset(shaped)))
     try:
         return _top(_ToTree().transform(parsed), flat)
     except VisitError as e:
@@ -850,5 +855,5 @@ def parse(text, known=(), functions_declared=None, key=False):
     except ClaimError as err:
         raise with_text(err, text) from None
     finally:
-        for var, tok in zip((_KNOWN, _FUNCTIONS, _KEY), tokens):
+        for var, tok in zip((_KNOWN, _FUNCTIONS, _KEY, _SHAPED), tokens):
             var.reset(tok)

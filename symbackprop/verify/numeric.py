@@ -261,7 +261,8 @@ def same(lhs, rhs, subs, rtol=0.0, prove=True, atol=0.0):
     if a2 is None or b2 is None:
         return a, b, None
     with mpmath.workdps(fine):
-        d1, d2 = mpmath.mpf(a._mpf_) - mpmath.mpf(b._mpf_), a2 - b2
+        d1 = mpmath.mpf(sp.Float(a, fine)._mpf_) - mpmath.mpf(sp.Float(b, fine)._mpf_)
+        d2 = a2 - b2
         # a real difference is the same at both precisions; rounding noise is not
         stable = d2 != 0 and abs(d1 - d2) <= abs(d2) * mpmath.mpf(10) ** -10
     if stable:

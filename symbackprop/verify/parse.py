@@ -35,16 +35,17 @@ def is_latex(text):
 
 
 def _parse(text, known, functions=None, key=False):
+    shaped = getattr(known, "shaped", ())
     limits.check_text(text)        # length and nesting, before a parser sees the text
     if is_latex(text):
-        node = latex.parse(text, known, functions, key)
+        node = latex.parse(text, known, functions, key, shaped)
     else:
         try:
             node = syntax.parse(text)
         except ClaimSyntaxError:
             # "w x + b", "2 x": not sympy syntax, but LaTeX without a command
             try:
-                node = latex.parse(text, known, functions, key)
+                node = latex.parse(text, known, functions, key, shaped)
             except ClaimError:
                 raise_sympy = True
             else:
@@ -107,11 +108,16 @@ def parse_name(text, where=None):
 
     >>> parse_name(r"\hat{y}"), parse_name("z1"), parse_name(r"\sigma_B^2"), parse_name("z_{l-1}")
     ('yhat', 'z1', 'sigma_2_B', 'z_lm1')
+    >>> parse_name("w^3")
+    'w_3'
+    
     """
     text = str(text)
     try:
         limits.check_text(text)
         node = latex.parse(text, key=True) if is_latex(text) else syntax.parse(text)
+        if not isinstance(node, t.Name) and "^" in text:
+            node = latex.parse(text, key=True)      # z^2, w^3: a layer, never a power
     except ClaimError as e:
         e.where = e.where or where
         raise e.locate() from None

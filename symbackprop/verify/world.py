@@ -32,6 +32,13 @@ ASSUMPTIONS = {"positive": {"positive": True}, "negative": {"negative": True},
                "real": {}}
 
 
+class Known(set):
+    """The names a derivation knows, and (``shaped``) which of them are vectors or matrices:
+    the LaTeX parser reads ``z^3_j`` as element j of ``z_3`` when ``z_3`` is one."""
+
+    shaped = frozenset()
+
+
 class World:
     """Definitions, shapes and assumptions; evaluates claim trees (see module doc)."""
 
@@ -49,7 +56,8 @@ class World:
         self.abstract = set()     # abstract function names called
         self.applied = {}         # abstract function name -> its applications (sympy)
         self.promoted = set()     # function names also used as their value (y = f(g(x)))
-        self.known = set(self.shapes) | set(self.assume) | set(self.functions)
+        self.known = Known(set(self.shapes) | set(self.assume) | set(self.functions))
+        self.known.shaped = frozenset(self.shapes)
         self._read(define or {})
         self.promote_values(set().union(*map(_names, self._trees.values())) if self._trees
                             else set())
@@ -116,6 +124,7 @@ class World:
                     self.bodies.add(mat[i, j], value[i, j])
                     self.elements[mat[i, j].name] = mat[i, j]
             self.values[name] = mat
+            self.known.shaped = self.known.shaped | {name}
         self.defined.append(name)
 
     def promote_values(self, used):
@@ -145,6 +154,8 @@ class World:
             return self.values[name]
         if name in self.elements:
             return self.elements[name]
+        if name in self.sizes and name not in self.shapes:
+            return sp.Integer(self.sizes[name])     # \frac{1}{m}: the batch's size
         bare = name.replace("_", "")
         if bare != name and bare in self.values and name not in self.known:
             return self.values[bare]
@@ -305,8 +316,14 @@ class _Evaluator:
         if n:
             raise self.err(ClaimError, f"no derivative form of {name}; use d(...)", node.col)
         one = len(args) == 1
-        if name in ("sum", "mean", "softmax") and not one:
+        if name in ("sum", "mean", "softmax", "diag") and not one:
             raise self.err(ClaimError, f"{name} takes one argument", node.col)
+        if name == "diag":
+            if not one:
+                raise self.err(ClaimError, "diag takes one argument", node.col)
+            els = _elements(args[0])
+            limits.check_elements(len(els), len(els), "diag")
+            return sp.ImmutableMatrix(sp.diag(*els))
         if name == "sum":
             return sp.Add(*_elements(args[0]))
         if name == "mean":
