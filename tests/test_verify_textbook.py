@@ -153,3 +153,24 @@ def test_malformed_latex_still_points_at_the_column():
     assert e.value.col is not None
     with pytest.raises(ClaimSyntaxError, match="column 1"):
         verify(r"= x")
+
+
+def test_a_sum_that_cancels_to_zero_is_zero_not_rounding_noise():
+    # sum_i (x_i - mu)/sqrt(var + eps) evaluates to ~1e-44, not exactly 0: 100% off a
+    # claimed 0 relatively, yet noise; a real tiny value (exp(-150)) still differs
+    define = {r"\mu_B": r"\frac{1}{m} \sum_{i=1}^{m} x_i",
+              r"\hat{x}": r"(x - \mu_B) / \sqrt{\mu_B^2 + 1}"}
+    kw = dict(define=define, shapes={"x": ["m"]}, sizes={"m": 3})
+    assert verify(r"\frac{1}{m} \sum_{i=1}^{m} \hat{x}_i = 0", **kw).holds
+    assert not verify(r"\frac{1}{m} \sum_{i=1}^{m} \hat{x}_i = 10^{-50}", **kw).holds
+    assert not verify("x - x + exp(-150) == 0").holds
+
+
+def test_a_partial_equal_to_the_variable_itself_keeps_its_name():
+    # d(y_1**2/2)/dy_1 = y_1 is sympy's IdentityFunction Lambda(_x, _x): no stray _x
+    define = {"y_1": "w_1 x_1 + w_2 x_2", "y_2": "w_1 x_2 + w_2 x_3",
+              "E": r"\frac{1}{2} (y_1^2 + y_2^2)"}
+    v = verify(r"\frac{\partial E}{\partial w_1} = y_1 x_1 + y_2 x_2", define=define)
+    assert v.holds and "_x" not in str(v.correct)
+    wrong = verify(r"\frac{\partial E}{\partial w_1} = y_1 x_1", define=define)
+    assert not wrong.holds and "_x" not in str(wrong.correct) + str(wrong.reason)

@@ -29,10 +29,14 @@ def partial(expr, s):
     >>> x = sp.Symbol("x", real=True)
     >>> partial(sp.Max(x, 0), x)
     Heaviside(x, 0)
+    >>> partial(x**2/2, x)
+    x
     """
     if s not in expr.free_symbols:
         return sp.S.Zero
-    return scalar.derivative(sp.Lambda((s,), expr), 0).expr
+    # applied, not .expr: a derivative equal to s itself (d(y**2/2)/dy = y) is sympy's
+    # IdentityFunction, Lambda(_x, _x), whose .expr is its own dummy _x, not s
+    return scalar.derivative(sp.Lambda((s,), expr), 0)(s)
 
 
 class Bodies:
