@@ -22,7 +22,8 @@ LaTeX                                  name
 ====================================  ===================
 
 A letter followed by ``(`` multiplies (``y(1-y)``) except ``f``, ``g``, ``h``, ``\phi``,
-``\varphi``, ``\psi``, which are abstract functions there.  If a mapped name such as
+``\varphi``, ``\psi``, which are abstract functions there, unless the derivation defines
+or uses that name as a quantity (an LSTM's gate ``f_t``: ``f_t (1 - f_t)`` multiplies).  If a mapped name such as
 ``W_2`` is not used anywhere but ``W2`` is, the evaluator uses ``W2`` (``world.py``).
 
 >>> from symbackprop.verify.tree import show
@@ -244,6 +245,13 @@ def _err(message, col):
 
 def _command_name(token):
     return str(token)[1:]
+
+
+def _is_value(func):
+    """A function letter the derivation knows as a quantity (``f_t: \\sigma(...)``, not
+    declared in ``functions:``): then ``f_t (1 - f_t)`` multiplies, as the book means."""
+    return not func.primes and func.may_be_name in _KNOWN.get() and \
+        func.may_be_name not in _FUNCTIONS.get()
 
 
 def _is_function_name(name):
@@ -646,6 +654,8 @@ def _juxt(items, col):
                 isinstance(nxt, _Group) or not letter_like)
             if letter_like and not isinstance(nxt, _Group):
                 applies = False
+            if letter_like and _is_value(it) and isinstance(nxt, _Group) and len(nxt.items) == 1:
+                applies = False     # f_t (1 - f_t) with the gate f_t defined: a product
             if applies:
                 out.append(_apply(it, nxt))
                 i += 2
