@@ -71,13 +71,40 @@ class Verdict:
         if len(texts) != 2:
             return None
         kept = texts[0] if self.reference == "lhs" else texts[1]
-        if is_latex(self.link_text or self.claim):
+        # the whole claim decides: a failing link "a - y = y - a" of a LaTeX chain has no
+        # backslash of its own, and must still come back as LaTeX
+        if is_latex(self.claim) or is_latex(self.link_text or ""):
             value = latex(self.correct)
             rel = "="
         else:
             value = show(self.correct)
             rel = "=="
+        if self.reference == "lhs":
+            prefix = self._chain_prefix()
+            if prefix is not None:      # a chain: its links up to the failing one, fixed
+                return f" {rel} ".join(prefix + [value])
         return f"{kept} {rel} {value}" if self.reference == "lhs" else f"{value} {rel} {kept}"
+
+    def _chain_prefix(self):
+        r"""The sides of a one-line chain up to the failing link's left side, or None (not
+        a chain, a block of several lines, or a side whose text is unknown).
+
+        >>> from symbackprop.verify import verify
+        >>> print(verify(r"\frac{d}{dx} x^2 = 2x = 3x").corrected())
+        \frac{d}{dx} x^2 = 2x = 2 x
+        """
+        if not self.links or not self.link or r"\begin" in self.claim:
+            return None
+        sides = []
+        for k, v in enumerate(self.links[:self.link], 1):
+            texts = v.texts or ()
+            if len(texts) != 2:
+                return None
+            if not sides:
+                sides.append(texts[0])
+            if k < self.link:
+                sides.append(texts[1])
+        return sides
 
     def explain(self, detail=True):
         """A few lines a person reads: ✓/✗, the correct form, the counterexample; with
