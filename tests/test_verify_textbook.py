@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 
 from symbackprop.verify import verify
-from symbackprop.verify.errors import ClaimSyntaxError, VerifyError
+from symbackprop.verify.errors import ClaimError, ClaimSyntaxError, VerifyError
 from symbackprop.verify.files import run_file
 from symbackprop.verify.latex import parse
 from symbackprop.verify.parse import parse_name
@@ -184,3 +184,23 @@ def test_a_function_letter_defined_as_a_quantity_multiplies():
     assert not verify(r"\frac{\partial c_t}{\partial b} = c_{t-1} f_t (2 - f_t)",
                       define=define).holds
     assert show(parse(r"f_t (1 - f_t)")) == "f_t((1 - f_t))"     # undefined: still a call
+    # g_i of a vector g in shapes: its element i, times what follows
+    assert verify(r"\sum_{i=1}^{2} g_i (x + 1) = (g_1 + g_2)(x + 1)", shapes={"g": [2]}).holds
+
+
+def test_a_shifted_element_index_is_that_element():
+    kw = dict(shapes={"x": ["n"]}, sizes={"n": 4})
+    # telescoping: the oracle is plain arithmetic, x_4 - x_1
+    assert verify(r"\sum_{j=1}^{n-1} (x_{j+1} - x_j) = x_4 - x_1", **kw).holds
+    assert not verify(r"\sum_{j=1}^{n-1} (x_{j+1} - x_j) = x_4 - x_2", **kw).holds
+    # a free index takes the values that keep x_{j-1} and x_{j+1} in range (j = 2, 3)
+    chain = r"\frac{\partial}{\partial x_j} \sum_{i=1}^{n-1} x_i x_{i+1} = x_{j-1} + x_{j+1}"
+    assert verify(chain, **kw).holds
+    wrong = verify(chain.replace("x_{j-1} + x_{j+1}", "x_{j+1}"), **kw)
+    assert not wrong.holds and wrong.counterexample.indices == "j = 2"
+    with pytest.raises(ClaimError, match=r"index j\+1 = 5 outside 1..4"):
+        verify(r"\sum_{j=1}^{n} x_{j+1} = 0", **kw)
+    with pytest.raises(VerifyError, match="no value of the index j"):
+        verify(r"x_{j+4} = 0", **kw)
+    # without shapes it is a name, as in z_{l-1}
+    assert show(parse(r"x_{j+1}")) == "x_jp1"

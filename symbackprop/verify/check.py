@@ -26,7 +26,7 @@ import sympy as sp
 from symbackprop.verify import (arguments, budget, indices, limits, mistakes, numeric, reason,
                                 values)
 from symbackprop.verify import tree as t
-from symbackprop.verify.errors import TooLarge, VerifyError
+from symbackprop.verify.errors import ClaimError, TooLarge, VerifyError
 from symbackprop.verify.parse import is_latex, parse_claim, parse_name
 from symbackprop.verify.verdict import Verdict
 from symbackprop.verify.world import World
@@ -119,6 +119,10 @@ def _verify_link(claim, name, tree, world, subs, rtol, where):
     free = indices.free_indices(world, tree)
     tol = rtol
     atol = _approx_atol(tree)
+    empty = sorted(c for c, r in (free or {}).items() if not len(r))
+    if empty:       # x_{j+4} of a 4-vector: no value of j, and no claim to judge
+        raise ClaimError(f"no value of the index {empty[0]} keeps every element it picks "
+                         f"in range (shifted too far?)", text=claim, where=where)
     if free:
         envs = list(indices.assignments(free))
         pairs = [(world.evaluate(tree.lhs, text=claim, where=where, strict=strict, env=env),

@@ -6,7 +6,9 @@ An index is bound by a sum (``\sum_{i=1}^{n}``, or ``\sum_i`` over the whole ran
 it indexes) or free: a claim with free indices is checked for every value of them at the
 concrete sizes (``\frac{\partial s_i}{\partial z_j} = s_i(\delta_{ij} - s_j)`` for all
 i, j).  ``\delta_{ij}`` is the Kronecker delta unless ``delta`` is itself a vector or
-matrix; ``[x > 0]`` and ``\mathbb{1}(x \geq y)`` are 1 or 0.
+matrix; ``[x > 0]`` and ``\mathbb{1}(x \geq y)`` are 1 or 0.  A vector's index may be
+shifted by a whole number (``x_{j+1}``, ``h_{t-1}``, named ``x_jp1``, ``h_tm1``): element
+j+1 of ``x``; a free index then takes only the values that keep every element in range.
 
 >>> import sympy as sp
 >>> from symbackprop.verify.world import World
@@ -17,6 +19,7 @@ x_1**2 + x_2**2 + x_3**2
 """
 
 import itertools
+import re
 
 import sympy as sp
 
@@ -24,18 +27,42 @@ from symbackprop.verify import limits, values
 from symbackprop.verify import tree as t
 from symbackprop.verify.errors import ClaimError
 
+#: one shifted index, as names.py spells it: j+1 -> jp1, t-1 -> tm1
+_SHIFTED = re.compile(r"([a-z])([pm])([0-9]+)")
+
+
 def split(name, is_shaped):
-    """``(base, letters)`` when ``name`` is a shaped base followed by index letters.
+    """``(base, index text)`` when ``name`` is a shaped base followed by index letters
+    (``jk``) or one shifted index (``jp1``).
 
     >>> split("w_l_jk", lambda b: b == "w_l"), split("x_1", lambda b: True)
     (('w_l', 'jk'), None)
+    >>> split("x_jp1", lambda b: True)
+    ('x', 'jp1')
     """
     if "_" not in name:
         return None
     base, idx = name.rsplit("_", 1)
-    if idx.isalpha() and len(idx) <= 2 and is_shaped(base):
+    if (idx.isalpha() and len(idx) <= 2 or _SHIFTED.fullmatch(idx)) and is_shaped(base):
         return base, idx
     return None
+
+
+def terms(idx):
+    """An index text as ``[(letter, offset)]``.
+
+    >>> terms("jk"), terms("jp1"), terms("tm2")
+    ([('j', 0), ('k', 0)], [('j', 1)], [('t', -2)])
+    """
+    m = _SHIFTED.fullmatch(idx)
+    if m:
+        return [(m[1], int(m[3]) if m[2] == "p" else -int(m[3]))]
+    return [(c, 0) for c in idx]
+
+
+def _spelled(idx):
+    """``jp1`` as the book writes it, ``j+1``, for messages."""
+    return ", ".join(c + (f"{o:+d}" if o else "") for c, o in terms(idx))
 
 
 def _shape_of(world, base):
@@ -61,16 +88,16 @@ def element(ev, node):
         hit = _kronecker(ev, node)
         return hit
     base, idx = hit
-    if not all(c in ev.env for c in idx):
+    if not all(c in ev.env for c, _ in terms(idx)):
         return None
     value = w.values[base]
-    pos = [ev.env[c] for c in idx]
+    pos = [ev.env[c] + off for c, off in terms(idx)]
     rows, cols = value.shape
     if len(pos) == 1 and 1 in (rows, cols):
         i = pos[0]
         if not 1 <= i <= max(rows, cols):
-            raise ClaimError(f"{node.name}: index {idx} = {i} outside 1..{max(rows, cols)}",
-                             col=node.col)
+            raise ClaimError(f"{node.name}: index {_spelled(idx)} = {i} outside "
+                             f"1..{max(rows, cols)}", col=node.col)
         return value[i - 1] if rows == 1 or cols == 1 else None
     if len(pos) == 2:
         i, j = pos
@@ -119,9 +146,10 @@ def index_range(ev, letter, body):
     for n in t.walk(body):
         if isinstance(n, t.Name):
             hit = split(n.name, _is_shaped(ev.w))
-            if hit and letter in hit[1]:
+            # a shifted index (x_{j+1}) says nothing of j's own range: bounds must be given
+            if hit and (letter, 0) in terms(hit[1]):
                 shp = _shape_of(ev.w, hit[0])
-                pos = hit[1].index(letter)
+                pos = terms(hit[1]).index((letter, 0))
                 if len(hit[1]) == 1:
                     return max(shp)
                 return shp[pos]
@@ -159,13 +187,16 @@ def reduce(ev, node):
 
 
 def free_indices(world, tree):
-    """Index letters of a claim that no sum binds, with their ranges: ``{letter: n}``.
+    """Index letters of a claim that no sum binds, with their ranges: ``{letter: range}``
+    (the values for which every element the letter picks, shifted or not, exists).
 
     >>> from symbackprop.verify.world import World
     >>> from symbackprop.verify.parse import parse_claim
     >>> w = World(shapes={"s": ["n"], "z": ["n"]}, sizes={"n": 3})
     >>> free_indices(w, parse_claim(r"\\frac{\\partial s_i}{\\partial z_j} = 0"))
-    {'i': 3, 'j': 3}
+    {'i': range(1, 4), 'j': range(1, 4)}
+    >>> free_indices(w, parse_claim(r"s_{t+1} = z_t"))
+    {'t': range(1, 3)}
     """
     bound = {n.index for n in t.walk(tree) if isinstance(n, t.Reduce)}
     out = {}
@@ -180,25 +211,30 @@ def free_indices(world, tree):
         base, idx = hit
         shp = _shape_of(world, base)
         vector = 1 in shp
-        if vector and len(idx) != 1 or not vector and len(idx) != 2:
+        parts = terms(idx)
+        if vector and len(parts) != 1 or not vector and len(parts) != 2:
             continue
-        for pos, c in enumerate(idx):
-            if c in bound or c in out:
+        for pos, (c, off) in enumerate(parts):
+            if c in bound:
                 continue
-            out[c] = max(shp) if vector else shp[pos]
+            n = max(shp) if vector else shp[pos]
+            lo, hi = 1 - off, n - off          # 1 <= c + off <= n
+            if c in out:
+                lo, hi = max(lo, out[c].start), min(hi, out[c].stop - 1)
+            out[c] = range(max(lo, 1), hi + 1)
     return out
 
 
 def assignments(free):
     """Every assignment of values to the free indices, in order.
 
-    >>> list(assignments({"i": 2, "j": 2}))
+    >>> list(assignments({"i": range(1, 3), "j": range(1, 3)}))
     [{'i': 1, 'j': 1}, {'i': 1, 'j': 2}, {'i': 2, 'j': 1}, {'i': 2, 'j': 2}]
     """
     letters = sorted(free)
     total = 1
     for c in letters:
-        total *= free[c]
+        total *= len(free[c])
     limits.check_elements(total, 1, "the index combinations of a claim")
-    for combo in itertools.product(*[range(1, free[c] + 1) for c in letters]):
+    for combo in itertools.product(*[free[c] for c in letters]):
         yield dict(zip(letters, combo))

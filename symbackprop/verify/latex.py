@@ -248,10 +248,14 @@ def _command_name(token):
 
 
 def _is_value(func):
-    """A function letter the derivation knows as a quantity (``f_t: \\sigma(...)``, not
-    declared in ``functions:``): then ``f_t (1 - f_t)`` multiplies, as the book means."""
-    return not func.primes and func.may_be_name in _KNOWN.get() and \
-        func.may_be_name not in _FUNCTIONS.get()
+    """A function letter the derivation knows as a quantity (``f_t: \\sigma(...)``, or an
+    element of a vector ``g`` in ``shapes:``), not declared in ``functions:``: then
+    ``f_t (1 - f_t)`` multiplies, as the book means."""
+    name = func.may_be_name
+    if func.primes or name is None or name in _FUNCTIONS.get():
+        return False
+    # g_i with g a vector of shapes: its element i, so g_i (w x_i) multiplies too
+    return name in _KNOWN.get() or name.split("_")[0] in _SHAPED.get()
 
 
 def _is_function_name(name):
