@@ -204,3 +204,14 @@ def test_a_shifted_element_index_is_that_element():
         verify(r"x_{j+4} = 0", **kw)
     # without shapes it is a name, as in z_{l-1}
     assert show(parse(r"x_{j+1}")) == "x_jp1"
+
+
+def test_a_minus_right_after_a_sum_is_the_sign_of_its_body():
+    # the BatchNorm paper writes \sum_{i=1}^{m} -2(x_i - \mu_B); the oracle is the sum written out
+    kw = dict(shapes={"x": ["n"]}, sizes={"n": 3})
+    assert verify(r"\sum_{i=1}^{n} -2 x_i = -2 x_1 - 2 x_2 - 2 x_3", **kw).holds
+    assert not verify(r"\sum_{i=1}^{n} -2 x_i = -2 x_1", **kw).holds
+    assert verify(r"\sum_i -x_i + 1 = 1 - x_1 - x_2 - x_3", **kw).holds     # the body ends at +
+    assert verify(r"a - \sum_i x_i = a - x_1 - x_2 - x_3", **kw).holds      # a minus before stays
+    with pytest.raises(ClaimSyntaxError, match="column 18"):
+        verify(r"\sum_i -2 x_i = (", **kw)                                 # columns unchanged

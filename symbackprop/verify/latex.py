@@ -33,6 +33,7 @@ or uses that name as a quantity (an LSTM's gate ``f_t``: ``f_t (1 - f_t)`` multi
 '(((sigmoid(z) · (1 - sigmoid(z))) · w_12) · exp(-x))'
 """
 
+import re
 from contextvars import ContextVar
 from fractions import Fraction
 
@@ -74,6 +75,7 @@ script: "_" subarg             -> subscript
       | "^" suparg             -> superscript
       | PRIME                  -> prime
 atom: NUMBER                   -> number
+    | BODYSIGN                 -> bodysign
     | LETTER                   -> letter
     | CMD                      -> command
     | PARTIAL                  -> partial
@@ -124,6 +126,7 @@ SQRT.2: /\\sqrt(?![a-zA-Z])/
 CMD: /\\[a-zA-Z]+/
 LETTER: /[a-zA-Z]/
 NUMBER: /\d+(\.\d+)?|\.\d+/
+BODYSIGN: "\ue000"
 PRIME: /'+/
 PROSE.6: /\\(text|mbox|textrm|textit|textnormal)\s*\{[^{}]*[^A-Za-z0-9_{}][^{}]*\}((?!\\\\|\\end\s*\{).)*/
 TAG.6: /\\(tag\*?|label)\s*\{[^{}]*\}/ | /\\(nonumber|notag|limits|nolimits)(?![a-zA-Z])/
@@ -360,6 +363,9 @@ class _ToTree(Transformer):
         return c[0]
 
     # -- atoms -----------------------------------------------------------------------
+    def bodysign(self, meta, c):
+        return t.Number(Fraction(-1), col=meta.column)     # see _signed_bodies
+
     def number(self, meta, c):
         text = str(c[0])
         limits.check_literal(text, col=meta.column)
@@ -839,6 +845,26 @@ def _top(result, text):
     return _value(result)
 
 
+#: a minus right after \sum/\prod and their scripts: the body's sign, not a subtraction
+_BODY_MINUS = re.compile(r"(\\(?:sum|prod)(?![a-zA-Z])\s*(?:\\limits\s*)?"
+                         r"(?:[_^]\s*(?:\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}|\\[a-zA-Z]+|\w)\s*)*)-")
+_BODY_SIGN = "\ue000"
+
+
+def _signed_bodies(text):
+    r"""``\sum_{i=1}^{m} -2 x_i`` (the BatchNorm paper's ∂ℓ/∂μ) as TeX means it: the
+    sum of -2 x_i.  The minus becomes one private character (a factor -1 in the grammar),
+    so every column stays where it was; a text already holding that character is left
+    alone and refused by the grammar.
+
+    >>> _signed_bodies(r"\sum_{i=1}^{m} -2 x_i") == "\\sum_{i=1}^{m} " + _BODY_SIGN + "2 x_i"
+    True
+    """
+    if _BODY_SIGN in text:
+        return text
+    return _BODY_MINUS.sub(lambda m: m.group(1) + _BODY_SIGN, text)
+
+
 def parse(text, known=(), functions_declared=None, key=False, shaped=()):
     r"""Parse one LaTeX claim or expression into a tree.
 
@@ -854,6 +880,7 @@ def parse(text, known=(), functions_declared=None, key=False, shaped=()):
     'a == b == c'
     """
     flat = text.replace("\r", " ").replace("\n", " ")    # columns count characters
+    flat = _signed_bodies(flat)
     try:
         parsed = _parser.parse(flat)
     except UnexpectedInput as e:
