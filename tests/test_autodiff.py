@@ -48,6 +48,16 @@ def test_sigmoid_neuron_with_mse():
     assert_rel(db, delta.sum(axis=0), rtol=1e-12)
 
 
+def test_a_map_whose_derivative_is_its_own_argument():
+    # d(u**2/2)/du = u is sympy's IdentityFunction Lambda(_x, _x): its dummy must not leak
+    import sympy as sp
+    u = sp.Symbol("u")
+    x = sb.input("x", (None, 2))
+    g = sb.grad(sb.sum(sb.map(sp.Lambda(u, u ** 2 / 2), x)), x)
+    X = RNG.normal(size=(4, 2))
+    assert_rel(run(g, x=X), X, rtol=1e-14)
+
+
 def test_single_sample_sigmoid_neuron_matches_the_textbook_formula():
     x, y = sb.input("x", (None, 2)), sb.input("y", (None, 1))
     w = sb.param("w", (2, 1))

@@ -103,6 +103,13 @@ def test_at_in_file(tmp_path):
     (NEURON + "  - d(L, w) == 0\n  - d(L, w) == (yhta - y)\n", 7, "undefined symbol 'yhta'"),
     (NEURON + "  - \\frac{\\partial L}{\\partial w = 1\n", 6, "column 30"),
     (NEURON + "  - d(L, w)\n", 6, "equation"),
+    ("functions: {loss: 0}\nclaims:\n  - x == x\n", 1, "'loss' needs its number of arguments"),
+    ("functions:\n  loss: 1\n  F_k: two\nclaims:\n  - x == x\n", 3, "got 'two'"),
+    ("functions: [loss]\nclaims:\n  - x == x\n", 1, "'functions' must be a mapping"),
+    ("functions: {loss: 1}\nclaims:\n  - x == x\n  - loss(x, y) == 0\n", 4,
+     "declared with 1 argument, called with 2"),
+    ("claims:\n  - claim: x == x\n    expect: maybe\n", 3, "expect must be 'holds', 'fails'"),
+    ("claims:\n  - claim: x == x\n    expect: 3\n", 3, "got 3"),
 ])
 def test_malformed_file_exits_2_with_line(tmp_path, text, line, words):
     p = write(tmp_path, text)
@@ -165,3 +172,55 @@ def test_console_entry_point_runs_verify():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr
     assert [r["holds"] for r in json.loads(proc.stdout)] == [False, False]
+
+
+def test_expect_decides_the_exit_status(tmp_path):
+    wrong = "  - claim: d(x**2, x) == x\n    expect: {}\n"
+    p = write(tmp_path, "claims:\n" + wrong.format('"fails: missing factor 2"'))
+    status, out, _ = cli(p)
+    assert status == 0 and "(expected: fails: missing factor 2)" in out
+    assert "1 fail as expected" in out
+    p = write(tmp_path, "claims:\n" + wrong.format('"fails: sign"'), "b.yaml")
+    status, out, _ = cli(p)
+    assert status == 1 and "(expected: fails: sign, but it is not)" in out
+    p = write(tmp_path, "claims:\n  - claim: x == x\n    expect: fails\n", "c.yaml")
+    assert cli(p)[0] == 1
+
+
+EXPLAINED = NEURON.replace("z: w*x + b", "z: w x + b").replace("yhat: sigmoid(z)", "a: \\sigma(z)") \
+    .replace("L: (yhat - y)**2/2", "L: \\frac12 (a - y)^2") + \
+    "  - name: w\n    claim: \\frac{\\partial L}{\\partial w} = (a - y) \\sigma'(z)\n" \
+    "  - \\frac{\\partial L}{\\partial a} = a - y = y - a\n"
+
+
+def test_explain_flag_adds_the_mistake_the_corrected_line_and_the_links(tmp_path):
+    p = write(tmp_path, EXPLAINED)
+    status, plain, _ = cli(p)
+    assert status == 1 and "mistake:" not in plain and "corrected:" not in plain
+    status, out, _ = cli(p, "--explain")
+    assert status == 1
+    assert "mistake:        the sides differ (missing factor x)" in out
+    corrected = [line.split("corrected:", 1)[1].strip() for line in out.splitlines()
+                 if "corrected:" in line]
+    assert corrected[1] == r"\frac{\partial L}{\partial a} = a - y = a - y"
+    assert "sign error" in out
+    assert "  link 1: ✓ \\frac{\\partial L}{\\partial a} = a - y" in out
+    assert "  link 2: ✗ a - y = y - a" in out
+    # each corrected line, pasted back into the file, holds
+    fixed = write(tmp_path, EXPLAINED.split("claims:")[0] + "claims:\n" +
+                  "".join(f"  - {c!r}\n".replace("\\\\", "\\") for c in corrected), "fixed.yaml")
+    status, out, _ = cli(fixed)
+    assert status == 0, out
+
+
+def test_json_has_mistake_corrected_links_and_expect(tmp_path):
+    p = write(tmp_path, EXPLAINED + "  - claim: d(L, a) == y - a\n    expect: 'fails: sign'\n")
+    status, out, _ = cli(p, "--json")
+    assert status == 1
+    first, chain, expected = json.loads(out)
+    assert first["mistake"] == "the sides differ (missing factor x)"
+    assert first["corrected"].startswith(r"\frac{\partial L}{\partial w} = ")
+    assert first["expect"] == "holds" and first["as_expected"] is False and first["line"] == 7
+    assert chain["link"] == 2 and chain["link_text"] == "a - y = y - a"
+    assert [(k["holds"], k["reason"]) for k in chain["links"]] == [(True, None), (False, "sign")]
+    assert expected["expect"] == "fails: sign" and expected["as_expected"] is True

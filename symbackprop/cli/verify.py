@@ -1,9 +1,10 @@
 """``symbackprop verify FILE.yaml [--json] [--rtol R]``: check a derivation file.
 
 Prints each claim with ✓ or ✗ (and, for ✗, the reason, the correct form and a
-counterexample), or with ``--json`` a JSON array, one object per claim.  Exit status:
-0 when every claim holds, 1 when any fails, 2 for a malformed file (the error names the
-file and line).
+counterexample; with ``--explain`` also the kind of mistake in words, the corrected line
+and a chain's links), or with ``--json`` a JSON array, one object per claim.  Exit status:
+0 when every claim is as expected (it holds, or fails as its ``expect: fails`` says), 1
+otherwise, 2 for a malformed file (the error names the file and line).
 
 >>> import argparse
 >>> p = argparse.ArgumentParser(); sub = p.add_subparsers()
@@ -30,6 +31,9 @@ def register(subparsers):
     p.add_argument("file", metavar="FILE.yaml", help="the derivation file")
     p.add_argument("--json", action="store_true",
                    help="print a JSON array, one object per claim")
+    p.add_argument("--explain", action="store_true",
+                   help="for each failing claim also say what kind of mistake it is, show "
+                        "the corrected line (LaTeX for LaTeX claims) and every link of a chain")
     p.add_argument("--rtol", type=_nonnegative, default=None, metavar="R",
                    help="relative tolerance for numeric comparisons (default: exact)")
     p.set_defaults(func=run)
@@ -64,11 +68,20 @@ def run(args, out=None, err=None):
         for entry, v in results:
             row = v.to_dict()
             row["line"] = entry.line
+            row["expect"] = entry.expect
+            row["as_expected"] = entry.as_expected(v)
             rows.append(row)
         print(json.dumps(rows, indent=2, ensure_ascii=False), file=out)
     else:
         for entry, v in results:
-            print(v.explain(), file=out)
+            text = v.explain(detail=getattr(args, "explain", False))
+            if entry.expect != "holds":
+                text += "\n  (expected: " + entry.expect + (")" if entry.as_expected(v)
+                                                            else ", but it is not)")
+            print(text, file=out)
         n_ok = sum(1 for _, v in results if v.holds)
-        print(f"\n{n_ok} of {len(results)} claims hold", file=out)
-    return 0 if all(v.holds for _, v in results) else 1
+        n_wrong = sum(1 for e, v in results if not v.holds and e.expect != "holds"
+                      and e.as_expected(v))
+        tail = f" ({n_wrong} fail as expected)" if n_wrong else ""
+        print(f"\n{n_ok} of {len(results)} claims hold{tail}", file=out)
+    return 0 if all(entry.as_expected(v) for entry, v in results) else 1

@@ -110,7 +110,7 @@ class Map(Primitive):
         dtype = dtype or result_dtype(nodes)
         extra = expr.free_symbols - set(bindings) - {N}
         if extra:
-            raise ShapeError(f"{where}: symbols {sorted(map(str, extra))} in {expr} are bound to no operand")
+            raise ShapeError(f"{where}: symbols {sorted(str(s) for s in extra)} in {expr} are bound to no operand")
         first, subs = {}, {}
         for sym, node in bindings.items():
             if node.op == "const" and node.shape == ():
@@ -155,7 +155,9 @@ class Map(Primitive):
         body, args = node.attrs.body, node.args
         out = []
         for i, arg in enumerate(args):
-            d = derivative(body, i).expr
+            # applied, not .expr: d(u**2/2)/du = u is sympy's IdentityFunction, whose
+            # .expr is its own dummy _x, bound to no operand
+            d = derivative(body, i)(*body.variables)
             if d == 0 or arg.dtype == "int64":
                 out.append(None)
                 continue

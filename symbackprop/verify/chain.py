@@ -29,10 +29,14 @@ def partial(expr, s):
     >>> x = sp.Symbol("x", real=True)
     >>> partial(sp.Max(x, 0), x)
     Heaviside(x, 0)
+    >>> partial(x**2/2, x)
+    x
     """
     if s not in expr.free_symbols:
         return sp.S.Zero
-    return scalar.derivative(sp.Lambda((s,), expr), 0).expr
+    # applied, not .expr: a derivative equal to s itself (d(y**2/2)/dy = y) is sympy's
+    # IdentityFunction, Lambda(_x, _x), whose .expr is its own dummy _x, not s
+    return scalar.derivative(sp.Lambda((s,), expr), 0)(s)
 
 
 class Bodies:
@@ -99,11 +103,45 @@ class Bodies:
         Only exact sub-expressions are replaced (``xreplace``), so folding never changes
         the value; numbers and bare symbols are never folded.
         """
+        # derivatives are kept whole: folding g(x) into g inside d/dx g(x) would make it 0
+        masked = {}
+
+        def mask(d):
+            key = sp.Dummy("masked")
+            masked[key] = d
+            return key
+
+        expr = sp.sympify(expr).replace(lambda e: isinstance(e, (sp.Derivative, sp.Subs)),
+                                        mask)
         for sym, body in self.bodies.items():
             if body.is_Atom or isinstance(body, sp.Number):
                 continue
             expr = expr.xreplace({body: sym})
+        keys = set(masked)
+        while masked and expr.free_symbols & keys:     # masks nest: Subs(Derivative(...))
+            expr = expr.xreplace(masked)
         return expr
+
+    def insert_first_use(self, sym, body):
+        """Define ``sym = body`` just before the first definition using ``body``, which
+        from then on uses ``sym`` (a function's value becoming a named quantity).
+
+        >>> x, y, g = sp.symbols("x y g")
+        >>> b = Bodies({y: sp.Function("f")(sp.Function("g")(x))})
+        >>> b.insert_first_use(g, sp.Function("g")(x)); b.bodies
+        {g: g(x), y: f(g)}
+        """
+        new, placed = {}, False
+        for s, b in self.bodies.items():
+            if not placed and b.has(body):
+                new[sym] = body
+                placed = True
+            new[s] = b.xreplace({body: sym}) if placed else b
+        if not placed:
+            new[sym] = body
+        self.bodies = new
+        self._ancestors.clear()
+        self._full.clear()
 
     def expand(self, expr):
         """``expr`` with every defined name replaced by its value in the inputs.

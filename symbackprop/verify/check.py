@@ -13,7 +13,7 @@ True
 >>> v = verify("d(L, w) == (yhat - y) * x",
 ...            define={"z": "w*x + b", "yhat": "sigmoid(z)", "L": "(yhat - y)**2/2"})
 >>> v.holds, v.reason
-(False, "missing factor yhat*(1 - yhat) (= sigmoid'(z))")
+(False, "missing factor yhat*(1 - yhat) (= sigmoid'(z)): the chain-rule factor d(yhat, z)")
 """
 
 
@@ -23,9 +23,10 @@ from fractions import Fraction
 
 import sympy as sp
 
-from symbackprop.verify import arguments, budget, limits, numeric, reason, values
+from symbackprop.verify import (arguments, budget, indices, limits, mistakes, numeric, reason,
+                                values)
 from symbackprop.verify import tree as t
-from symbackprop.verify.errors import TooLarge, VerifyError
+from symbackprop.verify.errors import ClaimError, TooLarge, VerifyError
 from symbackprop.verify.parse import is_latex, parse_claim, parse_name
 from symbackprop.verify.verdict import Verdict
 from symbackprop.verify.world import World
@@ -38,14 +39,16 @@ _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(/\d+)?")
 
 
 def verify(claim, define=None, assume=None, *, at=None, shapes=None, sizes=None, rtol=0.0,
-           name=None, world=None, **unknown):
+           name=None, world=None, functions=None, **unknown):
     """Check one claim; returns a ``Verdict`` (see its fields).
 
-    - ``claim``: ``"LHS == RHS"`` in sympy syntax, or LaTeX (``=``).
+    - ``claim``: ``"LHS == RHS"`` in sympy syntax, or LaTeX (``=``); a chain ``a = b = c``
+      or an aligned block is judged link by link (``Verdict.links``).
     - ``define``: ``{name: expression}`` (either syntax; keys may be LaTeX names).
     - ``assume``: ``{name: "positive" | "nonnegative" | "negative" | "nonzero"}``.
     - ``at``: ``{name: number}`` (a nested list for a matrix): judge at this point only.
     - ``shapes``: ``{name: [rows, cols]}`` with ints or size names; ``sizes`` fixes sizes.
+    - ``functions``: ``{name: number of arguments}``: abstract functions with longer names.
     - ``rtol``: relative tolerance for numbers (default 0: exact).
     - ``world``: definitions already read (the file runner shares one across claims).
 
@@ -56,6 +59,9 @@ def verify(claim, define=None, assume=None, *, at=None, shapes=None, sizes=None,
     'rounding: relative error 0.0067 (true value 0.99330715)'
     >>> verify("d(x**2, x) == 2*x + 10**-30").holds
     False
+    >>> v = verify(r"\\frac{d}{dx} x^3 = 3x^2 = 2x")
+    >>> v.holds, v.link, v.link_text
+    (False, 2, '3x^2 = 2x')
     """
     arguments.check_keywords(unknown)
     claim = arguments.check_claim(claim)
@@ -65,20 +71,102 @@ def verify(claim, define=None, assume=None, *, at=None, shapes=None, sizes=None,
     where = f"claim {name!r}" if name else "claim"
     if world is None:
         world = World(arguments.check_define(define), shapes, sizes,
-                      arguments.check_assume(assume))
+                      arguments.check_assume(assume), functions=functions)
     world.known |= {parse_name(k) if is_latex(str(k)) else str(k) for k in (at or {})}
-    tree = parse_claim(claim, where=where, known=world.known)
-    strict = bool(world.defined) and world.mentions_definition(tree)
-    lhs = world.evaluate(tree.lhs, text=claim, where=where, strict=strict)
-    rhs = world.evaluate(tree.rhs, text=claim, where=where, strict=strict)
-    subs = _at_values(world, at, claim, where)
-    tol = max(rtol, _approx_tol(tree))
+    tree = parse_claim(claim, where=where, known=world.known, functions=world.functions)
     try:
-        return _judge(claim, name, tree, world, lhs, rhs, subs, tol)
+        world.promote_values(_names(tree))
+    except VerifyError as e:
+        raise e.locate(where=where) if hasattr(e, "locate") else e
+    subs = _at_values(world, at, claim, where)
+    if isinstance(tree, (t.Chain, t.Block)):
+        return _verify_chain(claim, name, tree, world, subs, rtol, where)
+    return _verify_link(claim, name, tree, world, subs, rtol, where)
+
+
+def _names(tree):
+    return {n.name for n in t.walk(tree) if isinstance(n, t.Name)}
+
+
+def _verify_chain(claim, name, tree, world, subs, rtol, where):
+    """Each link of a chain on its own; the chain holds when every link does, and the
+    first failing link is the verdict's (its text, index, correct side and point)."""
+    links = tree.links()
+    verdicts = []
+    for k, (eq, text) in enumerate(links, 1):
+        verdicts.append(_verify_link(text or claim, None, eq, world, subs, rtol,
+                                     f"{where}, link {k} ({text})"))
+    failing = [k for k, v in enumerate(verdicts) if not v.holds]
+    first, last = verdicts[0], verdicts[-1]
+    common = dict(claim=claim, name=name, lhs=first.lhs, rhs=last.rhs, links=verdicts,
+                  link_texts=[text for _, text in links])
+    if not failing:
+        return Verdict(holds=True, correct=first.correct, difference=sp.S.Zero,
+                       counterexample=None, reason=None, rtol=first.rtol,
+                       reference=first.reference, **common)
+    k = failing[0]
+    v = verdicts[k]
+    reason = f"link {k + 1} of {len(links)} ({links[k][1]}): {v.reason or 'does not hold'}"
+    return Verdict(holds=False, correct=v.correct, difference=v.difference,
+                   counterexample=v.counterexample, reason=reason, rtol=v.rtol,
+                   reference=v.reference, link=k + 1, link_text=links[k][1], texts=v.texts,
+                   **common)
+
+
+def _verify_link(claim, name, tree, world, subs, rtol, where):
+    """One equation: both sides evaluated (for every value of its free indices) and judged."""
+    strict = bool(world.defined) and world.mentions_definition(tree)
+    free = indices.free_indices(world, tree)
+    tol = rtol
+    atol = _approx_atol(tree)
+    empty = sorted(c for c, r in (free or {}).items() if not len(r))
+    if empty:       # x_{j+4} of a 4-vector: no value of j, and no claim to judge
+        raise ClaimError(f"no value of the index {empty[0]} keeps every element it picks "
+                         f"in range (shifted too far?)", text=claim, where=where)
+    if free:
+        envs = list(indices.assignments(free))
+        pairs = [(world.evaluate(tree.lhs, text=claim, where=where, strict=strict, env=env),
+                  world.evaluate(tree.rhs, text=claim, where=where, strict=strict, env=env))
+                 for env in envs]
+        if any(values.shape(a) or values.shape(b) for a, b in pairs):
+            raise VerifyError(f"{where}: with free indices ({', '.join(sorted(free))}) both "
+                              f"sides must be scalars")
+        lhs = sp.ImmutableMatrix([[a] for a, _ in pairs])
+        rhs = sp.ImmutableMatrix([[b] for _, b in pairs])
+        labels = [", ".join(f"{c} = {env[c]}" for c in sorted(env)) for env in envs]
+    else:
+        lhs = world.evaluate(tree.lhs, text=claim, where=where, strict=strict)
+        rhs = world.evaluate(tree.rhs, text=claim, where=where, strict=strict)
+        labels = None
+    try:
+        v = _judge(claim, name, tree, world, lhs, rhs, subs, tol, atol, labels)
     except TooLarge as e:       # met while evaluating (numeric.py): name the claim
         if e.text is not None:
             raise
         raise TooLarge(e.message, text=claim, where=where) from None
+    if not v.holds:
+        _refine_reason(v, tree, world, subs)
+    v.texts = getattr(tree, "texts", None) or v.texts
+    return v
+
+
+def _refine_reason(v, tree, world, subs):
+    """Mistakes seen in the claim's structure or the definitions (``mistakes.py``)."""
+    selfref = mistakes.self_reference(tree)
+    if selfref:
+        v.reason = selfref
+        return
+    if v.reason and v.reason.startswith("missing factor") and not values.shape(v.lhs):
+        bodies = world.bodies
+        true, claimed = (v.lhs, v.rhs) if v.reference == "lhs" else (v.rhs, v.lhs)
+
+        def expand(e):
+            return sp.sympify(bodies.expand(sp.sympify(e).xreplace(subs))).xreplace(subs)
+
+        clock = budget.Clock(budget.CALL_SECONDS)
+        found = clock.run(mistakes.chain_factor, true, claimed, bodies, expand)
+        if found:
+            v.reason = f"{v.reason}: {found}"
 
 
 def _has_derivative(node):
@@ -133,22 +221,28 @@ def _number(v):
     return sp.Rational(text)
 
 
-def _approx_tol(tree):
-    r"""``\approx``: half a unit in the last written digit of a decimal right side."""
+def _approx_atol(tree):
+    r"""``\approx``: the true value within half a unit of the last digit written on the
+    right (``\approx -0.20``: within 0.005); 1e-3 relative when the right side is not a
+    written decimal.  0 for an ``=``.
+
+    >>> from symbackprop.verify.parse import parse_claim
+    >>> _approx_atol(parse_claim(r"x \approx -0.20")), _approx_atol(parse_claim("x == 1"))
+    (0.005, 0.0)
+    """
     if not tree.approx:
         return 0.0
-    if isinstance(tree.rhs, t.Number):
-        den = tree.rhs.value.denominator
-        k = 0
-        while den % 10 == 0:
-            den //= 10
-            k += 1
-        if den == 1 and tree.rhs.value != 0:
-            return 0.5 * 10 ** -k / abs(float(tree.rhs.value)) * (1 + 1e-9)
-    return 1e-3
+    rhs = tree.rhs
+    while isinstance(rhs, t.Unary) and rhs.op == "neg":
+        rhs = rhs.arg
+    if isinstance(rhs, t.Number):
+        return 0.5 * 10.0 ** -(rhs.decimals or 0)
+    return None      # not a written number: judged with a relative 1e-3
 
 
-def _judge(claim, name, tree, world, lhs, rhs, subs, tol):
+def _judge(claim, name, tree, world, lhs, rhs, subs, tol, atol=0.0, labels=None):
+    if atol is None:
+        tol, atol = max(tol, 1e-3), 0.0
     ref_is_lhs = _has_derivative(tree.lhs) or not _has_derivative(tree.rhs)
     bodies = world.bodies
     # forward values written back as names on both sides (value-preserving), so the
@@ -160,7 +254,7 @@ def _judge(claim, name, tree, world, lhs, rhs, subs, tol):
     def expand(e):
         return sp.sympify(bodies.expand(sp.sympify(e).xreplace(subs))).xreplace(subs)
 
-    verdict = dict(claim=claim, name=name, lhs=lhs, rhs=rhs, rtol=tol,
+    verdict = dict(claim=claim, name=name, lhs=lhs, rhs=rhs, rtol=tol, atol=atol,
                    reference="lhs" if ref_is_lhs else "rhs")
     clock = budget.Clock(budget.DISPLAY_SECONDS)     # for reasons and readable forms
 
@@ -186,7 +280,7 @@ def _judge(claim, name, tree, world, lhs, rhs, subs, tol):
         # only the first failing element is classified: reasons cost simplifications
         explain = not any(not r[0] for r in results)
         results.append(_judge_scalar(tr, cl, expand, subs, tol, ref_is_lhs, bodies, explain,
-                                     guards, clock))
+                                     guards, clock, atol))
     holds = all(r[0] for r in results)
     correct = values.elementwise(shown, true)
     if holds:
@@ -195,6 +289,14 @@ def _judge(claim, name, tree, world, lhs, rhs, subs, tol):
     diff = values.elementwise(lambda a, b: shown(b - a), true, claimed)
     failing = [(cell, r) for cell, r in zip(cells, results) if not r[0]]
     cell, (_, cx, why) = failing[0]
+    if labels is not None:           # free indices: say which values, not which cell
+        label = labels[cell[0]]
+        if cx is not None:
+            cx.indices = label
+        why_all = f"{why} (at {label}; {len(failing)} of {len(results)} index values " \
+                  f"differ)" if len(results) > 1 else why
+        return Verdict(holds=False, correct=correct, difference=diff, counterexample=cx,
+                       reason=why_all, **verdict)
     if cx is not None and cell is not None:
         cx.element = (cell[0] + 1, cell[1] + 1)
     if len(failing) == len(results) or cell is None:
@@ -224,7 +326,7 @@ def _guards(tree, world, expand):
 
 
 def _judge_scalar(true, claimed, expand, subs, tol, ref_is_lhs, bodies, explain=True,
-                  guards=(), clock=None):
+                  guards=(), clock=None, atol=0.0):
     """(holds, counterexample Point or None, reason) for one pair of scalar sides."""
     et, ec = expand(true), expand(claimed)
     left, right = (et, ec) if ref_is_lhs else (ec, et)
@@ -232,21 +334,25 @@ def _judge_scalar(true, claimed, expand, subs, tol, ref_is_lhs, bodies, explain=
     fs = numeric.abstract_functions(et, ec)
     clock = clock or budget.Clock(budget.DISPLAY_SECONDS)
     if not syms and not fs:
-        a, b, agree = numeric.same(left, right, {}, tol)
+        a, b, agree = numeric.same(left, right, {}, tol, atol=atol)
         if agree is None:
             return False, _fixed_point(subs, a, b), "a side is undefined here"
         if agree:
             return True, None, None
+        if atol:
+            t_val, c_val = (a, b) if ref_is_lhs else (b, a)
+            return False, _fixed_point(subs, a, b), _rounding_reason(t_val, c_val, atol)
         return False, _fixed_point(subs, a, b), clock.run(
             reason.classify, true.xreplace(subs), claimed.xreplace(subs), expand, bodies, tol,
             default="different value")
-    found = numeric.differ_generically(left, right, syms, tol, guards=guards)
+    found = numeric.differ_generically(left, right, syms, tol, guards=guards, atol=atol)
     if found == "undecided":
         if _simplifies_to_zero(et - ec, tol):
             return True, None, None
     elif found is None:
         return True, None, None
-    cx = numeric.find_counterexample(left, right, syms, tol, fallback=found, guards=guards)
+    cx = numeric.find_counterexample(left, right, syms, tol, fallback=found, guards=guards,
+                                     atol=atol)
     if cx is not None:
         for s, v in sorted(subs.items(), key=lambda kv: kv[0].name):
             cx[s.name] = numeric.readable(v)
@@ -255,6 +361,14 @@ def _judge_scalar(true, claimed, expand, subs, tol, ref_is_lhs, bodies, explain=
     why = clock.run(reason.classify, true.xreplace(subs), claimed.xreplace(subs), expand,
                     bodies, tol, default="different expression")
     return False, cx, why
+
+
+def _rounding_reason(true, claimed, atol):
+    """An ``\\approx`` claim whose digits are not the true value's, rounded."""
+    import math
+    places = max(0, round(-math.log10(2 * atol)))
+    return f"rounding: the true value {float(true):.{places + 3}g} is {float(true):.{places}f} to " \
+           f"{places} decimals, not {float(claimed):.{places}f}"
 
 
 def _simplifies_to_zero(difference, tol):

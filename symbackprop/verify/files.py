@@ -34,8 +34,8 @@ from symbackprop.verify.check import verify
 from symbackprop.verify.errors import BadArgument, DerivationFileError, TooLarge, VerifyError
 from symbackprop.verify.world import World
 
-TOP_KEYS = {"define", "claims", "shapes", "sizes", "assume", "rtol"}
-CLAIM_KEYS = {"claim", "name", "at", "rtol"}
+TOP_KEYS = {"define", "claims", "shapes", "sizes", "assume", "rtol", "functions"}
+CLAIM_KEYS = {"claim", "name", "at", "rtol", "expect"}
 
 #: the YAML tags a derivation file may use (implicit ones included): plain data only
 PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in
@@ -51,6 +51,15 @@ class ClaimEntry:
     name: object = None
     at: dict = field(default_factory=dict)
     rtol: object = None
+    #: "holds" (the default) or "fails", optionally "fails: <words of the reason>"
+    expect: str = "holds"
+
+    def as_expected(self, verdict):
+        """Whether the verdict is what ``expect:`` says (a wrong line kept on purpose)."""
+        want, _, words = self.expect.partition(":")
+        if want.strip() == "holds":
+            return bool(verdict.holds)
+        return not verdict.holds and words.strip() in (verdict.reason or "")
 
 
 @dataclass
@@ -65,6 +74,7 @@ class DerivationFile:
     sizes: dict
     assume: dict
     rtol: object
+    functions: dict = None
 
 
 def _fail(path, node, message):
@@ -173,8 +183,24 @@ def load(path):
             raise _fail(path, top[key], f"'{key}' must be a mapping")
         _each_entry(path, top.get(key), check)
     rtol = _scalar(top["rtol"]) if "rtol" in top else None
+    functions = _functions(path, top.get("functions"))
     return DerivationFile(path, define, lines, claims, extras["shapes"], extras["sizes"],
-                          extras["assume"], _rtol(path, top.get("rtol"), rtol))
+                          extras["assume"], _rtol(path, top.get("rtol"), rtol), functions)
+
+
+def _functions(path, node):
+    """``functions: {name: number of arguments}``, each entry checked with its line."""
+    if node is None:
+        return {}
+    out = {}
+    for k, v in _mapping(path, node, "'functions'"):
+        name, n = _scalar(k), _scalar(v)
+        if not isinstance(name, str) or isinstance(n, bool) or not isinstance(n, int) \
+                or not 1 <= n <= 8:
+            raise _fail(path, v, f"functions: {name!r} needs its number of arguments, "
+                                 f"1 to 8 (functions: {{loss: 1, F_k: 2}}), got {n!r}")
+        out[name] = n
+    return out
 
 
 def _each_entry(path, node, check):
@@ -223,9 +249,14 @@ def _claim(path, item):
         raise _fail(path, fields["at"], "'at' must be a mapping {name: number}")
     _each_entry(path, fields.get("at"), arguments.check_at)
     name = _scalar(fields.get("name"))
+    expect = _scalar(fields["expect"]) if "expect" in fields else "holds"
+    if not isinstance(expect, str) or expect.partition(":")[0].strip() not in ("holds", "fails"):
+        raise _fail(path, fields["expect"], f"expect must be 'holds', 'fails' or 'fails: "
+                                            f"<words of the reason>', got {expect!r}")
     return ClaimEntry(_scalar(fields["claim"]), fields["claim"].start_mark.line + 1,
                       name=None if name is None else str(name), at=at,
-                      rtol=_rtol(path, fields.get("rtol"), _scalar(fields.get("rtol"))))
+                      rtol=_rtol(path, fields.get("rtol"), _scalar(fields.get("rtol"))),
+                      expect=expect)
 
 
 def run_file(path, rtol=None):
@@ -236,7 +267,8 @@ def run_file(path, rtol=None):
     """
     doc = load(path)
     try:
-        world = World(doc.define, doc.shapes, doc.sizes, doc.assume, lines=doc.define_lines)
+        world = World(doc.define, doc.shapes, doc.sizes, doc.assume, lines=doc.define_lines,
+                      functions=doc.functions)
     except VerifyError as e:
         raise e.locate(file=path) if hasattr(e, "locate") else e
     out = []

@@ -33,7 +33,7 @@ from symbackprop.graph import scalar
 ALIASES = {"ln": "log", "Abs": "abs", "sigma": "sigmoid", "ReLU": "relu", "Relu": "relu"}
 
 #: functions of several arguments, or of a whole vector/matrix (handled in world.py)
-SPECIAL = {"Max", "max", "Min", "min", "step", "Heaviside", "sum", "mean", "softmax"}
+SPECIAL = {"Max", "max", "Min", "min", "step", "Heaviside", "sum", "mean", "softmax", "diag"}
 
 _ABSTRACT = re.compile(r"^([a-zA-Z]|phi|varphi|psi)(_?[0-9A-Za-z]*)?$")
 

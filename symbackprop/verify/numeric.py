@@ -69,6 +69,7 @@ class Point(dict):
     rhs_value = None
     functions = None
     element = None
+    indices = None      # "i = 1, j = 2": the free index values where the sides differ
 
     def _key(self, k):
         return k.name if isinstance(k, sp.Symbol) else k
@@ -83,7 +84,7 @@ class Point(dict):
         return super().get(self._key(k), default)
 
 
-def close(a, b, rtol=0.0):
+def close(a, b, rtol=0.0, atol=0.0):
     """Whether two numbers agree within ``rtol`` (and a rounding floor 25 digits down).
 
     This is the numeric mode; with rtol 0 use ``same``, which is exact.
@@ -94,7 +95,9 @@ def close(a, b, rtol=0.0):
     a, b = sp.sympify(a), sp.sympify(b)
     scale = max(abs(a), abs(b))
     floor = sp.Float("1e-25", DIGITS) * max(scale, 1)
-    return bool(abs(a - b) <= max(floor, sp.Float(rtol, DIGITS) * scale))
+    # atol: an \\approx claim's half unit in its last digit, a little slack for binary
+    return bool(abs(a - b) <= max(floor, sp.Float(rtol, DIGITS) * scale,
+                                  sp.Float(atol, DIGITS) * (1 + sp.Float("1e-12"))))
 
 
 @lru_cache(maxsize=512)
@@ -223,7 +226,7 @@ def _rational_valued(expr):
         not expr.has(sp.Derivative, sp.Subs, sp.Float)
 
 
-def same(lhs, rhs, subs, rtol=0.0, prove=True):
+def same(lhs, rhs, subs, rtol=0.0, prove=True, atol=0.0):
     """Whether ``lhs`` and ``rhs`` agree at the point ``subs``: ``(a, b, agree)``.
 
     ``a``, ``b`` are both sides as Floats (None where undefined; ``agree`` is then None).
@@ -242,9 +245,13 @@ def same(lhs, rhs, subs, rtol=0.0, prove=True):
     a, b = value(lhs, subs, dps), value(rhs, subs, dps)
     if a is None or b is None:
         return a, b, None
-    if rtol:
-        return a, b, close(a, b, rtol)
-    if abs(a - b) > PLAIN * max(abs(a), abs(b)):
+    if rtol or atol:
+        return a, b, close(a, b, rtol, atol)
+    # a relative gap means a difference only when the sides are not cancellation noise:
+    # sum_i (x_i - mu)/s = 0 comes out near 1e-44, which is 100% off a claimed 0; such
+    # tiny sides go on to the two-precision check below
+    if abs(a - b) > PLAIN * max(abs(a), abs(b)) and \
+            max(abs(a), abs(b)) > sp.Float(10, DIGITS) ** -(dps // 2):
         return a, b, False
     if _rational_valued(lhs) and _rational_valued(rhs):
         try:
@@ -258,7 +265,8 @@ def same(lhs, rhs, subs, rtol=0.0, prove=True):
     if a2 is None or b2 is None:
         return a, b, None
     with mpmath.workdps(fine):
-        d1, d2 = mpmath.mpf(a._mpf_) - mpmath.mpf(b._mpf_), a2 - b2
+        d1 = mpmath.mpf(sp.Float(a, fine)._mpf_) - mpmath.mpf(sp.Float(b, fine)._mpf_)
+        d2 = a2 - b2
         # a real difference is the same at both precisions; rounding noise is not
         stable = d2 != 0 and abs(d1 - d2) <= abs(d2) * mpmath.mpf(10) ** -10
     if stable:
@@ -312,13 +320,38 @@ _U = sp.Symbol("u", real=True)
 READABLE_FUNCTIONS = [_U ** 2, _U ** 3, sp.exp(_U), sp.sin(_U), _U ** 3 + _U]
 
 
+#: the variables of a concrete body of an abstract function of several arguments
+_US = sp.symbols("u1:9", real=True)
+
+
+def _variables(body):
+    """u (one argument) or u1, u2, ... (several) in a concrete body."""
+    several = sorted((s for s in body.free_symbols if s in _US), key=_US.index)
+    return (_US[:_US.index(several[-1]) + 1]) if several else (_U,)
+
+
+def arity(f, *exprs):
+    """How many arguments the abstract function ``f`` takes in the expressions (1 if unseen).
+
+    >>> x, y = sp.symbols("x y"); F = sp.Function("F")
+    >>> arity(F, F(x, y) + 1)
+    2
+    """
+    for e in exprs:
+        for a in sp.sympify(e).atoms(sp.core.function.AppliedUndef):
+            if a.func == f:
+                return len(a.args)
+    return 1
+
+
 def concretize(expr, choice):
-    """Replace abstract functions by concrete bodies of ``u`` (a dict f -> body)."""
+    """Replace abstract functions by concrete bodies of ``u`` (or ``u1, u2, ...`` for
+    several arguments): a dict f -> body."""
     if not choice:
         return expr
     out = _subs_form(sp.sympify(expr))
     for f, body in choice.items():
-        out = out.replace(f, sp.Lambda(_U, body))
+        out = out.replace(f, sp.Lambda(_variables(body), body))
     return out.doit() if out.has(sp.Derivative, sp.Subs) else out
 
 
@@ -335,9 +368,31 @@ def _subs_form(expr):
                         and any(not v.is_Symbol for v in e.variables), convert)
 
 
-def _random_functions(fs, rng):
-    return {f: sum(sp.Rational(rng.randint(-9, 9), 7) * _U ** k for k in range(4))
-            + sp.exp(sp.Rational(rng.randint(1, 5), 9) * _U) for f in fs}
+def _random_functions(fs, rng, exprs=()):
+    out = {}
+    for f in fs:
+        n = arity(f, *exprs)
+        us = (_U,) if n == 1 else _US[:n]
+        # a generic polynomial in each argument, a cross term, and an exponential
+        body = sum(sp.Rational(rng.randint(-9, 9), 7) * u ** k for u in us for k in range(4))
+        if n > 1:
+            body += sp.Rational(rng.randint(1, 9), 5) * sp.Mul(*us)
+        out[f] = body + sp.exp(sp.Rational(rng.randint(1, 5), 9) * sum(us))
+    return out
+
+
+def _readable_functions(fs, exprs):
+    """Simple bodies to show in a counterexample, one list per function's arity."""
+    lists = []
+    for f in fs:
+        n = arity(f, *exprs)
+        if n == 1:
+            lists.append(READABLE_FUNCTIONS)
+        else:
+            us = _US[:n]
+            lists.append([sp.Mul(*us) + us[0] ** 2, sum(u ** (k + 2) for k, u in enumerate(us)),
+                          sp.exp(us[0]) * sum(us[1:]) + us[0]])
+    return lists
 
 
 def _defined(guards, subs):
@@ -356,7 +411,7 @@ def _with_guard_symbols(symbols, guards):
     return symbols + sorted(extra, key=lambda s: s.name)
 
 
-def differ_generically(lhs, rhs, symbols, rtol=0.0, seed=0, tries=8, guards=()):
+def differ_generically(lhs, rhs, symbols, rtol=0.0, seed=0, tries=8, guards=(), atol=0.0):
     """At random generic points: a point where the sides differ, or None if they agree.
 
     Returns ``(point_subs, functions)`` for the first disagreement, ``None`` when all
@@ -371,9 +426,9 @@ def differ_generically(lhs, rhs, symbols, rtol=0.0, seed=0, tries=8, guards=()):
         positive = attempt >= tries        # after a few failures, try the positive half
         subs = {s: sp.Rational(rng.randint(100 if positive else -1700, 1700), 1000)
                 for s in symbols}
-        choice = _random_functions(fs, rng) if fs else {}
+        choice = _random_functions(fs, rng, (lhs, rhs)) if fs else {}
         a, b, agree = same(concretize(lhs, choice), concretize(rhs, choice), subs, rtol,
-                           prove=valid == 0)
+                           prove=valid == 0, atol=atol)
         if agree is None or not _defined(guards, subs):
             continue
         valid += 1
@@ -401,7 +456,8 @@ def _candidates(symbols, rng):
         yield [rng.choice(READABLE) for _ in range(n)]
 
 
-def find_counterexample(lhs, rhs, symbols, rtol=0.0, fallback=None, budget=400, guards=()):
+def find_counterexample(lhs, rhs, symbols, rtol=0.0, fallback=None, budget=400, guards=(),
+                        atol=0.0):
     """A readable point where ``lhs`` and ``rhs`` differ, as a ``Point``, or None.
 
     ``fallback`` (from ``differ_generically``) is used when no readable point differs.
@@ -410,7 +466,8 @@ def find_counterexample(lhs, rhs, symbols, rtol=0.0, fallback=None, budget=400, 
     symbols = _with_guard_symbols(symbols, guards)
     fs = abstract_functions(lhs, rhs)
     choices = [dict(zip(fs, combo)) for combo in
-               itertools.product(READABLE_FUNCTIONS, repeat=len(fs))][:25] if fs else [{}]
+               itertools.islice(itertools.product(*_readable_functions(fs, (lhs, rhs))), 25)] \
+        if fs else [{}]
     seen = 0
     for choice in choices:
         l, r = concretize(lhs, choice), concretize(rhs, choice)
@@ -419,7 +476,7 @@ def find_counterexample(lhs, rhs, symbols, rtol=0.0, fallback=None, budget=400, 
             if seen > budget:
                 break
             subs = {s: _rational(v) for s, v in zip(symbols, vals)}
-            a, b, agree = same(l, r, subs, rtol, prove=False)
+            a, b, agree = same(l, r, subs, rtol, prove=False, atol=atol)
             if agree is None or agree or _at_kink([l, r], subs):
                 continue
             if not _defined(guards, subs):
@@ -427,7 +484,7 @@ def find_counterexample(lhs, rhs, symbols, rtol=0.0, fallback=None, budget=400, 
             return _point(subs, a, b, choice)
     if fallback and fallback != "undecided":
         subs, choice = fallback
-        a, b, _ = same(concretize(lhs, choice), concretize(rhs, choice), subs, rtol)
+        a, b, _ = same(concretize(lhs, choice), concretize(rhs, choice), subs, rtol, atol=atol)
         return _point(subs, a, b, choice)
     return None
 
@@ -436,7 +493,8 @@ def _point(subs, a, b, choice):
     p = Point({s.name: readable(v) for s, v in sorted(subs.items(), key=lambda kv: kv[0].name)})
     p.lhs_value, p.rhs_value = readable_pair(a, b)
     if choice:
-        p.functions = {str(f): str(body) for f, body in choice.items()}
+        p.functions = {f"{f}({', '.join(map(str, _variables(body)))})": str(body)
+                       for f, body in choice.items()}
     return p
 
 

@@ -10,6 +10,7 @@ functions → ``f'(x)``.
 """
 
 import sympy as sp
+from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
 
@@ -55,3 +56,40 @@ def show(expr):
         return "[" + ", ".join("[" + ", ".join(show(e) for e in expr.row(i)) + "]"
                                for i in range(expr.rows)) + "]"
     return ClaimPrinter().doprint(sp.sympify(expr))
+
+
+class ClaimLatexPrinter(LatexPrinter):
+    """sympy's LaTeX with textbook spellings that the claim parser reads back:
+    ``\\sigma(z)``, ``\\sigma'(z)``, ``f'(x)``."""
+
+    _NAMES = {"sigmoid": "\\sigma", "relu": "\\operatorname{ReLU}", "tanh": "\\tanh",
+              "softplus": "\\operatorname{softplus}"}
+
+    def _print_Function(self, e, exp=None):
+        name = type(e).__name__
+        if name in self._NAMES and len(e.args) == 1:
+            out = f"{self._NAMES[name]}\\left({self._print(e.args[0])}\\right)"
+            return f"{out}^{{{exp}}}" if exp else out
+        return super()._print_Function(e, exp)
+
+    def _print_Derivative(self, e):
+        f = e.expr
+        if isinstance(f, sp.core.function.AppliedUndef) and len(e.variable_count) == 1:
+            var, n = e.variable_count[0]
+            if len(f.args) == 1 and f.args[0] == var:
+                return f"{self._print(f.func)}{chr(39) * n}\\left({self._print(var)}\\right)"
+        return super()._print_Derivative(e)
+
+    def _print_Heaviside(self, e, exp=None):
+        return f"[{self._print(e.args[0])} > 0]"
+
+
+def latex(expr):
+    r"""``expr`` as LaTeX a claim can hold (a matrix as ``\begin{bmatrix}``).
+
+    >>> latex(sp.Symbol("yhat", real=True) * (1 - sp.Symbol("yhat", real=True)))
+    '\\hat{y} \\left(1 - \\hat{y}\\right)'
+    """
+    if expr is None:
+        return None
+    return ClaimLatexPrinter().doprint(sp.sympify(expr))

@@ -9,19 +9,22 @@ It is Python/sympy expression syntax plus two things Python lacks: primes for de
 'd(L, w) == (x * (yhat - y))'
 """
 
+import re
 from fractions import Fraction
 
 from lark import Lark, Transformer, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 
-from symbackprop.verify import limits
+from symbackprop.verify import limits, names
 from symbackprop.verify import tree as t
 from symbackprop.verify.errors import ClaimError, ClaimSyntaxError
 
 GRAMMAR = r"""
-?start: expr "==" expr         -> equation
-      | expr "=" expr          -> equation
+?start: part ("==" part)+      -> chain
+      | part "=" part          -> chain
       | expr
+
+part: expr
 
 ?expr: term
      | expr "+" term           -> add
@@ -39,14 +42,17 @@ GRAMMAR = r"""
         | postfix TRANSPOSE    -> transpose
 ?atom: NUMBER                  -> number
      | NAME                    -> name
+     | QUALIFIED               -> name
      | NAME [PRIMES] "(" [args] ")" -> call
+     | QUALIFIED "(" [args] ")" -> qualified_call
      | "(" expr ")"
 
 args: expr ("," expr)*
 
 TRANSPOSE: /\.T(?![A-Za-z0-9_])/
 PRIMES: /'+/
-NAME: /[A-Za-z_][A-Za-z0-9_]*/
+QUALIFIED.2: /(sympy|sp)\.[A-Za-z_][A-Za-z0-9_]*/
+NAME: /[A-Za-z_]([A-Za-z0-9]|_(?!\{))*(_\{[A-Za-z0-9,+\- ]+\})?/
 NUMBER: /(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/
 %ignore /[ \t]+/
 """
@@ -65,10 +71,42 @@ def _node_col(node):
     return node.col if hasattr(node, "col") else _col(node)
 
 
+#: sympy's constructors of numbers, accepted as they are written in sympy code
+NUMBER_CONSTRUCTORS = ("Rational", "S", "Integer", "Float", "sympify", "nsimplify")
+
+
+def name_text(token):
+    """A NAME token as a variable name: ``sympy.exp`` → ``exp``, ``z_{l-1}`` → ``z_lm1``
+    (the index rule of ``names.py``, shared with LaTeX).
+
+    >>> name_text("z_{l-1}"), name_text("w_{l-1,l}"), name_text("sympy.exp")
+    ('z_lm1', 'w_lm1_l', 'exp')
+    """
+    text = str(token)
+    if text.startswith(("sympy.", "sp.")):
+        return text.split(".", 1)[1]
+    if "{" in text:
+        base, idx = text.split("{", 1)
+        tokens = re.findall(r"[A-Za-z0-9]+|[-+,]", idx.rstrip("}"))
+        return base + names.index_text(tokens)
+    return text
+
+
 @v_args(meta=True)
 class _ToTree(Transformer):
-    def equation(self, meta, c):
-        return t.Equation(c[0], c[1], col=meta.column)
+    def __init__(self, text=""):
+        super().__init__()
+        self.text = text
+
+    def part(self, meta, c):
+        return (c[0], meta.start_pos, meta.end_pos)
+
+    def chain(self, meta, c):
+        nodes = [p[0] for p in c]
+        texts = tuple(self.text[s:e].strip() for _, s, e in c)
+        if len(nodes) == 2:
+            return t.Equation(nodes[0], nodes[1], col=meta.column, texts=texts)
+        return t.Chain(tuple(nodes), (False,) * (len(nodes) - 1), texts, col=meta.column)
 
     def add(self, meta, c):
         return t.Binary("+", c[0], c[1], col=meta.column)
@@ -102,17 +140,33 @@ class _ToTree(Transformer):
         return t.Number(Fraction(str(c[0])), col=meta.column)
 
     def name(self, meta, c):
-        return t.Name(str(c[0]), col=meta.column)
+        return t.Name(name_text(c[0]), col=meta.column)
+
+    def qualified_call(self, meta, c):
+        return self.call(meta, [c[0], None, c[1]])
 
     def call(self, meta, c):
         name, primes, args = c
+        name = name_text(name)
         args = tuple(args or ())
+        if name in NUMBER_CONSTRUCTORS and not primes:
+            return _number_constructor(name, args, meta.column)
         if str(name) in DERIVATIVE_NAMES and not primes:
             if len(args) != 2:
                 raise ClaimSyntaxError(f"{name}(f, v) takes two arguments, got {len(args)}",
                                        col=meta.column)
             return t.Derivative(args[0], args[1], col=meta.column)
         return t.Call(str(name), args, primes=len(primes) if primes else 0, col=meta.column)
+
+
+def _number_constructor(name, args, col):
+    """``Rational(1, 2)``, ``S(1)``, ``Integer(2)``: the exact number they build."""
+    if name == "Rational" and len(args) == 2:
+        return t.Binary("/", args[0], args[1], col=col)
+    if len(args) == 1:
+        return args[0]
+    raise ClaimSyntaxError(f"{name}(...) takes {'one or two arguments' if name == 'Rational' else 'one argument'}, "
+                           f"got {len(args)}", col=col)
 
 
 def parse(text):
@@ -129,7 +183,7 @@ def parse(text):
         raise ClaimSyntaxError(message, text=text, col=col) from None
     limits.check_depth(parsed, text)
     try:
-        return _ToTree().transform(parsed)
+        return _ToTree(text).transform(parsed)
     except VisitError as e:
         raise with_text(e.orig_exc, text) from None
 

@@ -22,6 +22,9 @@ class Number:
 
     value: Fraction
     col: int = field(default=0, compare=False)
+    #: digits written after the decimal point (``-0.20`` has 2), None for integers and
+    #: fractions: ``\\approx`` claims exactly that many decimals
+    decimals: object = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,81 @@ class Equation:
     rhs: object
     approx: bool = False
     col: int = field(default=0, compare=False)
+    #: the source text of each side, for the corrected line of ``Verdict.explain``
+    texts: tuple = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """``a = b = c ...``: each neighbouring pair is a link, judged on its own.
+
+    ``parts`` are the expressions, ``approx[k]`` whether link k (between parts k and k+1)
+    is ``\\approx``, ``texts[k]`` the source text of part k (for reports).
+    """
+
+    parts: tuple
+    approx: tuple
+    texts: tuple = field(default=(), compare=False)
+    col: int = field(default=0, compare=False)
+
+    def links(self):
+        """The links as ``Equation`` nodes, with their source text.
+
+        >>> c = Chain((Name("a"), Name("b"), Name("c")), (False, False), ("a", "b", "c"))
+        >>> [(show(e), text) for e, text in c.links()]
+        [('a == b', 'a = b'), ('b == c', 'b = c')]
+        """
+        out = []
+        for k in range(len(self.parts) - 1):
+            rel = "\\approx" if self.approx[k] else "="
+            text = f"{self.texts[k]} {rel} {self.texts[k + 1]}" if self.texts else None
+            out.append((Equation(self.parts[k], self.parts[k + 1], approx=self.approx[k],
+                                 col=getattr(self.parts[k], "col", 0),
+                                 texts=self.texts[k:k + 2]), text))
+        return out
+
+
+@dataclass(frozen=True)
+class Block:
+    """An ``aligned``/``align``/``eqnarray`` block: its chains, one or more rows each."""
+
+    chains: tuple
+    col: int = field(default=0, compare=False)
+
+    def links(self):
+        return [link for c in self.chains for link in c.links()]
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``a > b`` inside an indicator ``[a > b]`` / ``\\mathbb{1}(a \\geq b)``: 1 or 0."""
+
+    op: str
+    left: object
+    right: object
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Reduce:
+    """``\\sum_{i=1}^{n} body`` (op ``sum``) or ``\\prod`` (op ``prod``) over index ``index``;
+    ``lower``/``upper`` are None when the range comes from the shapes (``\\sum_j``)."""
+
+    op: str
+    index: str
+    lower: object
+    upper: object
+    body: object
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class At:
+    """``\\left. body \\right|_{x=a}``: ``body`` with the variables set to values."""
+
+    body: object
+    point: tuple          # ((Name, value node), ...)
+    col: int = field(default=0, compare=False)
 
 
 def walk(node):
@@ -108,6 +186,14 @@ def walk(node):
             stack.extend([n.right, n.left] if isinstance(n, Binary) else [n.rhs, n.lhs])
         elif isinstance(n, Unary):
             stack.append(n.arg)
+        elif isinstance(n, Compare):
+            stack.extend([n.right, n.left])
+        elif isinstance(n, Reduce):
+            stack.extend([x for x in (n.body, n.upper, n.lower) if x is not None])
+        elif isinstance(n, At):
+            stack.extend([v for _, v in n.point] + [n.body])
+        elif isinstance(n, (Chain, Block)):
+            stack.extend(reversed(n.parts if isinstance(n, Chain) else n.chains))
 
 
 def show(node):
@@ -131,4 +217,19 @@ def show(node):
         return f"-{show(node.arg)}" if node.op == "neg" else f"{show(node.arg)}.T"
     if isinstance(node, Equation):
         return f"{show(node.lhs)} {'~=' if node.approx else '=='} {show(node.rhs)}"
+    if isinstance(node, Chain):
+        out = show(node.parts[0])
+        for a, p in zip(node.approx, node.parts[1:]):
+            out += f" {'~=' if a else '=='} {show(p)}"
+        return out
+    if isinstance(node, Block):
+        return " \\\\ ".join(show(c) for c in node.chains)
+    if isinstance(node, Compare):
+        return f"[{show(node.left)} {node.op} {show(node.right)}]"
+    if isinstance(node, Reduce):
+        rng = "" if node.lower is None else f", {show(node.lower)}, {show(node.upper)}"
+        return f"{node.op}({show(node.body)}, {node.index}{rng})"
+    if isinstance(node, At):
+        pts = ", ".join(f"{show(k)}={show(v)}" for k, v in node.point)
+        return f"at({show(node.body)}, {pts})"
     return repr(node)
