@@ -27,7 +27,7 @@ from symbackprop.graph import ops
 from symbackprop.nn.modules import Module, current_build, is_training
 from symbackprop.render import names
 
-_U = sp.Symbol("u", real=True)
+_U, _V, _W = sp.symbols("u v w", real=True)
 
 
 def _positive_int(what, v):
@@ -45,6 +45,16 @@ def _nonnegative(what, v):
 def _scaled(node, factor):
     """``node`` times the sympy number or expression ``factor`` (which may hold the batch size N)."""
     return ops.apply(_U * factor, {_U: node}, where="scale")
+
+
+def _normalized(x, mean, var, eps):
+    """(x − μ)/√(σ² + ε) as one map (so formulas name x̂ where they compute it)."""
+    return ops.apply((_U - _V) / sp.sqrt(_W + sp.Float(eps)), {_U: x, _V: mean, _W: var}, where="normalization")
+
+
+def _affine(xhat, gamma, beta):
+    """x̂ ⊙ γ + β as one map (one node a formula can name and reuse)."""
+    return ops.apply(_U * _V + _W, {_U: xhat, _V: gamma, _W: beta}, where="normalization")
 
 
 class _BatchNorm(Module):
@@ -99,12 +109,15 @@ class _BatchNorm(Module):
         def channel(v):
             return v if x.ndim == 2 else ops.reshape(v, per_channel)
 
-        layer = names.current_layer()
+        with names.model_scope():
+            return self._normalize(x, prefix, c, axes, channel, names.new_layer())
+
+    def _normalize(self, x, prefix, c, axes, channel, layer):
         training = is_training(self) or not self.track_running_stats
         if training:
-            mean = names.tag(ops.mean(x, axis=axes), "μ", layer)
+            mean = names.tag(ops.mean(x, axis=axes), "mu", layer)
             centred = x - channel(mean)
-            var = names.tag(ops.mean(centred * centred, axis=axes), "σ²", layer)
+            var = names.tag(ops.mean(centred * centred, axis=axes), "var", layer)
             record = current_build()
             if record is not None and self.track_running_stats and is_training(self):
                 count = 1
@@ -116,13 +129,12 @@ class _BatchNorm(Module):
         else:
             mean = ops.input(prefix + "running_mean", (c,), x.dtype)
             var = ops.input(prefix + "running_var", (c,), x.dtype)
-            centred = x - channel(mean)
-        xhat = names.tag(centred / fn.sqrt(channel(var) + self.eps), "x̂", layer)
+        xhat = names.tag(_normalized(x, channel(mean), channel(var), self.eps), "xhat", layer)
         if not self.affine:
             return xhat
-        gamma = names.tag(ops.param(prefix + "weight", (c,), x.dtype), "γ", layer)
-        beta = names.tag(ops.param(prefix + "bias", (c,), x.dtype), "β", layer)
-        return names.tag(xhat * channel(gamma) + channel(beta), "z", layer)
+        gamma = names.tag(ops.param(prefix + "weight", (c,), x.dtype), "gamma", layer)
+        beta = names.tag(ops.param(prefix + "bias", (c,), x.dtype), "beta", layer)
+        return names.tag(_affine(xhat, channel(gamma), channel(beta)), "z", layer)
 
     def __repr__(self):
         return (f"{type(self).__name__}({self.num_features}, eps={self.eps:g}, momentum={self.momentum:g}, "
@@ -174,17 +186,20 @@ class LayerNorm(Module):
         if x.ndim <= k or tuple(x.shape[-k:]) != self.normalized_shape:
             raise ShapeError(f"{self!r} {prefix or ''}: expects inputs ending in {self.normalized_shape}, "
                              f"got {x.describe()}")
-        layer = names.current_layer()
+        with names.model_scope():
+            return self._normalize(x, prefix, k, names.new_layer())
+
+    def _normalize(self, x, prefix, k, layer):
         axes = tuple(range(x.ndim - k, x.ndim))
-        mean = names.tag(ops.mean(x, axis=axes, keepdims=True), "μ", layer)
+        mean = names.tag(ops.mean(x, axis=axes, keepdims=True), "mu", layer)
         centred = x - mean
-        var = names.tag(ops.mean(centred * centred, axis=axes, keepdims=True), "σ²", layer)
-        xhat = names.tag(centred / fn.sqrt(var + self.eps), "x̂", layer)
+        var = names.tag(ops.mean(centred * centred, axis=axes, keepdims=True), "var", layer)
+        xhat = names.tag(_normalized(x, mean, var, self.eps), "xhat", layer)
         if not self.elementwise_affine:
             return xhat
-        gamma = names.tag(ops.param(prefix + "weight", self.normalized_shape, x.dtype), "γ", layer)
-        beta = names.tag(ops.param(prefix + "bias", self.normalized_shape, x.dtype), "β", layer)
-        return names.tag(xhat * gamma + beta, "z", layer)
+        gamma = names.tag(ops.param(prefix + "weight", self.normalized_shape, x.dtype), "gamma", layer)
+        beta = names.tag(ops.param(prefix + "bias", self.normalized_shape, x.dtype), "beta", layer)
+        return names.tag(_affine(xhat, gamma, beta), "z", layer)
 
     def __repr__(self):
         shape = self.normalized_shape[0] if len(self.normalized_shape) == 1 else self.normalized_shape

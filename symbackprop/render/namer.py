@@ -45,8 +45,23 @@ def is_affine(node):
         a = a.args[0] if a.op in ("reshape", "slice") else a
         named = user_name(a) is not None or layer_tag(a) is not None  # a hidden value a module named (hₜ)
         return (a.op in ("input", "pool") or named or is_activation(a) or is_affine(a)) and a.op != "transpose"
-    if node.op == "map" and len(node.args) >= 2 and node.attrs.body.expr == sum(node.attrs.body.variables):
-        return any(a.op in ("matmul", "conv") and is_affine(a) for a in node.args)
+    if node.op == "map" and len(node.args) >= 2 and node.attrs.body.expr == sum(node.attrs.body.variables) and \
+            any(a.op in ("matmul", "conv") and is_affine(a) for a in node.args):
+        return True
+    tag = layer_tag(node)  # a normalization layer's output zₖ = x̂ₖ ⊙ γₖ + βₖ: a layer of its own
+    return node.op == "map" and tag is not None and tag[0] == "z" and _reads_gamma(node, 2)
+
+
+def _reads_gamma(node, depth):
+    """Whether a normalization layer's γ is an operand of ``node`` within ``depth`` maps
+    (looking through reshapes: a per-channel γ is reshaped to (C, 1, 1))."""
+    for a in node.args:
+        a = a.args[0] if a.op == "reshape" else a
+        tag = layer_tag(a)
+        if tag is not None and tag[0] == "gamma":
+            return True
+        if depth > 1 and a.op == "map" and _reads_gamma(a, depth - 1):
+            return True
     return False
 
 
