@@ -48,8 +48,24 @@ def is_affine(node):
     if node.op == "map" and len(node.args) >= 2 and node.attrs.body.expr == sum(node.attrs.body.variables) and \
             any(a.op in ("matmul", "conv") and is_affine(a) for a in node.args):
         return True
+    if is_residual(node):
+        return True
     tag = layer_tag(node)  # a normalization layer's output zₖ = x̂ₖ ⊙ γₖ + βₖ: a layer of its own
     return node.op == "map" and tag is not None and tag[0] == "z" and _reads_gamma(node, 2)
+
+
+def is_residual(node):
+    """A skip connection: the plain sum of two or more layer values (inputs, layers' outputs,
+    activations, named values), as ``x + F(x)`` in a residual block; its δ passes to each term."""
+    if node.op != "map" or len(node.args) < 2 or node.attrs.body.expr != sum(node.attrs.body.variables):
+        return False
+    return all(_layer_value(a) for a in node.args)
+
+
+def _layer_value(node):
+    return node.op == "input" or user_name(node) is not None or (layer_tag(node) is not None and
+                                                                  layer_tag(node)[0] in ("z", "a", "p")) \
+        or is_activation(node) or is_affine(node)
 
 
 def _reads_gamma(node, depth):
