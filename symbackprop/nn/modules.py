@@ -229,6 +229,16 @@ class Module:
         return out
 
 
+def first_layer(net):
+    """The first submodule of ``net``, recursively (the layer its input meets first when
+    submodules are assigned in the order they run)."""
+    while True:
+        children = net.named_children()
+        if not children:
+            return net
+        net = children[0][1]
+
+
 class ModuleList(Module):
     """Submodules held in a list, named by index (``blocks.0.weight``), as ``torch.nn.ModuleList``.
 

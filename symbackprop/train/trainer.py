@@ -410,10 +410,8 @@ class Trainer:
 
 def _input_features(net):
     """The number of inputs ``net``'s first Linear layer takes, or None if unknown."""
-    from symbackprop.nn.modules import Sequential
-    while isinstance(net, Sequential) and len(net):
-        net = net[0]
-    return getattr(net, "in_features", None)
+    from symbackprop.nn.modules import first_layer
+    return getattr(first_layer(net), "in_features", None)
 
 
 def _count(what, value, minimum):
