@@ -74,6 +74,32 @@ def test_explain_shows_batchnorm_in_textbook_form():
                  "∂L/∂β₂ = Σₙ δ₂", "∂L/∂γ₂ = Σₙ (x̂₂ ⊙ δ₂)"):
         assert line in text, line
     assert r"\hat{x}_{2}" in e.latex() and r"\sigma^{2}_{2}" in e.latex()
+    # the compact input gradient, simplified from the graph (not written by hand)
+    assert "δ₁ = ∂L/∂z₁ = ((N δ₂ − x̂₂ ⊙ (Σₙ (x̂₂ ⊙ δ₂)) − Σₙ δ₂) ⊙ γ₂)/(N √(σ²₂ + 1e-05))" in text
+
+
+@pytest.mark.parametrize("norm,shape", [(lambda: sb.nn.BatchNorm1d(4), (3,)), (lambda: sb.nn.LayerNorm(4), (3,)),
+                                        ("2d", (1, 4, 4))])
+def test_explained_normalization_gradients_are_the_derived_values(norm, shape):
+    """The formulas explain shows (sums rewritten for reading) compute the gradients autodiff derives."""
+    from symbackprop.graph.traverse import leaves
+    if norm == "2d":
+        net = sb.nn.Sequential(sb.nn.Conv2d(1, 2, 3), sb.nn.BatchNorm2d(2), sb.nn.ReLU(), sb.nn.Flatten(),
+                               sb.nn.Linear(8, 1))
+    else:
+        net = sb.nn.Sequential(sb.nn.Linear(3, 4), norm(), sb.nn.Tanh(), sb.nn.Linear(4, 1))
+    x, y = sb.input("x", (None,) + shape), sb.input("y", (None, 1))
+    loss = sb.mse(net(x), y)
+    e = sb.explain(loss)
+    params = [n for n in leaves([loss]) if n.op == "param"]
+    g = sb.grad(loss, params)
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.normal(size=(5,) + shape), "y": rng.normal(size=(5, 1))}
+    feeds.update({p.name: rng.normal(size=p.shape) for p in params})
+    want = sb.evaluate([g[p] for p in params], feeds)
+    got = sb.evaluate([e.gradients[p] for p in params], feeds)
+    for p, a, b in zip(params, got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=p.name)
 
 
 def test_derive_and_train_accept_a_module_model_file(tmp_path, capsys):
