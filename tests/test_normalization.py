@@ -275,3 +275,29 @@ def test_dropout_is_the_identity_in_predict(dropout_runs):
     p = tr.params
     want = np.maximum(X @ p["fc1.weight"].T + p["fc1.bias"], 0) @ p["fc2.weight"].T + p["fc2.bias"]
     np.testing.assert_allclose(tr.predict(X), want, rtol=1e-12)
+
+
+class BNDropNet(sb.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = sb.nn.Linear(3, 8, bias=False)
+        self.bn = sb.nn.BatchNorm1d(8)
+        self.drop = sb.nn.Dropout(0.25)
+        self.fc2 = sb.nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.fc2(self.drop(sb.relu(self.bn(self.fc1(x)))))
+
+
+@pytest.mark.parametrize("backend", ["numba", "llvm"])
+def test_float32_batchnorm_with_dropout_trains_like_the_numpy_reference(backend):
+    X, Y = make_data(30)
+    runs = {}
+    for b in ("numpy", backend):
+        tr = sb.Trainer(BNDropNet(), loss="mse", optimizer=sb.optim.Adam(lr=0.01), backend=b, dtype="float32", seed=5)
+        tr.fit(X.astype(np.float32), Y.astype(np.float32), epochs=3, batch_size=8)  # shuffled, a last batch of 6
+        runs[b] = tr.state_dict()
+    for name, value in runs["numpy"].items():
+        assert runs[backend][name].dtype == value.dtype, name
+        np.testing.assert_allclose(np.asarray(runs[backend][name]), np.asarray(value), rtol=2e-4, atol=1e-5,
+                                   err_msg=name)

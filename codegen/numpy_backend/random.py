@@ -2,7 +2,7 @@
 reference every backend's translation must reproduce bit for bit.
 
 >>> dropout_mask(seed=0, t=1, stream=0, size=8, threshold=threshold(0.5), scale=2.0)
-array([2., 0., 0., 2., 2., 0., 0., 2.])
+array([0., 2., 0., 2., 2., 0., 2., 0.])
 """
 
 import math
