@@ -301,3 +301,25 @@ def test_float32_batchnorm_with_dropout_trains_like_the_numpy_reference(backend)
         assert runs[backend][name].dtype == value.dtype, name
         np.testing.assert_allclose(np.asarray(runs[backend][name]), np.asarray(value), rtol=2e-4, atol=1e-5,
                                    err_msg=name)
+
+
+@pytest.mark.parametrize("ours,theirs", [
+    (lambda: sb.nn.BatchNorm1d(4, affine=False), lambda: torch.nn.BatchNorm1d(4, affine=False)),
+    (lambda: sb.nn.BatchNorm1d(4, track_running_stats=False), lambda: torch.nn.BatchNorm1d(4, track_running_stats=False)),
+    (lambda: sb.nn.BatchNorm1d(4, eps=1e-3, momentum=0.5), lambda: torch.nn.BatchNorm1d(4, eps=1e-3, momentum=0.5)),
+    (lambda: sb.nn.LayerNorm(4, elementwise_affine=False), lambda: torch.nn.LayerNorm(4, elementwise_affine=False)),
+], ids=["bn-no-affine", "bn-no-running-stats", "bn-eps-momentum", "ln-no-affine"])
+def test_normalization_options_match_torch(ours, theirs):
+    X, Y = make_data(12)
+    net = sb.nn.Sequential(sb.nn.Linear(3, 4), ours(), sb.nn.Tanh(), sb.nn.Linear(4, 2))
+    tnet = torch.nn.Sequential(torch.nn.Linear(3, 4), theirs(), torch.nn.Tanh(), torch.nn.Linear(4, 2)).double()
+    tr = sb.Trainer(net, loss="mse", optimizer=sb.optim.SGD(lr=0.1), backend="numpy", seed=2)
+    tnet.load_state_dict(tr.state_dict())
+    tr.fit(X, Y, epochs=2, batch_size=4, shuffle=False)
+    torch_train(tnet, torch.optim.SGD(tnet.parameters(), lr=0.1), X, Y, 2, 4)
+    theirs_state = tnet.state_dict()
+    assert list(tr.state_dict()) == list(theirs_state)
+    for name, value in tr.state_dict().items():
+        np.testing.assert_allclose(np.asarray(value), theirs_state[name].numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+    tnet.eval()
+    np.testing.assert_allclose(tr.predict(X), tnet(torch.tensor(X)).detach().numpy(), rtol=1e-10, atol=1e-12)

@@ -388,7 +388,7 @@ class Trainer:
         feeds = None
         if X is not None:
             X, Y = self._prepare(X, Y)
-            feeds = {self.x.name: X, self.y.name: Y, **self._params}
+            feeds = {self.x.name: X, self.y.name: Y, **self._params, **self.dropout_masks(X.shape[0])}
         elif self._built_for is None:
             features = _input_features(self.net)
             if features is None:
