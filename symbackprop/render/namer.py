@@ -59,13 +59,17 @@ def is_residual(node):
     activations, named values), as ``x + F(x)`` in a residual block; its δ passes to each term."""
     if node.op != "map" or len(node.args) < 2 or node.attrs.body.expr != sum(node.attrs.body.variables):
         return False
-    return all(_layer_value(a) for a in node.args)
+    return all(a.op == "input" or _layer_value(a) for a in node.args) and \
+        any(a.op != "input" for a in node.args)
 
 
 def _layer_value(node):
-    return node.op == "input" or user_name(node) is not None or (layer_tag(node) is not None and
-                                                                  layer_tag(node)[0] in ("z", "a", "p")) \
-        or is_activation(node) or is_affine(node)
+    """A value a layer made: named by the user or a module, affine, or an activation of one."""
+    if user_name(node) is not None or (layer_tag(node) is not None and layer_tag(node)[0] in ("z", "a", "p")):
+        return True
+    if is_affine(node):
+        return True
+    return is_activation(node) and _layer_value(node.args[0]) and node.args[0].op != "input"
 
 
 def _reads_gamma(node, depth):
