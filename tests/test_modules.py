@@ -78,6 +78,15 @@ def test_explain_shows_batchnorm_in_textbook_form():
     assert "δ₁ = ∂L/∂z₁ = ((N δ₂ − x̂₂ ⊙ (Σₙ (x̂₂ ⊙ δ₂)) − Σₙ δ₂) ⊙ γ₂)/(N √(σ²₂ + 1e-05))" in text
 
 
+def test_explain_shows_batchnorm2d_compactly_over_batch_and_space():
+    x, y = sb.input("x", (None, 1, 4, 4)), sb.input("y", (None, 1))
+    net = sb.nn.Sequential(sb.nn.Conv2d(1, 2, 3), sb.nn.BatchNorm2d(2), sb.nn.ReLU(), sb.nn.Flatten(),
+                           sb.nn.Linear(8, 1))
+    text = str(sb.explain(sb.mse(net(x), y)))
+    assert ("δ₁ = ∂L/∂z₁ = (4N(γ₂ ⊙ δ₂) − x̂₂ ⊙ (Σ[axis 0,2,3] (x̂₂ ⊙ δ₂)) ⊙ γ₂ − (Σ[axis 0,2,3] δ₂) ⊙ γ₂)/"
+            "(4N √(σ²₂ + 1e-05))") in text
+
+
 @pytest.mark.parametrize("norm,shape", [(lambda: sb.nn.BatchNorm1d(4), (3,)), (lambda: sb.nn.LayerNorm(4), (3,)),
                                         ("2d", (1, 4, 4))])
 def test_explained_normalization_gradients_are_the_derived_values(norm, shape):

@@ -18,11 +18,17 @@ from symbackprop.graph.traverse import topo_order
 from symbackprop.render.names import layer_tag
 
 
+def _unshaped(node):
+    return node.args[0] if node.op == "reshape" else node
+
+
 def _mean_of(node):
-    """(z, axes) when ``node`` is the mean of z over axes (a sum times 1/count), else None."""
-    if node.op != "map" or len(node.args) != 1 or node.args[0].op != "reduce":
+    """(z, axes) when ``node`` is the mean of z over axes (a sum times 1/count, either maybe
+    reshaped to broadcast), else None."""
+    node = _unshaped(node)
+    if node.op != "map" or len(node.args) != 1 or _unshaped(node.args[0]).op != "reduce":
         return None
-    r = node.args[0]
+    r = _unshaped(node.args[0])
     if r.attrs.kind != "sum":
         return None
     count = 1
@@ -39,9 +45,18 @@ class _Normalized:
 
     def __init__(self, node):
         self.node = node
-        self.z, self.mu, self.var = node.args
         body = node.attrs.body
-        u, v, w = body.variables
+        self.ok = False
+        roles = None  # (z, μ, σ²) positions: operands may come in any order
+        for i, j, k in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)):
+            mean = _mean_of(node.args[j])
+            if mean is not None and mean[0] is node.args[i]:
+                roles = (i, j, k)
+                break
+        if roles is None:
+            return
+        self.z, self.mu, self.var = (node.args[r] for r in roles)
+        u, v, w = (body.variables[r] for r in roles)
         x = sp.Symbol("xhat", real=True)
         floats = {f: sp.Symbol(f"eps{i}", positive=True) for i, f in enumerate(body.expr.atoms(sp.Float))}
         back = {e: f for f, e in floats.items()}
@@ -88,6 +103,15 @@ class _Collapser:
             return body.expr.xreplace({v: self.inline(a, bind, False) for v, a in zip(body.variables, node.args)})
         if node.op == "reshape" and _strip(node.shape) == _strip(node.args[0].shape) and node not in self.stop:
             return self.inline(node.args[0], bind, top)  # (C,) as (1, C): the same under broadcasting
+        if node.op == "reshape" and node.args[0].op == "const" and np.unique(node.args[0].attrs.value.array).size == 1:
+            return self.inline(node.args[0], bind, top)  # a uniform constant in any shape
+        inner = node.args[0] if node.op == "reshape" else None
+        if inner is not None and inner.op == "map" and inner not in self.stop and \
+                all(a.shape == inner.shape or a.ndim == 0 for a in inner.args):
+            # (C,) → (C, 1, 1) of a map whose operands all have its shape: the map of the reshaped operands
+            body = inner.attrs.body
+            return body.expr.xreplace({v: self.inline(ops.reshape(a, node.shape) if a.ndim and a.op != "const" else a, bind, False)
+                                       for v, a in zip(body.variables, inner.args)})
         if node.op == "const":
             values = np.unique(np.asarray(node.attrs.value.array))
             if values.size == 1:
@@ -164,7 +188,17 @@ class _Collapser:
             inner = {s: bind[s] for s in v.free_symbols if s in bind}
             s = self.symbol(bind, ops.reduce("sum", ops.apply(v, inner, where="explain"), axes))
             total += c * s
-        return self.build(total, bind, node)
+        # operands constant along the axes, in the sum's shape: (N, 1) read as (N,), (C, 1, 1) as (C,)
+        shaped = {}
+        for sym in total.free_symbols:
+            n = bind.get(sym)
+            if n is None or n.op == "reduce":
+                continue
+            full = (1,) * (m.ndim - n.ndim) + tuple(n.shape)
+            kept = _strip(tuple(d for i, d in enumerate(full) if i not in axes))
+            if kept != _strip(n.shape):
+                shaped[sym] = ops.reshape(n, kept)
+        return self.build(total, {**bind, **shaped}, node)
 
     def tidy(self, node):
         """A rewritten output as one map over named values and sums, in its shortest form
