@@ -4,7 +4,9 @@
 ``__torch_function__``), so ``torch_module.load_state_dict(trainer.state_dict())`` works
 without converting anything; everywhere else it is an ordinary numpy array.
 
->>> import numpy as np
+>>> import sys
+
+import numpy as np
 >>> a = StateArray.of(np.ones(2))
 >>> type(a).__name__, float(a.sum())
 ('StateArray', 2.0)
@@ -30,7 +32,7 @@ class StateArray(np.ndarray):
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
-        import torch
+        torch = sys.modules["torch"]  # PyTorch is calling: it is loaded (and no dependency of ours)
 
         def convert(v):
             if isinstance(v, StateArray):
