@@ -4,13 +4,13 @@
 ``__torch_function__``), so ``torch_module.load_state_dict(trainer.state_dict())`` works
 without converting anything; everywhere else it is an ordinary numpy array.
 
->>> import sys
-
-import numpy as np
+>>> import numpy as np
 >>> a = StateArray.of(np.ones(2))
 >>> type(a).__name__, float(a.sum())
 ('StateArray', 2.0)
 """
+
+import sys
 
 import numpy as np
 
