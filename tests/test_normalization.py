@@ -217,6 +217,25 @@ def test_dropout_mask_has_the_right_zero_fraction_and_scale():
     np.testing.assert_array_equal(a, dropout_mask(7, 3, 0, 1000, threshold(0.5), 2.0))
 
 
+def test_dropout_mask_is_the_documented_hash():
+    """``codegen.program.DropoutMask``'s docstring, written out with Python ints (what another
+    backend implements), against the numpy reference, and pinned values."""
+    M, G = (1 << 64) - 1, 0x9E3779B97F4A7C15
+
+    def mix(z):
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M
+        return z ^ (z >> 31)
+
+    seed, t, stream, p = 12345, 7, 2, 0.3
+    key = mix((mix((seed + G * (stream + 1)) & M) + G * t) & M)
+    th = int(np.ceil(p * 2.0 ** 53))
+    want = [1 / (1 - p) if (mix((key + G * (i + 1)) & M) >> 11) >= th else 0.0 for i in range(257)]
+    np.testing.assert_array_equal(dropout_mask(seed, t, stream, 257, threshold(p), 1 / (1 - p)), want)
+    np.testing.assert_array_equal(dropout_mask(12345, 7, 2, 16, threshold(0.5), 2.0),
+                                  [0, 0, 0, 2, 0, 2, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0])
+
+
 @pytest.fixture(scope="module")
 def dropout_runs():
     """{backend: trainer} after 2 epochs of batches of 10 from the same seed."""
