@@ -218,3 +218,12 @@ def test_bad_state_dicts_and_batches_of_one_are_refused():
     tr.load_state_dict({k: v for k, v in state.items() if k != "1.running_var"}, strict=False)
     with pytest.raises(SymbackpropError, match="minibatch of 1 sample"):
         tr.fit(np.zeros((5, 2)), np.zeros((5, 3)), batch_size=2)
+
+
+def test_explain_shows_dropout_as_a_mask_on_the_activation():
+    x, y = sb.input("x", (None, 3)), sb.input("y", (None, 1))
+    net = sb.nn.Sequential(sb.nn.Linear(3, 4), sb.nn.ReLU(), sb.nn.Dropout(0.5), sb.nn.Linear(4, 1))
+    text = str(sb.explain(sb.mse(net(x), y)))
+    for line in ("ã₁ = a₁ ⊙ m", "ŷ = ã₁ W₂ᵀ + b₂", "δ₁ = ∂L/∂z₁ = (δ₂ W₂) ⊙ m ⊙ 𝟙[z₁ > 0]", "∂L/∂W₂ = δ₂ᵀ ã₁"):
+        assert line in text, line
+    assert "ã₁" not in str(sb.explain(sb.mse(net.eval()(x), y)))  # evaluation mode: no mask

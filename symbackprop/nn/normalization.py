@@ -240,7 +240,7 @@ class Dropout(Module):
         names.name(mask, "m" if k == 0 else f"m_{k}")
         if record is not None:
             record.masks.append((mask, self.p))
-        return x * mask
+        return names.tag(x * mask, "dropped", names.current_layer())  # ã = m ⊙ a
 
     def __repr__(self):
         return f"Dropout(p={self.p:g})"

@@ -59,9 +59,10 @@ class Name:
         return base + ("_{%s}" % self.sub if self.sub else "")
 
 
-#: layer roles beyond z, a, W, b: the values a normalization layer names
+#: layer roles beyond z, a, W, b: the values normalization and dropout layers name
 ROLES = {"xhat": Name("x", hat=True), "mu": Name("μ", latex_base=r"\mu"), "var": Name("σ²", latex_base=r"\sigma^{2}"),
-         "gamma": Name("γ", latex_base=r"\gamma"), "beta": Name("β", latex_base=r"\beta")}
+         "gamma": Name("γ", latex_base=r"\gamma"), "beta": Name("β", latex_base=r"\beta"),
+         "dropped": Name("ã", latex_base=r"\tilde{a}")}
 
 
 def _latex_word(word):
