@@ -181,6 +181,13 @@ class Module:
         """Evaluation mode: running statistics, no dropout (``predict`` always uses it)."""
         return self.train(False)
 
+    def __repr__(self):
+        children = self.named_children()
+        if not children:
+            return f"{type(self).__name__}()"
+        inner = "\n".join(f"  ({name}): " + repr(m).replace("\n", "\n  ") for name, m in children)
+        return f"{type(self).__name__}(\n{inner}\n)"
+
     # ---- building the graph ---------------------------------------------------------------
     def forward(self, x):
         raise ArgumentError(f"{type(self).__name__}: a module must define forward(self, x) returning the graph "
