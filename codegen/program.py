@@ -375,3 +375,34 @@ class TrainingProgram:
     hyper: str
     hyper_values: tuple  # the hyperparameters' names, in the order of hyper[1:]
     check: str
+
+
+@dataclass(frozen=True)
+class DropoutMask:
+    """An inverted-dropout mask drawn from a counter-based hash, identical on every backend:
+    out[i] = ``scale`` if keep(i) else 0 for every element i of out (flat C order over the
+    (n, ...) buffer of the minibatch), reading the seed from ``seed`` (an int64 constant
+    buffer, element 0) and the step number t from ``hyper`` (float64, element 0, an integer).
+
+    In unsigned 64-bit arithmetic (wrapping), with G = 0x9E3779B97F4A7C15 and
+    mix(z) = (z ⊕ z≫30)·0xBF58476D1CE4E5B9, then (z ⊕ z≫27)·0x94D049BB133111EB, then z ⊕ z≫31
+    (splitmix64's finaliser):
+
+        key = mix(mix(seed + G·(stream + 1)) + G·t)
+        keep(i) = mix(key + G·(i + 1)) ≫ 11  ≥  threshold
+
+    where ``threshold`` = ⌈p·2⁵³⌉ (the top 53 bits as a uniform number u in [0, 1): keep when
+    u ≥ p) and ``scale`` = 1/(1 − p) rounded to out's dtype."""
+    out: str
+    seed: str
+    hyper: str
+    stream: int
+    threshold: int
+    scale: float
+
+    def reads(self):
+        return (self.seed, self.hyper)
+
+    def describe(self):
+        return f"{self.out} = dropout_mask(seed={self.seed}, t={self.hyper}[0], stream={self.stream}, " \
+               f"keep if u >= {self.threshold}/2^53, scale={self.scale!r})"

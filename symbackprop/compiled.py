@@ -151,14 +151,14 @@ def _shape_function(shape):
     return lambda n: tuple(d if isinstance(d, int) else int(d(n)) for d in parts)
 
 
-def compile_training(loss, param_names, x, y, optimizer, backend):
+def compile_training(loss, param_names, x, y, optimizer, backend, **extra):
     """The backend's driver of the training program of ``loss`` (``symbackprop.lower.training``).
 
     Returns ``train(X, Y, params, state, hyper, perm, t0, bs, limit=-1) -> (steps, losses, status)``.
     """
     module = codegen.backend(backend)
     from symbackprop.lower.training import lower_training
-    return module.build_training(lower_training(loss, list(param_names), x, y, optimizer))
+    return module.build_training(lower_training(loss, list(param_names), x, y, optimizer, **extra))
 
 
 def _label_limits(outputs):

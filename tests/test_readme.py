@@ -39,3 +39,15 @@ def test_the_recurrence_example_runs():
     exec(compile("import numpy as np, symbackprop as sb\n" + part[start:part.index("```", start)],
                  "README.md (recurrence)", "exec"), namespace)
     assert "Wh" in str(namespace["g"][namespace["Wh"]])
+
+
+def test_the_modules_example_runs_and_prints_pytorch_names(capsys):
+    text = README.read_text()
+    part = text[text.index("## Modules, normalization, dropout"):]
+    start = part.index("```python") + len("```python")
+    namespace = {}
+    exec(compile(part[start:part.index("```", start)], "README.md (modules)", "exec"), namespace)
+    out = capsys.readouterr().out
+    printed = part[part.index("```\n", part.index("```", start) + 3) + 4:]
+    assert out.strip() == printed[:printed.index("```")].strip()
+    assert namespace["hist"].loss[-1] < namespace["hist"].loss[0]

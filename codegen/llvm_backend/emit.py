@@ -639,6 +639,10 @@ class ProgramEmitter:
         emit_pool(self, b, step, ptrs, n, dim_value, ltype)
 
     # ---- training: the minibatch's rows, an optimizer's update ------------------------------
+    def _dropoutmask(self, b, step, ptrs, n):
+        from codegen.llvm_backend.random import dropout_mask
+        dropout_mask(self, b, step, ptrs, n)
+
     def _gather(self, b, step, ptrs, n):
         X, R, O = ptrs[step.src], ptrs[step.rows], ptrs[step.out]
         row = size(tuple(self.shape(step.src))[1:])

@@ -405,6 +405,10 @@ class Emitter:
         from codegen.numba_backend.windows import pool_lines
         return pool_lines(self, step, prefix)
 
+    def _dropoutmask(self, step, prefix):
+        from codegen.numba_backend.random import dropout_mask_lines
+        return dropout_mask_lines(self, step, prefix)
+
     def _gather(self, step, prefix):
         X, R, O = self.var(step.src), self.var(step.rows), self.var(step.out)
         row = code(_size(tuple(self.shape(step.src))[1:]))

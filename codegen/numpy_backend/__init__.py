@@ -67,3 +67,5 @@ def build_training(tp):
         return steps, losses, None
 
     return train
+
+from codegen.numpy_backend import random as _random  # noqa: E402,F401 (registers the dropout mask's translation)

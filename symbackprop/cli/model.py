@@ -140,12 +140,9 @@ def _unprefixed(e):
 
 
 def input_features(net):
-    """The number of inputs the network's first Linear layer takes, or None if unknown."""
-    import symbackprop as sb
-    module = net
-    while isinstance(module, sb.nn.Sequential) and len(module):
-        module = module[0]
-    return getattr(module, "in_features", None)
+    """The number of inputs the network's first layer (its first submodule, recursively) takes, if a Linear."""
+    from symbackprop.nn.modules import first_layer
+    return getattr(first_layer(net), "in_features", None)
 
 
 def derive_loss(path):

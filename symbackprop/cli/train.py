@@ -345,6 +345,8 @@ def run(args):
     if acc is not None:
         print(f"training accuracy: {acc:.1f}%")
     if save is not None:
-        save_params(save, tr.params)
-        print(f"saved {len(tr.params)} params to {save} ({', '.join(tr.params)})")
+        state = {name: np.asarray(v) for name, v in tr.state_dict().items()}  # params, and buffers (BatchNorm)
+        save_params(save, state)
+        extra = len(state) - len(tr.params)
+        print(f"saved {len(tr.params)} params{f' and {extra} buffers' if extra else ''} to {save} ({', '.join(state)})")
     return 0

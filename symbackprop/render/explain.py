@@ -27,6 +27,7 @@ from symbackprop.render.namer import Namer, is_affine
 from symbackprop.render.names import Name, display_name
 from symbackprop.render.printer import LATEX, UNICODE
 from symbackprop.render.shared import SharedNames
+from symbackprop.render.sums import collapse_sums
 
 
 @dataclass
@@ -101,6 +102,8 @@ def explain(loss, wrt=None):
     deltas = [z for z in layers if z in cot]
     outs = [loss] + [cot[z] for z in deltas] + [grads[t] for t in targets]
     simple = simplify(outs, budget=SIMPLIFY_SECONDS, reuse=forward.reusable())
+    collapsed = collapse_sums(simple, forward.reusable(), stop=simple[1:1 + len(deltas)], keep=[simple[0], loss])
+    simple = collapsed  # with a normalization layer: its sums as a textbook has them
     s_loss, s_deltas, s_grads = simple[0], simple[1:1 + len(deltas)], simple[1 + len(deltas):]
     namer = Namer(simple, extra=[loss] + forward.reusable())
     for n, name in forward.names.items():

@@ -45,8 +45,43 @@ def is_affine(node):
         a = a.args[0] if a.op in ("reshape", "slice") else a
         named = user_name(a) is not None or layer_tag(a) is not None  # a hidden value a module named (hₜ)
         return (a.op in ("input", "pool") or named or is_activation(a) or is_affine(a)) and a.op != "transpose"
-    if node.op == "map" and len(node.args) >= 2 and node.attrs.body.expr == sum(node.attrs.body.variables):
-        return any(a.op in ("matmul", "conv") and is_affine(a) for a in node.args)
+    if node.op == "map" and len(node.args) >= 2 and node.attrs.body.expr == sum(node.attrs.body.variables) and \
+            any(a.op in ("matmul", "conv") and is_affine(a) for a in node.args):
+        return True
+    if is_residual(node):
+        return True
+    tag = layer_tag(node)  # a normalization layer's output zₖ = x̂ₖ ⊙ γₖ + βₖ: a layer of its own
+    return node.op == "map" and tag is not None and tag[0] == "z" and _reads_gamma(node, 2)
+
+
+def is_residual(node):
+    """A skip connection: the plain sum of two or more layer values (inputs, layers' outputs,
+    activations, named values), as ``x + F(x)`` in a residual block; its δ passes to each term."""
+    if node.op != "map" or len(node.args) < 2 or node.attrs.body.expr != sum(node.attrs.body.variables):
+        return False
+    return all(a.op == "input" or _layer_value(a) for a in node.args) and \
+        any(a.op != "input" for a in node.args)
+
+
+def _layer_value(node):
+    """A value a layer made: named by the user or a module, affine, or an activation of one."""
+    if user_name(node) is not None or (layer_tag(node) is not None and layer_tag(node)[0] in ("z", "a", "p")):
+        return True
+    if is_affine(node):
+        return True
+    return is_activation(node) and _layer_value(node.args[0]) and node.args[0].op != "input"
+
+
+def _reads_gamma(node, depth):
+    """Whether a normalization layer's γ is an operand of ``node`` within ``depth`` maps
+    (looking through reshapes: a per-channel γ is reshaped to (C, 1, 1))."""
+    for a in node.args:
+        a = a.args[0] if a.op == "reshape" else a
+        tag = layer_tag(a)
+        if tag is not None and tag[0] == "gamma":
+            return True
+        if depth > 1 and a.op == "map" and _reads_gamma(a, depth - 1):
+            return True
     return False
 
 

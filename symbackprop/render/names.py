@@ -59,6 +59,12 @@ class Name:
         return base + ("_{%s}" % self.sub if self.sub else "")
 
 
+#: layer roles beyond z, a, W, b: the values normalization and dropout layers name
+ROLES = {"xhat": Name("x", hat=True), "mu": Name("μ", latex_base=r"\mu"), "var": Name("σ²", latex_base=r"\sigma^{2}"),
+         "gamma": Name("γ", latex_base=r"\gamma"), "beta": Name("β", latex_base=r"\beta"),
+         "dropped": Name("ã", latex_base=r"\tilde{a}")}
+
+
 def _latex_word(word):
     for g, letter in GREEK.items():
         if letter == word:
@@ -160,7 +166,11 @@ def display_name(node):
         role, k, total = t
         if role == "output":
             return Name("y", hat=True)
-        return Name(role, str(k) if total > 1 else "")
+        sub = str(k) if total > 1 else ""
+        if role in ROLES:  # a normalization layer's values: x̂ₖ, μₖ, σ²ₖ, γₖ, βₖ
+            base = ROLES[role]
+            return Name(base.base, sub, base.hat, base.latex_base)
+        return Name(role, sub)
     if node.op in ("input", "param"):
         return pretty(node.name)
     return None

@@ -24,7 +24,7 @@ from symbackprop.graph.node import Expr
 from symbackprop.graph.rewrite import substitute
 from symbackprop.graph.traverse import leaves
 from symbackprop.nn.losses import LOSSES
-from symbackprop.nn.modules import Module
+from symbackprop.nn.modules import Module, building
 from symbackprop.optim import SGD, Optimizer
 from symbackprop.train import data
 from symbackprop.train.updates import Updater
@@ -83,8 +83,11 @@ class Trainer:
                 if isinstance(optimizer, str) else ""
             raise ArgumentError(f"Trainer: optimizer must be an sb.optim optimizer object{hint}, got "
                                 f"{type(self.optimizer).__name__} {self.optimizer!r}")
-        init_seed, self._shuffle_seed = np.random.SeedSequence(seed).spawn(2)
+        init_seed, self._shuffle_seed, mask_seed = np.random.SeedSequence(seed).spawn(3)
         self._params = net.init_params(seed=init_seed, dtype=dtype)
+        self._buffers = net.init_buffers(dtype=dtype)  # running statistics (BatchNorm), by PyTorch's names
+        #: the seed of dropout masks inside ``fit`` (``codegen.program.DropoutMask``)
+        self.dropout_seed = int(mask_seed.generate_state(1, np.uint64)[0]) & ((1 << 63) - 1)
         self._rng = np.random.default_rng(self._shuffle_seed)
         self._built_for = None
         self._updater = None
@@ -96,7 +99,9 @@ class Trainer:
         if self._built_for == n_features:
             return
         x = ops.input("x", (None,) + tuple(n_features), self.dtype)
-        out = self.net(x)
+        with building(training=True) as record:  # batch statistics, dropout; predict builds the eval graph
+            out = self.net(x)
+        self._stats, self._masks = list(record.stats), list(record.masks)
         if out.ndim != 2:
             raise ShapeError(f"Trainer: the network's output must be (N, k), got {out.describe()}")
         self.out_dim = out.shape[1]
@@ -128,7 +133,8 @@ class Trainer:
             if which == "step":
                 outputs = [self.loss_expr] + [self.grad_exprs[self.param_nodes[n]] for n in self._names]
             else:
-                outputs = self.output
+                with building(training=False):
+                    outputs = self.net(self.x)
             self._compiled[which] = compile(outputs, backend=self.backend)
         return self._compiled[which]
 
@@ -180,12 +186,14 @@ class Trainer:
     def predict(self, X):
         """The network's output on X (raw scores: logits for bce and cross_entropy)."""
         X, _ = self._prepare(X)
-        return self._function("predict")(x=X, **self._params)
+        f = self._function("predict")
+        feeds = {"x": X, **self._params, **self._buffers}
+        return f(**{k: v for k, v in feeds.items() if k in f.arg_names})
 
     def gradients(self, X, Y):
         """(loss, {name: ∂loss/∂param}) on all of X, Y at the current params."""
         X, Y = self._prepare(X, Y)
-        loss, *grads = self._function("step")(x=X, y=Y, **self._params)
+        loss, *grads = self._function("step")(x=X, y=Y, **self._params, **self.dropout_masks(X.shape[0]))
         return float(loss), dict(zip(self._names, grads))
 
     def fit(self, X, Y, epochs=1, batch_size=None, shuffle=True, verbose=None):
@@ -204,6 +212,9 @@ class Trainer:
         bs = min(bs, n)  # a batch larger than the data is the whole data
         epochs = _count("epochs", epochs, minimum=0)
         run = self._fused_epochs()
+        if self._stats and (bs == 1 or n % bs == 1):
+            raise ArgumentError(f"fit: a minibatch of 1 sample (batch_size={bs}, {n} samples) has no batch variance "
+                                "for BatchNorm to normalise with; choose a batch_size that leaves no batch of 1")
         hist = History()
         bar = progress_bar(epochs, verbose)
         # without a bar nothing needs the loop to pause: as many epochs per native call as
@@ -265,11 +276,15 @@ class Trainer:
     def _fused_epochs(self):
         """The backend's driver of the training program as ``run(X, Y, perm, bs)``."""
         if self._train_fn is None:
+            extra = {"stats": self._stats, "masks": self._masks, "seed": self.dropout_seed} \
+                if self._stats or self._masks else {}
             self._train_fn = compile_training(self.loss_expr, self._names, self.x, self.y, self.optimizer,
-                                              self.backend)
+                                              self.backend, **extra)
         train = self._train_fn
         params = [self._params[name] for name in self._names]
         state = [[self._updater.state[name][s] for s in self.optimizer.state] for name in self._names]
+        if self._stats:  # the running statistics: one more group, updated in place like optimizer state
+            state.append([self._buffers[name] for name, _, _ in self._stats])
         hyper = list(self.optimizer.hyper.values())
 
         def run(X, Y, perm, bs):
@@ -278,6 +293,7 @@ class Trainer:
             steps, losses, status = train(X, Y, params, state, hyper, perm, t0, bs)
             if status is None:
                 self._updater.t += steps
+                self._count_batches(steps)
                 return steps, losses, None
             # the failing step was applied in place: back to the params kept before the call,
             # then the finite steps again (the loop is deterministic), so they are the last finite ones
@@ -289,6 +305,7 @@ class Trainer:
             if steps:
                 train(X, Y, params, state, hyper, perm, t0, bs, limit=steps)
             self._updater.t = t0 + steps
+            self._count_batches(steps)
             epoch, step, what = status
             part = self._diagnose(X, Y, perm[epoch, step * bs:(step + 1) * bs])
             if part is None:  # the kernel saw it, the reference arithmetic does not: say what the kernel saw
@@ -302,7 +319,7 @@ class Trainer:
         """(what, param) went non-finite in one step on the rows ``idx``, computed with the
         evaluator and the reference update (on copies), or None if nothing does there."""
         from symbackprop.graph.evaluate import evaluate
-        feeds = {self.x.name: X[idx], self.y.name: Y[idx], **self._params}
+        feeds = {self.x.name: X[idx], self.y.name: Y[idx], **self._params, **self.dropout_masks(len(idx))}
         with np.errstate(all="ignore"):
             loss, *grads = evaluate([self.loss_expr] + [self.grad_exprs[self.param_nodes[n]] for n in self._names],
                                     feeds)
@@ -317,6 +334,42 @@ class Trainer:
         name = trial.step({k: v.copy() for k, v in self._params.items()},
                           {k: np.asarray(g, dtype=self.dtype) for k, g in zip(self._names, grads)})
         return None if name is None else (f"the updated value of {name} (or its optimizer state)", name)
+
+    def _count_batches(self, steps):
+        """``num_batches_tracked`` of every BatchNorm that trained: one per step, as PyTorch counts."""
+        for name, _, _ in self._stats:
+            if name.endswith("running_mean"):
+                self._buffers[name[:-len("running_mean")] + "num_batches_tracked"][...] += steps
+
+    def dropout_masks(self, n, t=None):
+        """{mask input name: array} the training step ``t`` (default: the next) draws for a
+        minibatch of ``n`` rows: the same numbers ``fit`` uses on every backend."""
+        from codegen.numpy_backend.random import dropout_mask, threshold
+        t = self._updater.t + 1 if t is None and self._updater is not None else (t or 1)
+        out = {}
+        for stream, (mask, p) in enumerate(getattr(self, "_masks", ())):
+            shape = (n,) + tuple(int(d) for d in mask.shape[1:])
+            out[mask.name] = dropout_mask(self.dropout_seed, t, stream, int(np.prod(shape)), threshold(p),
+                                          1.0 / (1.0 - p), mask.dtype).reshape(shape)
+        return out
+
+    # ---- state dict ---------------------------------------------------------------------
+    def state_dict(self):
+        """Params and buffers (BatchNorm's running statistics and batch count) by PyTorch's
+        ``state_dict`` names and in its order, as copies; ``torch.nn.Module.load_state_dict``
+        accepts it as it is (the arrays convert themselves to tensors)."""
+        from symbackprop.train.state import StateArray
+        out = {}
+        for name, _, kind in self.net.state_shapes():
+            source = self._params if kind == "param" else self._buffers
+            out[name] = StateArray.of(source[name])
+        return out
+
+    def load_state_dict(self, state, strict=True):
+        """Set params and buffers from ``state`` ({name: array or tensor}, e.g. a PyTorch
+        module's ``state_dict()``); with ``strict``, its names must be exactly ours."""
+        from symbackprop.train.state import load_state
+        load_state(self, state, strict)
 
     def draw(self, X=None, Y=None, expand=False):
         """A drawing (``sb.draw``) of one training step: the forward pass, the loss, every
@@ -335,7 +388,7 @@ class Trainer:
         feeds = None
         if X is not None:
             X, Y = self._prepare(X, Y)
-            feeds = {self.x.name: X, self.y.name: Y, **self._params}
+            feeds = {self.x.name: X, self.y.name: Y, **self._params, **self.dropout_masks(X.shape[0])}
         elif self._built_for is None:
             features = _input_features(self.net)
             if features is None:
@@ -357,10 +410,8 @@ class Trainer:
 
 def _input_features(net):
     """The number of inputs ``net``'s first Linear layer takes, or None if unknown."""
-    from symbackprop.nn.modules import Sequential
-    while isinstance(net, Sequential) and len(net):
-        net = net[0]
-    return getattr(net, "in_features", None)
+    from symbackprop.nn.modules import first_layer
+    return getattr(first_layer(net), "in_features", None)
 
 
 def _count(what, value, minimum):
