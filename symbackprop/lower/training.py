@@ -16,11 +16,12 @@ place) that every backend runs with the same few step kinds.
 
 import sympy as sp
 
-from codegen.program import Buffer, Gather, Program, TrainingProgram, Update
+from codegen.program import Buffer, Gather, Program, SquaredNorms, TrainingProgram, Update
 from symbackprop.autodiff import grad
 from symbackprop.errors import CompileError
 from symbackprop.graph.traverse import leaves
 from symbackprop.lower import lower, plan_memory, prepare
+from symbackprop.optim.options import EPOCH, NORMS
 
 #: names of the training program's own buffers ('%' never starts a user's leaf name here:
 #: the Trainer names its leaves x, y and the params by their module paths)
@@ -48,6 +49,12 @@ def lower_training(loss, param_names, x, y, optimizer):
     buffers[HYPER] = Buffer(HYPER, (1 + len(optimizer.hyper),), "float64", "control")
     buffers[CHECK] = Buffer(CHECK, (len(params),), "float64", "control")
     steps = [Gather(x.name, DATA_X, ROWS), Gather(y.name, DATA_Y, ROWS)] + list(base.steps)
+    # an optimizer configured with clipping, a schedule and gradient records (``sb.optim.options``)
+    # names hyper slots the loop fills: the epoch, and the squared gradient norms
+    slots = {name: 1 + j for j, name in enumerate(optimizer.hyper)}
+    epoch_slot, norms_slot = slots.get(EPOCH), slots.get(NORMS)
+    if norms_slot is not None:
+        steps.append(SquaredNorms(HYPER, tuple(base.outputs[1:1 + len(params)]), norms_slot))
     state = []
     for i, p in enumerate(params):
         names = tuple(f"%{s}.{p.name}" for s in optimizer.state)
@@ -63,4 +70,5 @@ def lower_training(loss, param_names, x, y, optimizer):
                    origins=base.origins, aliases=base.aliases, slots=slots, slot_sizes=slot_sizes)
     return TrainingProgram(step=step, x=DATA_X, y=DATA_Y, rows=ROWS, loss=base.outputs[0],
                            params=tuple(param_names), state=tuple(state), hyper=HYPER,
-                           hyper_values=tuple(optimizer.hyper), check=CHECK)
+                           hyper_values=tuple(optimizer.hyper), check=CHECK, epoch_slot=epoch_slot,
+                           norms_slot=norms_slot)
