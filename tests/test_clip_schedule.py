@@ -176,3 +176,39 @@ def test_bad_training_options_are_refused(kwargs, message):
 def test_bad_schedules_are_refused(make, message):
     with pytest.raises(SymbackpropError, match=message):
         make()
+
+
+# ---- the gradient-flow figure and table --------------------------------------------------------
+
+def test_gradient_flow_figure_renders_without_a_screen(tmp_path):
+    pytest.importorskip("matplotlib")
+    X, y = data()
+    tr = sb.Trainer(make_net(SIZES, "tanh"), loss="cross_entropy", optimizer=sb.optim.SGD(lr=0.3), backend="numpy")
+    hist = tr.fit(X, y, epochs=4, batch_size=BATCH)
+    path = sb.plot.gradient_flow(hist, tmp_path / "flow.png")
+    assert path.stat().st_size > 5000 and path.read_bytes()[:4] == b"\x89PNG"
+    fig = sb.plot.gradient_flow(hist.grad_norms, params=["0.bias", "4.bias"])
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["0.bias", "4.bias"]
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    with pytest.raises(ArgumentError, match="no gradient norms for"):
+        sb.plot.gradient_flow(hist, params=["9.weight"])
+    with pytest.raises(ArgumentError, match="give a History"):
+        sb.plot.gradient_flow(sb.History())
+
+
+def test_train_cli_prints_the_gradient_norm_table(tmp_path, capsys):
+    from symbackprop.cli import main
+    X, y = data()
+    (tmp_path / "model.py").write_text("net = sb.nn.Sequential(sb.nn.Linear(3, 6), sb.nn.Sigmoid(), "
+                                       "sb.nn.Linear(6, 6), sb.nn.Sigmoid(), sb.nn.Linear(6, 2))\n"
+                                       "loss = 'cross_entropy'\n")
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    assert main(["train", str(tmp_path / "model.py"), "--data", str(tmp_path / "d.npz"), "--epochs", "5",
+                 "--backend", "numpy", "--grad-norms"]) == 0
+    out = capsys.readouterr().out
+    table = out.split("gradient L2 norm (mean over each epoch's steps)\n")[1].splitlines()
+    assert table[0].split() == ["param", "epoch", "1", "epoch", "3", "epoch", "5", "last/max"]
+    assert [row.split()[0] for row in table[1:7]] == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight",
+                                                      "4.bias"]
+    assert all(float(v) > 0 for row in table[1:7] for v in row.split()[1:])
