@@ -454,10 +454,10 @@ class Emitter:
         so it vectorises), then their total."""
         H = self.var(step.out)
         lines, total = [], f"{prefix}tot"
-        lines.append(f"{total} = 0.0")
+        lines.append(f"{total} = np.float64(0)")  # float64 sums, whatever the gradients' dtype
         for i, grad in enumerate(step.grads):
             G, acc, k = self.var(grad), f"{prefix}q{i}", f"{prefix}k{i}"
-            lines += [f"{acc} = 0.0",
+            lines += [f"{acc} = np.float64(0)",
                       f"for {k} in range({G}.size):",
                       f"    {acc} += np.float64({G}[{k}]) * np.float64({G}[{k}])",
                       f"{H}[{step.offset + i}] = {acc}",

@@ -73,7 +73,7 @@ def training_source(tp):
         body += ["    if norms.shape[0] > 0:",
                  f"        for i in range({P}):",
                  "            norms[epoch, i] = acc[i] / ((ntot + bs - 1) // bs)",
-                 "            acc[i] = 0.0"]
+                 "            acc[i] = 0"]
     body += ["return steps"]
     lines = [f"@njit({JIT_OPTIONS})", f"def train({', '.join(params)}):"] + ["    " + line for line in body]
     doc = ", ".join(f"{em.var(a)}={a}" for a in step.args)
