@@ -15,7 +15,7 @@ With matplotlib installed it writes gradient_flow_<variant>.png (``sb.plot.gradi
 and vanishing_gradients.png (per-layer norms and loss curves of all variants).
 
     python examples/vanishing_gradients.py          # numpy backend: no compile time
-    python examples/vanishing_gradients.py llvm     # the compiled fused loop: the same numbers
+    python examples/vanishing_gradients.py llvm     # the compiled fused loop (same results up to rounding)
 """
 
 import sys

@@ -212,3 +212,34 @@ def test_train_cli_prints_the_gradient_norm_table(tmp_path, capsys):
     assert [row.split()[0] for row in table[1:7]] == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight",
                                                       "4.bias"]
     assert all(float(v) > 0 for row in table[1:7] for v in row.split()[1:])
+
+
+@pytest.mark.parametrize("backend", ["numba", "llvm"])
+def test_thresholds_and_schedule_parameters_are_runtime_values(backend):
+    """Another max_norm, step size and gamma reuse the compiled loop: nothing is baked in."""
+    X, y = data()
+    runs = []
+    for max_norm, step_size, gamma in ((0.4, 3, 0.5), (0.7, 2, 0.9)):
+        tr = sb.Trainer(make_net(SIZES, "tanh"), loss="cross_entropy",
+                        optimizer=sb.optim.SGD(lr=0.2, momentum=0.9, weight_decay=0.01), backend=backend, seed=1,
+                        clip_grad_norm=max_norm, lr_scheduler=sb.optim.StepLR(step_size=step_size, gamma=gamma))
+        runs.append(tr.compile(X, y)[1])
+    assert runs[1] is True
+
+
+@pytest.mark.parametrize("backend", ["numba", "llvm"])
+def test_float32_training_with_clipping_and_a_schedule_follows_the_numpy_reference(backend):
+    X, y = data()
+    results = []
+    for b in ("numpy", backend):
+        tr = sb.Trainer(make_net(SIZES, "tanh"), loss="cross_entropy", optimizer=sb.optim.Adam(lr=0.05),
+                        backend=b, dtype="float32", seed=1, clip_grad_value=0.03,
+                        lr_scheduler=sb.optim.CosineAnnealingLR(T_max=4))
+        hist = tr.fit(X, y, epochs=6, batch_size=BATCH, shuffle=False)
+        results.append((hist, tr.params))
+    (h0, p0), (h1, p1) = results
+    np.testing.assert_allclose(h1.loss, h0.loss, rtol=1e-4)
+    for name in p0:
+        assert p1[name].dtype == np.float32
+        np.testing.assert_allclose(p1[name], p0[name], rtol=1e-3, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(h1.grad_norms[name], h0.grad_norms[name], rtol=1e-3, atol=1e-6, err_msg=name)
