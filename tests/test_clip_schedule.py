@@ -243,3 +243,25 @@ def test_float32_training_with_clipping_and_a_schedule_follows_the_numpy_referen
         assert p1[name].dtype == np.float32
         np.testing.assert_allclose(p1[name], p0[name], rtol=1e-3, atol=1e-5, err_msg=name)
         np.testing.assert_allclose(h1.grad_norms[name], h0.grad_norms[name], rtol=1e-3, atol=1e-6, err_msg=name)
+
+
+def test_divergence_under_a_schedule_stops_at_the_same_step_with_the_same_params_on_every_backend():
+    """The replay of the finite steps after a failure runs at the same epochs' rates."""
+    rng = np.random.default_rng(5)
+    X = rng.uniform(-3, 3, size=(64, 1))
+    Y = 20 * np.sin(X) + X ** 2
+    outcomes = []
+    for backend in BACKENDS:
+        net = sb.nn.Sequential(sb.nn.Linear(1, 16), sb.nn.ReLU(), sb.nn.Linear(16, 16), sb.nn.ReLU(),
+                               sb.nn.Linear(16, 1))
+        tr = sb.Trainer(net, loss="mse", optimizer=sb.optim.SGD(lr=0.02, momentum=0.9), backend=backend, seed=0,
+                        lr_scheduler=sb.optim.StepLR(step_size=1, gamma=1.5))
+        tr.fit(X, Y, epochs=1, batch_size=16, shuffle=False)  # the schedule's epoch counts on from 1
+        with pytest.raises(sb.TrainingDiverged) as failed:
+            tr.fit(X, Y, epochs=50, batch_size=16, shuffle=False)
+        outcomes.append(((failed.value.epoch, failed.value.step), tr.params))
+    for (where, params), backend in zip(outcomes[1:], BACKENDS[1:]):
+        assert where == outcomes[0][0], backend
+        for name, value in params.items():
+            assert np.all(np.isfinite(value))
+            np.testing.assert_allclose(value, outcomes[0][1][name], rtol=1e-8, err_msg=f"{backend} {name}")
