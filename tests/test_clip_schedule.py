@@ -23,7 +23,8 @@ CONFIGS = {
         ("norm", 0.4)),
     "adam clip_grad_value CosineAnnealingLR": (
         lambda: sb.optim.Adam(lr=0.05, weight_decay=0.1),
-        lambda: dict(clip_grad_value=0.03, lr_scheduler=sb.optim.lr_scheduler.CosineAnnealingLR(T_max=4, eta_min=0.005)),
+        lambda: dict(clip_grad_value=0.03,
+                     lr_scheduler=sb.optim.lr_scheduler.CosineAnnealingLR(T_max=4, eta_min=0.005)),
         lambda torch, p: torch.optim.Adam(p, lr=0.05, weight_decay=0.1),
         lambda torch, o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=4, eta_min=0.005),
         ("value", 0.03)),

@@ -316,7 +316,8 @@ def grad_norm_table(grad_norms, marks):
     width = max(len("param"), *(len(n) for n in names))
     top = max((grad_norms[n][marks[-1]] for n in names), default=0.0)
     lines = ["gradient L2 norm (mean over each epoch's steps)",
-             "  " + "param".ljust(width) + "".join(f"{'epoch ' + str(e + 1):>11s}" for e in marks) + f"{'last/max':>11s}"]
+             "  " + "param".ljust(width) + "".join(f"{'epoch ' + str(e + 1):>11s}" for e in marks) +
+             f"{'last/max':>11s}"]
     for name in names:
         values = grad_norms[name]
         ratio = values[marks[-1]] / top if top > 0 else float("nan")

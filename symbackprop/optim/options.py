@@ -47,8 +47,8 @@ def clip_argument(name, value):
     if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)) or not np.isfinite(value):
         raise ArgumentError(f"Trainer: {name} must be a positive finite number or None, got {value!r}")
     if value <= 0:
-        raise ArgumentError(f"Trainer: {name} must be > 0 (the largest gradient {'norm' if 'norm' in name else 'element'}"
-                            f" kept), got {value!r}")
+        kept = "norm" if "norm" in name else "element"
+        raise ArgumentError(f"Trainer: {name} must be > 0 (the largest gradient {kept} kept), got {value!r}")
     return float(value)
 
 

@@ -242,7 +242,8 @@ class Trainer:
                     raise TrainingDiverged(
                         f"training diverged at epoch {done + epoch + 1}, step {step + 1}: {what} is NaN or inf; "
                         "the params are left at their last finite values (before this step); lower the learning "
-                        "rate, clip the gradients (Trainer(..., clip_grad_norm=1.0)) or check the data", epoch=done + epoch + 1, step=step + 1, param=param)
+                        "rate, clip the gradients (Trainer(..., clip_grad_norm=1.0)) or check the data",
+                        epoch=done + epoch + 1, step=step + 1, param=param)
                 hist.loss.extend(np.asarray(losses, dtype=np.float64).tolist())
                 for name, _ in self.net.parameter_shapes():  # in the network's order, first layer first
                     hist.grad_norms.setdefault(name, []).extend(norms[:, self._names.index(name)].tolist())
