@@ -8,7 +8,7 @@ makes the gradients larger, and within a few epochs the loss is inf — ``fit`` 
 before each update, as ``torch.nn.utils.clip_grad_norm_``, inside the fused loop) converges.
 
     python examples/exploding_gradients.py          # numpy backend: no compile time
-    python examples/exploding_gradients.py llvm     # the compiled fused loop (same results up to rounding)
+    python examples/exploding_gradients.py llvm     # the compiled fused loop (same outcome)
 """
 
 import sys
