@@ -355,6 +355,25 @@ class Update:
 
 
 @dataclass(frozen=True)
+class SquaredNorms:
+    """The squared L2 norms of gradients, into a float64 control buffer (the training
+    program's ``hyper``): ``out[offset + i] = Σ grads[i]²`` for each i (summed in float64 in
+    any order), then ``out[offset + len(grads)] = Σ_i out[offset + i]``, the total.  Runs
+    after the backward pass and before the ``Update`` steps, whose rules may read the total
+    (gradient-norm clipping); the driver reads the per-gradient values (gradient-flow
+    records)."""
+    out: str
+    grads: tuple
+    offset: int
+
+    def reads(self):
+        return self.grads
+
+    def describe(self):
+        return f"{self.out}[{self.offset}:{self.offset + len(self.grads) + 1}] = squared_norms({', '.join(self.grads)})"
+
+
+@dataclass(frozen=True)
 class TrainingProgram:
     """One training step as a kernel program, and what a driver needs to loop it over
     minibatches.
@@ -364,7 +383,9 @@ class TrainingProgram:
     param in place (``Update``), writing each param's finiteness sum into ``check``.  Its
     arguments are the data, ``rows``, the params, their optimizer state, ``hyper`` (the step
     number t, then the hyperparameters) and ``check``.  A driver runs it once per minibatch:
-    it sets ``rows`` and t, and stops at a non-finite loss or check (the step was applied)."""
+    it sets ``rows`` and t, and stops at a non-finite loss or check (the step was applied).
+    With ``epoch_slot`` and ``norms_slot`` set it also writes the epoch number and records
+    the gradient norms (see those fields)."""
     step: Program
     x: str
     y: str
@@ -375,6 +396,12 @@ class TrainingProgram:
     hyper: str
     hyper_values: tuple  # the hyperparameters' names, in the order of hyper[1:]
     check: str
+    #: hyper[epoch_slot]: the epoch number; at the start of each epoch e (0-based within one
+    #: call) the driver sets it to e0 + e, e0 being the value it held when the call began
+    epoch_slot: object = None
+    #: hyper[norms_slot + i]: ‖∂L/∂param i‖² of the last step (``SquaredNorms``); the driver
+    #: records each epoch's mean over its steps of their square roots
+    norms_slot: object = None
 
 
 @dataclass(frozen=True)

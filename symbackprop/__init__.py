@@ -26,6 +26,7 @@ from symbackprop.graph.evaluate import evaluate
 from symbackprop.gradcheck import GradcheckError, GradcheckReport, gradcheck
 from symbackprop.graph.rewrite import substitute
 from symbackprop import nn, optim
+from symbackprop import plot  # sb.plot.gradient_flow(hist); matplotlib only when drawing
 from symbackprop.nn.losses import bce, cross_entropy, hinge, l2, mse
 from symbackprop.train import History, Trainer
 from symbackprop.render import name

@@ -1,4 +1,5 @@
-"""Figures of a trained classifier: its decision boundary over the data, and its loss curve.
+"""Figures of training: the decision boundary of a classifier with its loss curve, and the
+gradient flow (per-layer gradient norms over the epochs, ``gradient_flow``).
 
 matplotlib is optional (``pip install -e ".[plot]"``) and imported only when a figure is
 drawn, with the non-interactive Agg backend, so nothing here needs a display.
@@ -77,6 +78,67 @@ def decision_figure(path, score, X, labels, loss, title="", threshold=0.0, resol
         bx.set_title("loss curve")
         bx.grid(True, alpha=0.3)
         fig.tight_layout()
+        fig.savefig(path, dpi=_DPI)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def gradient_flow(hist, path=None, params=None, title="gradient flow"):
+    """The gradient-flow figure of a training run: ``hist.grad_norms`` (a ``History``, or a
+    dict {param name: one gradient L2 norm per epoch}) per layer.
+
+    Left: each param's gradient norm over the epochs; right: each param's norm, first layer
+    on the left, at the first and at the last epoch (log scales: vanishing gradients show as
+    a slope over the layers of several orders of magnitude).  ``params`` picks the params
+    (default: those named ``*weight``, or all when none is).  Writes a PNG to ``path`` and
+    returns it, or returns the matplotlib Figure when ``path`` is None (close it yourself).
+    """
+    from symbackprop.errors import ArgumentError
+    norms = getattr(hist, "grad_norms", hist)
+    if not isinstance(norms, dict) or not norms:
+        raise ArgumentError("gradient_flow: give a History from fit (or a dict {param name: norms per epoch}) "
+                            "with at least one epoch of gradient norms")
+    if params is None:
+        params = [n for n in norms if n.endswith("weight")] or list(norms)
+    unknown = [p for p in params if p not in norms]
+    if unknown:
+        raise ArgumentError(f"gradient_flow: no gradient norms for {unknown}; recorded: {', '.join(norms)}")
+    if not available():
+        raise ImportError(f"gradient_flow needs matplotlib: {INSTALL_HINT}")
+    plt = _pyplot()
+    width, height = FIGURE_PIXELS
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(width / _DPI, height / _DPI), dpi=_DPI)
+    cmap = plt.get_cmap("viridis")
+    positive = True
+    for k, name in enumerate(params):
+        values = np.asarray(norms[name], dtype=np.float64)
+        positive = positive and bool(np.all(values > 0))
+        ax.plot(np.arange(1, len(values) + 1), values, color=cmap(k / max(len(params) - 1, 1)), linewidth=1.2,
+                label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("‖∂L/∂p‖ (mean over the epoch's steps)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(True, alpha=0.3)
+    layers = np.arange(len(params))
+    first = np.array([norms[p][0] for p in params], dtype=np.float64)
+    last = np.array([norms[p][-1] for p in params], dtype=np.float64)
+    bx.plot(layers, first, "o--", color="#999999", label="first epoch")
+    bx.plot(layers, last, "o-", color="#c2410c", label="last epoch")
+    bx.set_xticks(layers)
+    bx.set_xticklabels(params, rotation=45, ha="right", fontsize=7)
+    bx.set_ylabel("gradient norm")
+    bx.set_title("per layer (input side on the left)")
+    bx.legend(fontsize=7)
+    bx.grid(True, alpha=0.3)
+    if positive and np.all(first > 0) and np.all(last > 0):
+        ax.set_yscale("log")
+        bx.set_yscale("log")
+    fig.tight_layout()
+    if path is None:
+        return fig
+    try:
         fig.savefig(path, dpi=_DPI)
     finally:
         plt.close(fig)

@@ -29,6 +29,10 @@ EXPECTED = {
     "tutorial.py": r"7\. training .*\n.*\n.*training accuracy",
     "cnn_digits.py": r"∂L/∂W₁ = x ⋆\[p=1\] δ₁[\s\S]*test accuracy: (9\d|100)\.\d%",
     "rnn_sequence.py": r"δ₁ = ∂L/∂z₁ = \(δ₂ W_hh\) ⊙ \(1 − h₁²\)[\s\S]*LSTM .*test MSE",
+    "vanishing_gradients.py": r"δ₁ = ∂L/∂z₁ = \(δ₂ W₂\) ⊙ a₁ ⊙ \(1 − a₁\)[\s\S]*first/last[\s\S]*"
+                              r"the sigmoid net's first layer gets \d\.\de\+\d\d times less gradient than its last",
+    "exploding_gradients.py": r"without clipping:[\s\S]*training diverged at[\s\S]*with clip_grad_norm=1\.0:"
+                              r"[\s\S]*converged: training MSE",
 }
 
 #: generous per-example limit (the target is < 30 s with a cold kernel cache)

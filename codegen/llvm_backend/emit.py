@@ -716,6 +716,23 @@ class ProgramEmitter:
             b.store(acc, chk)
         store(b, b.load(chk), C, i64(step.index))
 
+    def _squarednorms(self, b, step, ptrs, n):
+        """Σ g² of each gradient into hyper[offset + i], in double (reassociated: a vector
+        reduction), then their total into hyper[offset + len(grads)]."""
+        H = ptrs[step.out]
+        total = c(0.0)
+        for i, grad in enumerate(step.grads):
+            acc = entry_alloca(b, DOUBLE, f"sq{i}")
+            b.store(c(0.0), acc)
+            G = ptrs[grad]
+            with loop(b, dim_value(b, size(self.shape(grad)), n), f"q{i}") as k:
+                v = to_double(b, load(b, G, k))
+                b.store(b.fadd(b.load(acc), b.fmul(v, v, flags=REASSOC), flags=REASSOC), acc)
+            value = b.load(acc)
+            store(b, value, H, i64(step.offset + i))
+            total = b.fadd(total, value)
+        store(b, total, H, i64(step.offset + len(step.grads)))
+
 
 def _ident(name):
     """A buffer name as a plain LLVM identifier (names of params may hold any printable text)."""

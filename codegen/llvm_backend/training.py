@@ -26,14 +26,15 @@ P = ctypes.c_void_p
 
 def training_ir(tp):
     """IR text of ``train(<step args but the rows>, perm, epochs, ntot, step0, bs, limit, <consts>,
-    <arenas>, losses, status) -> steps done``."""
+    <arenas>, losses, status, norms) -> steps done``."""
     step = tp.step
     mb = ModuleBuilder("symbackprop_train")
     pe = ProgramEmitter(mb, step)
     names = [a for a in step.args if a != tp.rows]
     argtys = [ltype(step.buffers[a].dtype).as_pointer() for a in names] + [I64.as_pointer()] + [I64] * 5 + \
              [ltype(step.buffers[k].dtype).as_pointer() for k in step.consts] + \
-             [ltype(d).as_pointer() for d in step.slot_sizes] + [DOUBLE.as_pointer(), I64.as_pointer()]
+             [ltype(d).as_pointer() for d in step.slot_sizes] + [DOUBLE.as_pointer(), I64.as_pointer()] + \
+             [DOUBLE.as_pointer()]
     fn = ir.Function(mb.module, ir.FunctionType(I64, argtys), "train")
     fn.attributes.add("nounwind")
     args = list(fn.args)
@@ -44,10 +45,10 @@ def training_ir(tp):
     consts = dict(zip(step.consts, args[k:k + len(step.consts)]))
     k += len(step.consts)
     arenas = dict(zip(step.slot_sizes, args[k:k + len(step.slot_sizes)]))
-    losses, status = args[-2:]
+    losses, status, norms = args[-3:]
     for arg, name in zip(args, [f"arg.{_ident(a)}" for a in names] +
                          ["perm", "epochs", "ntot", "step0", "bs", "limit"] + [f"const.{c_}" for c_ in step.consts] +
-                         [f"arena.{d}" for d in step.slot_sizes] + ["losses", "status"]):
+                         [f"arena.{d}" for d in step.slot_sizes] + ["losses", "status", "norms"]):
         arg.name = name
     for name, arg in given.items():
         if step.buffers[name].role in ("data", "param", "state"):
@@ -66,8 +67,15 @@ def training_ir(tp):
     batch_at = entry_alloca(b, I64, "batch.at")
     what_at = entry_alloca(b, I64, "what.at")
     hyper, check = given[tp.hyper], given[tp.check]
+    nparams = len(tp.params)
+    e0 = load(b, hyper, i64(tp.epoch_slot if tp.epoch_slot is not None else 0))
+    accs = [entry_alloca(b, DOUBLE, f"norm.{i}") for i in range(nparams)] if tp.norms_slot is not None else []
+    for acc in accs:
+        b.store(c(0.0), acc)
     with loop(b, epochs, "epoch") as epoch:
         b.store(c(0.0), total)
+        if tp.epoch_slot is not None:  # the epoch number, for schedules
+            store(b, b.fadd(e0, b.sitofp(epoch, DOUBLE)), hyper, i64(tp.epoch_slot))
         with loop(b, nbatches, "batch") as j:
             go = fn.append_basic_block("step")
             b.cbranch(b.icmp_signed("==", b.load(steps), limit), done, go)
@@ -96,7 +104,14 @@ def training_ir(tp):
             b.position_at_end(ok)
             b.store(b.fadd(b.load(total), b.fmul(loss, b.sitofp(n, DOUBLE))), total)
             b.store(b.add(b.load(steps), i64(1)), steps)
+            sqrt = mb.math.function("sqrt")
+            for i, acc in enumerate(accs):  # the gradient-flow record: each epoch's mean of ‖g‖
+                b.store(b.fadd(b.load(acc), b.call(sqrt, [load(b, hyper, i64(tp.norms_slot + i))])), acc)
         store(b, b.fdiv(b.load(total), b.sitofp(ntot, DOUBLE)), losses, epoch)
+        for i, acc in enumerate(accs):
+            store(b, b.fdiv(b.load(acc), b.sitofp(nbatches, DOUBLE)), norms,
+                  b.add(b.mul(epoch, i64(nparams), flags=["nsw"]), i64(i), flags=["nsw"]))
+            b.store(c(0.0), acc)
     b.ret(b.load(steps))
     b.position_at_end(done)
     b.ret(b.load(steps))
@@ -110,13 +125,15 @@ def training_ir(tp):
 
 
 def build_training(tp):
-    """A function ``train(X, Y, params, state, hyper, perm, t0, bs, limit=-1) -> (steps, losses,
-    status)`` running the fused loop; ``params``/``state`` are lists of arrays updated in place;
-    ``status`` is None or (epoch, step, what), see the module doc."""
+    """A function ``train(X, Y, params, state, hyper, perm, t0, bs, limit=-1, norms=None) -> (steps,
+    losses, status)`` running the fused loop; ``params``/``state`` are lists of arrays updated in
+    place; ``status`` is None or (epoch, step, what), see the module doc; ``norms`` (epochs ×
+    params, float64, optional) receives each epoch's mean gradient norms."""
     step = tp.step
     names = [a for a in step.args if a != tp.rows]
-    sig = [P] * (len(names) + 1) + [ctypes.c_int64] * 5 + [P] * (len(step.consts) + len(step.slot_sizes) + 2)
-    described = f"train rows={tp.rows} loss={tp.loss} check={tp.check}\n" + structure(step)
+    sig = [P] * (len(names) + 1) + [ctypes.c_int64] * 5 + [P] * (len(step.consts) + len(step.slot_sizes) + 3)
+    described = f"train rows={tp.rows} loss={tp.loss} check={tp.check} epoch={tp.epoch_slot} " \
+        f"norms={tp.norms_slot}\n" + structure(step)
     kernel = jit.Kernel(lambda: training_ir(tp)[0], {"train": (ctypes.c_int64, sig)}, structure=described)
     fn = kernel.functions["train"]
     consts = [flat(np.asarray(step.consts[k], dtype=step.buffers[k].dtype)) for k in step.consts]
@@ -130,10 +147,13 @@ def build_training(tp):
         check = np.zeros(len(tp.params))
         return (arenas, hyper, check), [address(a) for a in arenas], hyper, check
 
-    def train(X, Y, params, state, hyper, perm, t0, bs, limit=-1):
+    def train(X, Y, params, state, hyper, perm, t0, bs, limit=-1, norms=None):
         n_rows = min(bs, perm.shape[1])
         _, arena_ptrs, hyper_buf, check = scratch.get(n_rows, lambda: buffers(n_rows))
-        hyper_buf[1:] = hyper
+        hyper_buf[1:1 + len(hyper)] = hyper
+        if norms is None or norms.shape != (perm.shape[0], len(tp.params)) or norms.dtype != np.float64 or \
+                not norms.flags.c_contiguous:
+            norms = np.zeros((perm.shape[0], len(tp.params)))
         values = {tp.x: np.ascontiguousarray(X, dtype=dtypes[tp.x]), tp.y: np.ascontiguousarray(Y, dtype=dtypes[tp.y]),
                   tp.hyper: hyper_buf, tp.check: check}
         values.update(zip(tp.params, params))
@@ -146,7 +166,7 @@ def build_training(tp):
         losses = np.zeros(perm.shape[0])
         status = np.full(3, -1, dtype=np.int64)
         steps = fn(*[address(values[a]) for a in names], address(perm), perm.shape[0], perm.shape[1], int(t0),
-                   int(bs), int(limit), *const_ptrs, *arena_ptrs, address(losses), address(status))
+                   int(bs), int(limit), *const_ptrs, *arena_ptrs, address(losses), address(status), address(norms))
         return int(steps), losses, tuple(int(v) for v in status) if status[0] >= 0 else None
 
     return Compiled(train, kernel)

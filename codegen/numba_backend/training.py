@@ -28,18 +28,22 @@ from codegen.program import comment
 
 def training_source(tp):
     """numba source of ``train(<step args>, perm, step0, bs, limit, <consts>, <arenas>, losses,
-    status) -> steps done`` for the training program ``tp``."""
+    status, norms) -> steps done`` for the training program ``tp``."""
     step = tp.step
     em = Emitter(step)
     args = [em.var(a) for a in step.args if a != tp.rows]  # the rows are a view of perm, made per step
     consts = [em.var(c) for c in step.consts]
     arenas = [f"arena_{d}" for d in step.slot_sizes]
-    params = args + ["perm", "step0", "bs", "limit"] + consts + arenas + ["losses", "status"]
+    params = args + ["perm", "step0", "bs", "limit"] + consts + arenas + ["losses", "status", "norms"]
     rows, hyper, check, loss = em.var(tp.rows), em.var(tp.hyper), em.var(tp.check), em.var(tp.loss)
+    P = len(tp.params)
+    epoch_lines = [] if tp.epoch_slot is None else [f"    {hyper}[{tp.epoch_slot}] = e0 + epoch"]
     body = ["ntot = perm.shape[1]",
             "steps = 0",
+            f"e0 = {hyper}[{tp.epoch_slot if tp.epoch_slot is not None else 0}]",
+            f"acc = np.zeros({P})",
             "for epoch in range(perm.shape[0]):",
-            "    total = 0.0",
+            "    total = 0.0"] + epoch_lines + [
             "    for start in range(0, ntot, bs):",
             "        if steps == limit:",
             "            return steps",
@@ -60,17 +64,27 @@ def training_source(tp):
               "    return steps",
               "total += loss * n",
               "steps += 1"]
+    if tp.norms_slot is not None:  # the gradient-flow record: each epoch's mean of ‖g‖ per param
+        inner += [f"for i in range({P}):",
+                  f"    acc[i] += math.sqrt({hyper}[{tp.norms_slot} + i])"]
     body += ["        " + line for line in inner]
-    body += ["    losses[epoch] = total / ntot", "return steps"]
+    body += ["    losses[epoch] = total / ntot"]
+    if tp.norms_slot is not None:
+        body += ["    if norms.shape[0] > 0:",
+                 f"        for i in range({P}):",
+                 "            norms[epoch, i] = acc[i] / ((ntot + bs - 1) // bs)",
+                 "            acc[i] = 0"]
+    body += ["return steps"]
     lines = [f"@njit({JIT_OPTIONS})", f"def train({', '.join(params)}):"] + ["    " + line for line in body]
     doc = ", ".join(f"{em.var(a)}={a}" for a in step.args)
     return header(em) + f"# arguments: {comment(doc)}\n" + "\n".join(lines) + "\n"
 
 
 def build_training(tp):
-    """A function ``train(X, Y, params, state, hyper, perm, t0, bs, limit=-1) -> (steps, losses,
-    status)`` running the fused loop; ``params``/``state`` are lists of arrays updated in place;
-    ``status`` is None or (epoch, step, what), see the module doc."""
+    """A function ``train(X, Y, params, state, hyper, perm, t0, bs, limit=-1, norms=None) -> (steps,
+    losses, status)`` running the fused loop; ``params``/``state`` are lists of arrays updated in
+    place; ``status`` is None or (epoch, step, what), see the module doc; ``norms`` (epochs ×
+    params, float64, optional) receives each epoch's mean gradient norms."""
     source = training_source(tp)
     kernel = cache.CachedKernel(source, "train")
     step = tp.step
@@ -82,17 +96,18 @@ def build_training(tp):
         hyper = np.zeros(step.buffers[tp.hyper].shape[0])
         return arenas, hyper, np.zeros(len(tp.params)), None
 
-    def train(X, Y, params, state, hyper, perm, t0, bs, limit=-1):
+    def train(X, Y, params, state, hyper, perm, t0, bs, limit=-1, norms=None):
         n_rows = min(bs, perm.shape[1])
         arenas, hyper_buf, check, rows = scratch.get(n_rows, lambda: buffers(n_rows))
-        hyper_buf[1:] = hyper
+        hyper_buf[1:1 + len(hyper)] = hyper
+        norms = np.zeros((0, len(tp.params))) if norms is None else norms
         values = {tp.x: flat(X), tp.y: flat(Y), tp.rows: rows, tp.hyper: hyper_buf, tp.check: check}
         values.update({name: p.reshape(-1) for name, p in zip(tp.params, params)})
         values.update({name: s.reshape(-1) for names, group in zip(tp.state, state) for name, s in zip(names, group)})
         losses = np.zeros(perm.shape[0])
         status = np.full(3, -1, dtype=np.int64)
         steps = kernel(*[values[a] for a in step.args if a != tp.rows], perm, t0, bs, limit, *consts, *arenas,
-                       losses, status)
+                       losses, status, norms)
         return int(steps), losses, tuple(int(v) for v in status) if status[0] >= 0 else None
 
     train.source = source

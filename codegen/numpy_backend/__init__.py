@@ -32,15 +32,20 @@ def build(program):
 
 
 def build_training(tp):
-    """The training program's driver: ``train(X, Y, params, state, hyper, perm, t0, bs, limit=-1)
-    -> (steps, losses, status)``, the same loop and status as the compiled backends' (see the
-    numba backend's ``training.py``), running each step's translations with numpy."""
+    """The training program's driver: ``train(X, Y, params, state, hyper, perm, t0, bs, limit=-1,
+    norms=None) -> (steps, losses, status)``, the same loop and status as the compiled backends'
+    (see the numba backend's ``training.py``), running each step's translations with numpy;
+    ``norms`` (epochs × params, optional) receives each epoch's mean gradient norms."""
     step = tp.step
 
-    def train(X, Y, params, state, hyper, perm, t0, bs, limit=-1):
+    def train(X, Y, params, state, hyper, perm, t0, bs, limit=-1, norms=None):
         env = dict(step.consts)
-        env.update({tp.x: X, tp.y: Y, tp.hyper: np.concatenate([[0.0], np.asarray(hyper, np.float64)]),
-                    tp.check: np.zeros(len(params))})
+        hyper_buf = np.zeros(step.buffers[tp.hyper].shape[0])
+        hyper_buf[1:1 + len(hyper)] = hyper
+        env.update({tp.x: X, tp.y: Y, tp.hyper: hyper_buf, tp.check: np.zeros(len(params))})
+        e0 = hyper_buf[tp.epoch_slot] if tp.epoch_slot is not None else 0.0
+        record = tp.norms_slot is not None and norms is not None
+        acc = np.zeros(len(params))
         env.update(zip(tp.params, params))
         env.update({name: s for names, group in zip(tp.state, state) for name, s in zip(names, group)})
         ntot, steps = perm.shape[1], 0
@@ -48,6 +53,8 @@ def build_training(tp):
         with np.errstate(all="ignore"):
             for epoch in range(perm.shape[0]):
                 total = 0.0
+                if tp.epoch_slot is not None:
+                    hyper_buf[tp.epoch_slot] = e0 + epoch
                 for start in range(0, ntot, bs):
                     if steps == limit:
                         return steps, losses, None
@@ -63,7 +70,12 @@ def build_training(tp):
                         return steps, losses, (epoch, start // bs, bad[0])
                     total += loss * n
                     steps += 1
+                    if record:
+                        acc += np.sqrt(hyper_buf[tp.norms_slot:tp.norms_slot + len(params)])
                 losses[epoch] = total / ntot
+                if record:
+                    norms[epoch] = acc / -(-ntot // bs)
+                    acc[:] = 0.0
         return steps, losses, None
 
     return train

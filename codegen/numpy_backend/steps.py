@@ -13,7 +13,7 @@ import numpy as np
 import sympy as sp
 
 from codegen.program import (Broadcast, Concat, Conv, Gather, Map, MatMul, OneHot, Pad, Reduce, Reshape, ScatterAdd,
-                             Pool, Slice, Take, Transpose, Update, View)
+                             Pool, Slice, SquaredNorms, Take, Transpose, Update, View)
 
 N = sp.Symbol("N", integer=True, positive=True)
 
@@ -194,6 +194,16 @@ def _update(step, env, out, n):
     for target, array in written:
         array[...] = new[target]
     return p
+
+
+@translates(SquaredNorms)
+def _squared_norms(step, env, out, n):
+    h = env[step.out]
+    for i, g in enumerate(step.grads):
+        g = np.asarray(env[g], dtype=np.float64).reshape(-1)
+        h[step.offset + i] = float(np.dot(g, g))
+    h[step.offset + len(step.grads)] = float(np.sum(h[step.offset:step.offset + len(step.grads)]))
+    return h
 
 
 @translates(View)

@@ -63,6 +63,9 @@ def register(subparsers):
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the initial weights and shuffling, >= 0 (default: 0)")
+    p.add_argument("--grad-norms", action="store_true",
+                   help="print a table of each param's gradient L2 norm (mean over an epoch's steps) at the first, "
+                        "middle and last epochs: vanishing or exploding gradients show as a trend over the layers")
     p.add_argument("--save", metavar="PARAMS.npz",
                    help="write the trained params, one array per name (.npz is added to a name without a "
                         "suffix); checked before training, never the data or model file")
@@ -298,6 +301,30 @@ def accuracy(loss, scores, y):
     return None
 
 
+def grad_norm_table(grad_norms, marks):
+    """A text table: one row per param (first layer first), one column per epoch in ``marks``
+    (0-based), each the param's gradient norm in that epoch, and the last epoch's norm
+    relative to the largest of the last epoch.
+
+    >>> print(grad_norm_table({"0.weight": [1e-4, 2e-5], "2.weight": [0.5, 0.25]}, [0, 1]))
+    gradient L2 norm (mean over each epoch's steps)
+      param       epoch 1    epoch 2   last/max
+      0.weight     0.0001      2e-05    8.0e-05
+      2.weight        0.5       0.25    1.0e+00
+    """
+    names = list(grad_norms)
+    width = max(len("param"), *(len(n) for n in names))
+    top = max((grad_norms[n][marks[-1]] for n in names), default=0.0)
+    lines = ["gradient L2 norm (mean over each epoch's steps)",
+             "  " + "param".ljust(width) + "".join(f"{'epoch ' + str(e + 1):>11s}" for e in marks) +
+             f"{'last/max':>11s}"]
+    for name in names:
+        values = grad_norms[name]
+        ratio = values[marks[-1]] / top if top > 0 else float("nan")
+        lines.append("  " + name.ljust(width) + "".join(f"{values[e]:11.4g}" for e in marks) + f"{ratio:11.1e}")
+    return "\n".join(lines)
+
+
 def run(args):
     """Load, train, report, save; returns 0 (user errors raise SymbackpropError: exit status 2)."""
     import symbackprop as sb
@@ -341,6 +368,8 @@ def run(args):
         print(f"  epoch {epoch + 1:5d}  loss {hist.loss[epoch]:.6g}")
     print(f"trained {args.epochs} epochs ({hist.steps} steps) in {time.perf_counter() - t0:.2f} s, "
           f"{1e6 * hist.seconds_per_step:.0f} µs/step")
+    if args.grad_norms:
+        print(grad_norm_table(hist.grad_norms, marks))
     acc = accuracy(loss_name, tr.predict(X), y)
     if acc is not None:
         print(f"training accuracy: {acc:.1f}%")

@@ -17,11 +17,12 @@ place) that every backend runs with the same few step kinds.
 import numpy as np
 import sympy as sp
 
-from codegen.program import Buffer, DropoutMask, Gather, Program, TrainingProgram, Update
+from codegen.program import Buffer, DropoutMask, Gather, Program, SquaredNorms, TrainingProgram, Update
 from symbackprop.autodiff import grad
 from symbackprop.errors import CompileError
 from symbackprop.graph.traverse import leaves
 from symbackprop.lower import lower, plan_memory, prepare
+from symbackprop.optim.options import EPOCH, NORMS
 
 #: names of the training program's own buffers ('%' never starts a user's leaf name here:
 #: the Trainer names its leaves x, y and the params by their module paths)
@@ -60,6 +61,12 @@ def lower_training(loss, param_names, x, y, optimizer, stats=(), masks=(), seed=
     steps += _mask_steps(masks, seed, buffers, consts)
     steps += list(base.steps)
     steps += _stat_updates(stats, base.outputs[1 + len(params):], buffers, params, tuple(optimizer.hyper))
+    # an optimizer configured with clipping, a schedule and gradient records (``sb.optim.options``)
+    # names hyper slots the loop fills: the epoch, and the squared gradient norms
+    hyper_at = {name: 1 + j for j, name in enumerate(optimizer.hyper)}
+    epoch_slot, norms_slot = hyper_at.get(EPOCH), hyper_at.get(NORMS)
+    if norms_slot is not None:
+        steps.append(SquaredNorms(HYPER, tuple(base.outputs[1:1 + len(params)]), norms_slot))
     state = []
     for i, p in enumerate(params):
         names = tuple(f"%{s}.{p.name}" for s in optimizer.state)
@@ -77,7 +84,8 @@ def lower_training(loss, param_names, x, y, optimizer, stats=(), masks=(), seed=
                    origins=base.origins, aliases=base.aliases, slots=slots, slot_sizes=slot_sizes)
     return TrainingProgram(step=step, x=DATA_X, y=DATA_Y, rows=ROWS, loss=base.outputs[0],
                            params=tuple(param_names), state=tuple(state), hyper=HYPER,
-                           hyper_values=tuple(optimizer.hyper), check=CHECK)
+                           hyper_values=tuple(optimizer.hyper), check=CHECK, epoch_slot=epoch_slot,
+                           norms_slot=norms_slot)
 
 
 #: the int64 constant holding the seed of dropout masks (a value passed in, not baked into code)

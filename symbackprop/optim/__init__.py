@@ -96,4 +96,7 @@ class Adam(Optimizer):
         )
 
 
-__all__ = ["Optimizer", "SGD", "Adam"]
+from symbackprop.optim import lr_scheduler  # noqa: E402  (schedules: sb.optim.lr_scheduler.StepLR, ...)
+from symbackprop.optim.lr_scheduler import CosineAnnealingLR, StepLR  # noqa: E402
+
+__all__ = ["Optimizer", "SGD", "Adam", "lr_scheduler", "StepLR", "CosineAnnealingLR"]

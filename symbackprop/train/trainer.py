@@ -36,10 +36,13 @@ PERM_ELEMENTS = 1 << 22
 
 @dataclass
 class History:
-    """What ``fit`` did: ``loss`` holds one mean training loss per epoch."""
+    """What ``fit`` did: ``loss`` holds one mean training loss per epoch; ``grad_norms``
+    {param name: one number per epoch}, the mean over the epoch's minibatch steps of the L2
+    norm of that param's gradient (before any clipping), recorded inside the training loop."""
     loss: list = field(default_factory=list)
     seconds: float = 0.0
     steps: int = 0
+    grad_norms: dict = field(default_factory=dict)
 
     @property
     def epochs(self):
@@ -63,9 +66,17 @@ class Trainer:
     ``loss`` is ``"mse"``, ``"bce"`` (logits), ``"cross_entropy"`` (logits, int labels),
     ``"hinge"`` (labels ±1), a callable ``loss(yhat, y) -> scalar Expr``, or a scalar Expr over
     inputs named ``yhat`` and ``y``.  The graph is built on the first call that sees data.
+
+    ``clip_grad_norm`` scales every gradient by min(1, max_norm / (total norm + 1e-6)), the
+    total norm taken over all params' gradients (``torch.nn.utils.clip_grad_norm_``);
+    ``clip_grad_value`` clamps each gradient element to [−v, v] (``clip_grad_value_``);
+    ``lr_scheduler`` (``sb.optim.lr_scheduler.StepLR`` or ``CosineAnnealingLR``) sets the
+    learning rate of each epoch, as PyTorch's scheduler stepped once after every epoch.  All
+    three run inside the fused training loop, before each optimizer update.
     """
 
-    def __init__(self, net, loss="mse", optimizer=None, backend="auto", dtype="float64", seed=0):
+    def __init__(self, net, loss="mse", optimizer=None, backend="auto", dtype="float64", seed=0,
+                 clip_grad_norm=None, clip_grad_value=None, lr_scheduler=None):
         if not isinstance(net, Module):
             raise ArgumentError(f"Trainer: net must be an sb.nn module, got {type(net).__name__}")
         if isinstance(loss, str) and loss not in LOSSES:
@@ -83,6 +94,9 @@ class Trainer:
                 if isinstance(optimizer, str) else ""
             raise ArgumentError(f"Trainer: optimizer must be an sb.optim optimizer object{hint}, got "
                                 f"{type(self.optimizer).__name__} {self.optimizer!r}")
+        from symbackprop.optim.options import check_options
+        self._options = check_options(clip_grad_norm, clip_grad_value, lr_scheduler)
+        self._epochs_done = 0  # epochs trained so far, over every fit: the schedule's epoch number
         init_seed, self._shuffle_seed, mask_seed = np.random.SeedSequence(seed).spawn(3)
         self._params = net.init_params(seed=init_seed, dtype=dtype)
         self._buffers = net.init_buffers(dtype=dtype)  # running statistics (BatchNorm), by PyTorch's names
@@ -232,16 +246,20 @@ class Trainer:
                 else:  # one batch per epoch: its order changes nothing, so no draw is needed
                     perm[:] = np.arange(n)
                 started = time.perf_counter()
-                steps, losses, failed = run(X, Y, perm, bs)
+                steps, losses, failed, norms = run(X, Y, perm, bs)
                 hist.steps += steps
                 if failed is not None:
                     epoch, step, what, param = failed
                     raise TrainingDiverged(
                         f"training diverged at epoch {done + epoch + 1}, step {step + 1}: {what} is NaN or inf; "
                         "the params are left at their last finite values (before this step); lower the learning "
-                        "rate or check the data", epoch=done + epoch + 1, step=step + 1, param=param)
+                        "rate, clip the gradients (Trainer(..., clip_grad_norm=1.0)) or check the data",
+                        epoch=done + epoch + 1, step=step + 1, param=param)
                 hist.loss.extend(np.asarray(losses, dtype=np.float64).tolist())
+                for name, _ in self.net.parameter_shapes():  # in the network's order, first layer first
+                    hist.grad_norms.setdefault(name, []).extend(norms[:, self._names.index(name)].tolist())
                 done += count
+                self._epochs_done += count
                 if bar is not None:
                     bar.update(count)
                     bar.set_postfix(loss=f"{hist.loss[-1]:.4g}",
@@ -275,26 +293,31 @@ class Trainer:
 
     def _fused_epochs(self):
         """The backend's driver of the training program as ``run(X, Y, perm, bs)``."""
+        from symbackprop.optim.options import EPOCH, configure
+        configured = configure(self.optimizer, len(self._names), *self._options)
         if self._train_fn is None:
             extra = {"stats": self._stats, "masks": self._masks, "seed": self.dropout_seed} \
                 if self._stats or self._masks else {}
-            self._train_fn = compile_training(self.loss_expr, self._names, self.x, self.y, self.optimizer,
+            self._train_fn = compile_training(self.loss_expr, self._names, self.x, self.y, configured,
                                               self.backend, **extra)
         train = self._train_fn
         params = [self._params[name] for name in self._names]
         state = [[self._updater.state[name][s] for s in self.optimizer.state] for name in self._names]
         if self._stats:  # the running statistics: one more group, updated in place like optimizer state
             state.append([self._buffers[name] for name, _, _ in self._stats])
-        hyper = list(self.optimizer.hyper.values())
+        epoch_slot = list(configured.hyper).index(EPOCH)
 
         def run(X, Y, perm, bs):
             t0 = self._updater.t
+            hyper = list(configured.hyper.values())
+            hyper[epoch_slot] = float(self._epochs_done)  # the loop counts on from here
+            norms = np.zeros((perm.shape[0], len(params)))
             kept = [p.copy() for p in params], [[v.copy() for v in group] for group in state]
-            steps, losses, status = train(X, Y, params, state, hyper, perm, t0, bs)
+            steps, losses, status = train(X, Y, params, state, hyper, perm, t0, bs, norms=norms)
             if status is None:
                 self._updater.t += steps
                 self._count_batches(steps)
-                return steps, losses, None
+                return steps, losses, None, norms
             # the failing step was applied in place: back to the params kept before the call,
             # then the finite steps again (the loop is deterministic), so they are the last finite ones
             for p, v in zip(params, kept[0]):
@@ -311,7 +334,7 @@ class Trainer:
             if part is None:  # the kernel saw it, the reference arithmetic does not: say what the kernel saw
                 part = ("the loss", None) if what == 0 else \
                     (f"the gradient or the updated value of {self._names[what - 1]}", self._names[what - 1])
-            return steps, losses, (epoch, step) + part
+            return steps, losses, (epoch, step) + part, norms
 
         return run
 
