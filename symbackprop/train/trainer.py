@@ -58,14 +58,20 @@ class Trainer:
     """Train ``net`` (an ``sb.nn`` module) with a loss and an optimizer.
 
     ``backend`` is ``"auto"`` (llvm, else numba, else numpy: the fastest that imports),
-    ``"llvm"``, ``"numba"`` or ``"numpy"`` (the reference).
+    ``"llvm"``, ``"numba"``, ``"numpy"`` (the reference) or ``"jax"`` (XLA: CPUs, GPUs, TPUs).
+
+    ``devices`` (jax only): None for every device of JAX's default platform (the GPUs when
+    there are any), an int k for the first k, or a list of JAX devices; each minibatch is
+    sharded over them along the batch axis (``batch_size`` must divide by their number),
+    params and optimizer state replicated.  ``tr.devices`` lists the devices used (None on
+    the other backends, which run on one CPU core).
 
     ``loss`` is ``"mse"``, ``"bce"`` (logits), ``"cross_entropy"`` (logits, int labels),
     ``"hinge"`` (labels ±1), a callable ``loss(yhat, y) -> scalar Expr``, or a scalar Expr over
     inputs named ``yhat`` and ``y``.  The graph is built on the first call that sees data.
     """
 
-    def __init__(self, net, loss="mse", optimizer=None, backend="auto", dtype="float64", seed=0):
+    def __init__(self, net, loss="mse", optimizer=None, backend="auto", dtype="float64", seed=0, devices=None):
         if not isinstance(net, Module):
             raise ArgumentError(f"Trainer: net must be an sb.nn module, got {type(net).__name__}")
         if isinstance(loss, str) and loss not in LOSSES:
@@ -77,6 +83,7 @@ class Trainer:
         if isinstance(backend, str):
             backend = resolve_backend(backend)  # "auto": the fastest backend that imports
         self.net, self.loss, self.backend, self.dtype, self.seed = net, loss, backend, dtype, seed
+        self.devices = _devices(backend, devices)
         self.optimizer = optimizer if optimizer is not None else SGD(lr=0.01)
         if not isinstance(self.optimizer, Optimizer):
             hint = f" (e.g. sb.optim.{'Adam' if str(optimizer).lower() == 'adam' else 'SGD'}(lr=0.01))" \
@@ -202,6 +209,11 @@ class Trainer:
         n = X.shape[0]
         bs = n if batch_size is None else _count("batch_size", batch_size, minimum=1)
         bs = min(bs, n)  # a batch larger than the data is the whole data
+        if self.devices is not None and len(self.devices) > 1 and bs % len(self.devices):
+            k = len(self.devices)
+            raise ArgumentError(f"fit: batch_size={bs} does not divide over the {k} devices (each device takes an "
+                                f"equal share of every minibatch); use a multiple of {k}, e.g. "
+                                f"{bs - bs % k or k} or {bs + k - bs % k}")
         epochs = _count("epochs", epochs, minimum=0)
         run = self._fused_epochs()
         hist = History()
@@ -265,8 +277,9 @@ class Trainer:
     def _fused_epochs(self):
         """The backend's driver of the training program as ``run(X, Y, perm, bs)``."""
         if self._train_fn is None:
+            options = {} if self.devices is None else {"devices": self.devices}
             self._train_fn = compile_training(self.loss_expr, self._names, self.x, self.y, self.optimizer,
-                                              self.backend)
+                                              self.backend, **options)
         train = self._train_fn
         params = [self._params[name] for name in self._names]
         state = [[self._updater.state[name][s] for s in self.optimizer.state] for name in self._names]
@@ -279,15 +292,16 @@ class Trainer:
             if status is None:
                 self._updater.t += steps
                 return steps, losses, None
-            # the failing step was applied in place: back to the params kept before the call,
-            # then the finite steps again (the loop is deterministic), so they are the last finite ones
-            for p, v in zip(params, kept[0]):
-                p[...] = v
-            for group, values in zip(state, kept[1]):
-                for v, old in zip(group, values):
-                    v[...] = old
-            if steps:
-                train(X, Y, params, state, hyper, perm, t0, bs, limit=steps)
+            if not getattr(train, "keeps_finite", False):
+                # the failing step was applied in place: back to the params kept before the call,
+                # then the finite steps again (the loop is deterministic), so they are the last finite ones
+                for p, v in zip(params, kept[0]):
+                    p[...] = v
+                for group, values in zip(state, kept[1]):
+                    for v, old in zip(group, values):
+                        v[...] = old
+                if steps:
+                    train(X, Y, params, state, hyper, perm, t0, bs, limit=steps)
             self._updater.t = t0 + steps
             epoch, step, what = status
             part = self._diagnose(X, Y, perm[epoch, step * bs:(step + 1) * bs])
@@ -399,6 +413,23 @@ def progress_bar(total, verbose):
         return None
     from tqdm.auto import tqdm
     return tqdm(total=total, unit="epoch", leave=False)
+
+
+def _devices(backend, devices):
+    """The JAX devices a Trainer on ``backend`` uses (None off the jax backend, where
+    ``devices`` must be None)."""
+    if backend != "jax":
+        if devices is not None:
+            raise ArgumentError(f"Trainer: devices= is for backend='jax' (the {backend} backend runs on one CPU "
+                                f"core); got devices={devices!r}")
+        return None
+    from symbackprop.compiled import require
+    require("jax")
+    from codegen.jax_backend.training import DeviceError, resolve_devices
+    try:
+        return resolve_devices(devices)
+    except DeviceError as e:
+        raise ArgumentError(f"Trainer: {e}") from None
 
 
 def _backends():

@@ -1,0 +1,204 @@
+"""The fused training loop as one jitted XLA computation: ``lax.scan`` over epochs, and in
+each epoch ``lax.scan`` over the full minibatches (then the last, smaller one), each step
+the training program's steps (gather, forward, backward, update) traced by ``steps.Steps``.
+
+Data parallelism: the devices form a one-axis ``Mesh`` ("batch").  The data set, the
+params and the optimizer state are replicated; each gathered minibatch is constrained to
+``NamedSharding(mesh, P("batch"))``, so XLA's partitioner runs every row-wise step on the
+device holding the rows and inserts the all-reduce where a gradient sums over the batch.
+The numbers are those of one device (same minibatches, same order).  A full minibatch
+must divide by the device count (refused otherwise, before anything runs); the last,
+smaller minibatch of an epoch is sharded when it divides too, else computed replicated on
+every device (correct, not parallel).
+
+The same contract as the other drivers (numba's ``training.py``): ``train(X, Y, params,
+state, hyper, perm, t0, bs, limit=-1) -> (steps, losses, status)`` with params and state
+updated in place, ``status`` None or (epoch, step, what) with ``what`` 0 for the loss and
+1 + i for param i, and ``limit`` the number of steps to run (−1: all).  A step meeting
+NaN/inf is not applied here (the scan keeps the previous values, and nothing after it
+runs), so the params come back at their last finite values.
+
+Compiled once per shape set: the number of epochs of a call is padded to a power of two
+(epochs past the count are skipped by ``lax.cond``), so calls with varying epoch counts
+(a progress bar's growing chunks) compile a handful of times, not once per count.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from codegen.jax_backend import host_dtype, needs_x64, x64
+from codegen.jax_backend.steps import Steps
+from codegen.program import Gather
+
+#: when a list, every traced minibatch gather appends the sharding XLA gave it (tests use it
+#: to see that the step really runs sharded)
+SHARDING_PROBE = None
+
+
+class DeviceError(ValueError):
+    """The devices asked for cannot be used (too many, none, not JAX devices)."""
+
+
+def resolve_devices(devices):
+    """The list of JAX devices ``devices`` means: None -> every device of JAX's default
+    platform (the GPUs when there are any; with ``jax.distributed``, every host's), an int k
+    -> the first k of them, a list -> those devices."""
+    available = jax.devices()
+    if devices is None:
+        return list(available)
+    if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+        k = int(devices)
+        if k < 1 or k > len(available):
+            hint = ("; on a CPU-only machine, XLA_FLAGS=--xla_force_host_platform_device_count=K (set before jax "
+                    "is imported) gives K CPU devices") if available[0].platform == "cpu" else ""
+            raise DeviceError(f"devices={k}: JAX's {available[0].platform} platform has {len(available)} "
+                              f"device(s){hint}")
+        return list(available[:k])
+    try:
+        chosen = list(devices)
+    except TypeError:
+        raise DeviceError(f"devices must be None, an int or a list of JAX devices, got {type(devices).__name__}") \
+            from None
+    if not chosen or not all(isinstance(d, jax.Device) for d in chosen):
+        raise DeviceError(f"devices must be a non-empty list of JAX devices (jax.devices()), got {devices!r}")
+    if len(set(chosen)) != len(chosen):
+        raise DeviceError(f"devices lists a device twice: {chosen!r}")
+    return chosen
+
+
+def check_batch(bs, count):
+    """Refuse a minibatch size that does not divide over ``count`` devices."""
+    if count > 1 and bs % count:
+        lower, upper = bs - bs % count, bs + count - bs % count
+        raise DeviceError(f"batch_size={bs} does not divide over {count} devices (each device takes an equal "
+                          f"share of every minibatch); use a multiple of {count}, e.g. {lower or upper} or {upper}")
+
+
+def _bucket(count):
+    """Epochs of a call, padded: the next power of two (so few distinct shapes compile)."""
+    return 1 << max(0, int(count) - 1).bit_length()
+
+
+def build_training(tp, devices=None):
+    """A function ``train(X, Y, params, state, hyper, perm, t0, bs, limit=-1) -> (steps, losses,
+    status)`` running the fused loop on ``devices``; see the module doc."""
+    step = tp.step
+    devices = resolve_devices(devices)
+    mesh = Mesh(np.array(devices), ("batch",))
+    replicated, batched = NamedSharding(mesh, P()), NamedSharding(mesh, P("batch"))
+    count = len(devices)
+    wide = needs_x64(step)
+    steps = Steps(step)
+    nparams = len(tp.params)
+    state_names = [list(names) for names in tp.state]
+    float_dtype = np.float64 if wide else np.float32
+    int_dtype = np.int64 if wide else np.int32
+
+    def one_step(fixed, carry, rows, n, shard, epoch, j):
+        t = (fixed["t0"] + carry["steps"] + 1).astype(fixed["hyper"].dtype)
+        env = dict(fixed["consts"])
+        env.update({tp.x: fixed["X"], tp.y: fixed["Y"], tp.rows: rows,
+                    tp.hyper: jnp.concatenate([t[None], fixed["hyper"]]),
+                    tp.check: jnp.zeros(nparams, dtype=host_dtype(step.buffers[tp.check].dtype, wide))})
+        env.update(zip(tp.params, carry["params"]))
+        env.update({name: v for names, group in zip(state_names, carry["state"]) for name, v in zip(names, group)})
+        for s in step.steps:
+            value = steps.apply(s, env, n)
+            if isinstance(s, Gather):
+                if shard:
+                    value = lax.with_sharding_constraint(value, batched)
+                if SHARDING_PROBE is not None:
+                    jax.debug.inspect_array_sharding(value, callback=SHARDING_PROBE.append)
+            env.update(value if isinstance(value, dict) else {s.out: value})
+        loss = jnp.reshape(env[tp.loss], (-1,))[0]
+        bad = ~jnp.isfinite(env[tp.check])
+        what = jnp.where(jnp.isfinite(loss), jnp.where(jnp.any(bad), 1 + jnp.argmax(bad), -1), 0)
+        active = (carry["status"][2] < 0) & ((fixed["limit"] < 0) | (carry["steps"] < fixed["limit"]))
+        ok, failed = active & (what < 0), active & (what >= 0)
+
+        def keep(new, old):
+            return jnp.where(ok, new.astype(old.dtype), old)
+
+        return {"params": tuple(keep(env[p], old) for p, old in zip(tp.params, carry["params"])),
+                "state": tuple(tuple(keep(env[name], old) for name, old in zip(names, group))
+                               for names, group in zip(state_names, carry["state"])),
+                "steps": carry["steps"] + ok.astype(carry["steps"].dtype),
+                "status": jnp.where(failed, jnp.stack([epoch, j, what]).astype(carry["status"].dtype),
+                                    carry["status"]),
+                "total": carry["total"] + jnp.where(ok, loss.astype(carry["total"].dtype) * n, 0)}
+
+    def chunk(fixed, carry, perm, bs):
+        ntot = perm.shape[1]
+        nfull, rest = divmod(ntot, bs)
+
+        def epoch(carry, xs):
+            e, row = xs
+
+            def run(carry):
+                carry = dict(carry, total=jnp.zeros((), carry["total"].dtype))
+
+                def batch(c, jr):
+                    j, rows = jr
+                    return one_step(fixed, c, rows, bs, count > 1, e, j), None
+
+                carry, _ = lax.scan(batch, carry, (jnp.arange(nfull, dtype=e.dtype),
+                                                   row[:nfull * bs].reshape(nfull, bs)))
+                if rest:
+                    carry = one_step(fixed, carry, row[nfull * bs:], rest, count > 1 and rest % count == 0, e,
+                                     jnp.asarray(nfull, dtype=e.dtype))
+                return carry, carry["total"] / ntot
+
+            def skip(carry):
+                return carry, jnp.zeros((), carry["total"].dtype)
+
+            return lax.cond(e < fixed["count"], run, skip, carry)
+
+        return lax.scan(epoch, carry, (jnp.arange(perm.shape[0], dtype=perm.dtype), perm))
+
+    jitted = jax.jit(chunk, static_argnames=("bs",))
+    held = {}
+
+    def consts():
+        if "consts" not in held:
+            held["consts"] = {c: jax.device_put(np.asarray(v, dtype=host_dtype(np.asarray(v).dtype, wide)),
+                                                replicated) for c, v in step.consts.items()}
+        return held["consts"]
+
+    def train(X, Y, params, state, hyper, perm, t0, bs, limit=-1):
+        epochs, ntot = perm.shape
+        bs = min(int(bs), ntot) if ntot else int(bs)
+        check_batch(bs, count)
+        with x64(wide):
+            put = lambda a, dtype=None: jax.device_put(np.asarray(a, dtype=dtype), replicated)  # noqa: E731
+            padded = np.zeros((_bucket(epochs), ntot), dtype=int_dtype)
+            padded[:epochs] = perm
+            fixed = {"X": put(X, host_dtype(X.dtype, wide)), "Y": put(Y, host_dtype(Y.dtype, wide)),
+                     "consts": consts(), "hyper": put(np.asarray(hyper, dtype=np.float64), float_dtype),
+                     "t0": put(t0, int_dtype), "limit": put(limit, int_dtype), "count": put(epochs, int_dtype)}
+            carry = {"params": tuple(put(p) for p in params),
+                     "state": tuple(tuple(put(v) for v in group) for group in state),
+                     "steps": put(0, int_dtype), "status": put(np.full(3, -1), int_dtype),
+                     "total": put(0.0, float_dtype)}
+            if ntot == 0:
+                return 0, np.zeros(epochs), None
+            carry, losses = jitted(fixed, carry, put(padded), bs=bs)
+            for p, new in zip(params, carry["params"]):
+                p[...] = np.asarray(new)
+            for group, new in zip(state, carry["state"]):
+                for v, value in zip(group, new):
+                    v[...] = np.asarray(value)
+            status = tuple(int(v) for v in np.asarray(carry["status"]))
+            losses = np.asarray(losses, dtype=np.float64)[:epochs]
+            return int(carry["steps"]), losses, status if status[2] >= 0 else None
+
+    train.devices = devices
+    train.keeps_finite = True  # a failing step is not applied: nothing to replay
+    train.mesh = mesh
+    train.jitted = jitted
+    return train
+
+
+__all__ = ["build_training", "resolve_devices", "check_batch", "DeviceError", "SHARDING_PROBE"]
