@@ -176,4 +176,5 @@ def test_train_needs_a_net_and_says_so(tmp_path, capsys):
 
 
 def test_codegen_backends_are_the_ones_auto_chooses_from():
-    assert set(codegen.BACKENDS) == {"llvm", "numba", "numpy"}
+    assert set(codegen.BACKENDS) == {"llvm", "numba", "numpy", "jax"}
+    assert "jax" in codegen.OPTIONAL  # never picked by auto: an optional library
