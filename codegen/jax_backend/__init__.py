@@ -36,8 +36,9 @@ INSTALL = ("pip install 'symbackprop[jax]' (CPU), or JAX for your accelerator as
 
 
 def needs_x64(program):
-    """True when ``program`` computes in float64 (then it runs with JAX's x64 mode on)."""
-    return any(b.dtype == "float64" for b in program.buffers.values())
+    """True when ``program`` computes in float64 (then it runs with JAX's x64 mode on); the
+    training driver's own float64 buffers (step number, hyperparameters, checks) do not count."""
+    return any(b.dtype == "float64" and b.role != "control" for b in program.buffers.values())
 
 
 def x64(on):
@@ -46,11 +47,15 @@ def x64(on):
 
 
 def host_dtype(dtype, wide):
-    """The dtype an array of ``dtype`` is handed to jax as: 64-bit integers become int32
-    unless x64 is on (jax would do it with a warning)."""
+    """The dtype an array of ``dtype`` is handed to jax as: without x64 (``wide`` false),
+    64-bit types become 32-bit ones (jax would do it with a warning).
+
+    >>> host_dtype("int64", False), host_dtype("float64", False), host_dtype("int64", True)
+    (dtype('int32'), dtype('float32'), dtype('int64'))
+    """
     dtype = np.dtype(dtype)
-    if not wide and dtype == np.int64:
-        return np.dtype(np.int32)
+    if not wide and dtype in (np.int64, np.float64):
+        return np.dtype(np.int32 if dtype == np.int64 else np.float32)
     return dtype
 
 

@@ -135,7 +135,8 @@ class Steps:
         return method(step, env, n)
 
     def dtype(self, name):
-        return jnp.dtype(self.buffers[name].dtype)
+        from codegen.jax_backend import host_dtype
+        return jnp.dtype(host_dtype(self.buffers[name].dtype, jax.config.jax_enable_x64))
 
     def shape(self, name, n):
         return concrete_shape(tuple(self.buffers[name].shape), n)

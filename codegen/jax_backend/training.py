@@ -82,6 +82,11 @@ def _bucket(count):
     return 1 << max(0, int(count) - 1).bit_length()
 
 
+def _lower(jitted, call, wide):
+    with x64(wide):
+        return jitted.lower(*call[0], **call[1])
+
+
 def build_training(tp, devices=None):
     """A function ``train(X, Y, params, state, hyper, perm, t0, bs, limit=-1) -> (steps, losses,
     status)`` running the fused loop on ``devices``; see the module doc."""
@@ -97,7 +102,7 @@ def build_training(tp, devices=None):
     float_dtype = np.float64 if wide else np.float32
     int_dtype = np.int64 if wide else np.int32
 
-    def one_step(fixed, carry, rows, n, shard, epoch, j):
+    def one_step(fixed, carry, rows, n, shard, epoch, j, whole=False):
         t = (fixed["t0"] + carry["steps"] + 1).astype(fixed["hyper"].dtype)
         env = dict(fixed["consts"])
         env.update({tp.x: fixed["X"], tp.y: fixed["Y"], tp.rows: rows,
@@ -106,7 +111,10 @@ def build_training(tp, devices=None):
         env.update(zip(tp.params, carry["params"]))
         env.update({name: v for names, group in zip(state_names, carry["state"]) for name, v in zip(names, group)})
         for s in step.steps:
-            value = steps.apply(s, env, n)
+            if whole and isinstance(s, Gather):  # the minibatch is the data set in order: no gather
+                value = env[s.src]
+            else:
+                value = steps.apply(s, env, n)
             if isinstance(s, Gather):
                 if shard:
                     value = lax.with_sharding_constraint(value, batched)
@@ -130,7 +138,7 @@ def build_training(tp, devices=None):
                                     carry["status"]),
                 "total": carry["total"] + jnp.where(ok, loss.astype(carry["total"].dtype) * n, 0)}
 
-    def chunk(fixed, carry, perm, bs):
+    def chunk(fixed, carry, perm, bs, whole, exact):
         ntot = perm.shape[1]
         nfull, rest = divmod(ntot, bs)
 
@@ -142,10 +150,13 @@ def build_training(tp, devices=None):
 
                 def batch(c, jr):
                     j, rows = jr
-                    return one_step(fixed, c, rows, bs, count > 1, e, j), None
+                    return one_step(fixed, c, rows, bs, count > 1, e, j, whole), None
 
-                carry, _ = lax.scan(batch, carry, (jnp.arange(nfull, dtype=e.dtype),
-                                                   row[:nfull * bs].reshape(nfull, bs)))
+                if nfull == 1:  # no loop of one iteration
+                    carry, _ = batch(carry, (jnp.zeros((), e.dtype), row[:bs]))
+                else:
+                    carry, _ = lax.scan(batch, carry, (jnp.arange(nfull, dtype=e.dtype),
+                                                       row[:nfull * bs].reshape(nfull, bs)))
                 if rest:
                     carry = one_step(fixed, carry, row[nfull * bs:], rest, count > 1 and rest % count == 0, e,
                                      jnp.asarray(nfull, dtype=e.dtype))
@@ -154,11 +165,13 @@ def build_training(tp, devices=None):
             def skip(carry):
                 return carry, jnp.zeros((), carry["total"].dtype)
 
+            if exact:  # every epoch of the scan is asked for
+                return run(carry)
             return lax.cond(e < fixed["count"], run, skip, carry)
 
         return lax.scan(epoch, carry, (jnp.arange(perm.shape[0], dtype=perm.dtype), perm))
 
-    jitted = jax.jit(chunk, static_argnames=("bs",))
+    jitted = jax.jit(chunk, static_argnames=("bs", "whole", "exact"))
     held = {}
 
     def consts():
@@ -184,7 +197,11 @@ def build_training(tp, devices=None):
                      "total": put(0.0, float_dtype)}
             if ntot == 0:
                 return 0, np.zeros(epochs), None
-            carry, losses = jitted(fixed, carry, put(padded), bs=bs)
+            # one minibatch of every row in order (no shuffle: the Trainer's full-batch case)
+            whole = bs == ntot and bool((perm == np.arange(ntot)).all())
+            call = (fixed, carry, put(padded)), dict(bs=bs, whole=whole, exact=epochs == len(padded))
+            train.lower = lambda: _lower(jitted, call, wide)  # the last call's XLA program, to inspect
+            carry, losses = jitted(*call[0], **call[1])
             for p, new in zip(params, carry["params"]):
                 p[...] = np.asarray(new)
             for group, new in zip(state, carry["state"]):
