@@ -1,6 +1,6 @@
-"""The fused training loop as one jitted XLA computation: ``lax.scan`` over epochs, and in
-each epoch ``lax.scan`` over the full minibatches (then the last, smaller one), each step
-the training program's steps (gather, forward, backward, update) traced by ``steps.Steps``.
+"""The fused training loop as one jitted XLA computation: a loop over epochs, and in each
+epoch ``lax.scan`` over the full minibatches (then the last, smaller one), each step the
+training program's steps (gather, forward, backward, update) traced by ``steps.Steps``.
 
 Data parallelism: the devices form a one-axis ``Mesh`` ("batch").  The data set, the
 params and the optimizer state are replicated; each gathered minibatch is constrained to
@@ -18,9 +18,12 @@ updated in place, ``status`` None or (epoch, step, what) with ``what`` 0 for the
 NaN/inf is not applied here (the scan keeps the previous values, and nothing after it
 runs), so the params come back at their last finite values.
 
-Compiled once per shape set: the number of epochs of a call is padded to a power of two
-(epochs past the count are skipped by ``lax.cond``), so calls with varying epoch counts
-(a progress bar's growing chunks) compile a handful of times, not once per count.
+Compiled once per shape set (data, minibatch size): one call of the compiled loop takes
+the minibatch order of a fixed block of epochs (``block``: up to 4096, fewer for large
+data sets) and runs as many of them as asked (a ``lax.while_loop``, which also stops
+after a failing step); a call of ``train`` runs as many blocks as its epochs need.  So
+``Trainer.compile`` compiles what ``fit`` runs, whatever the epoch count, and params stay
+on the devices between blocks.
 """
 
 import jax
@@ -77,9 +80,19 @@ def check_batch(bs, count):
                           f"share of every minibatch); use a multiple of {count}, e.g. {lower or upper} or {upper}")
 
 
-def _bucket(count):
-    """Epochs of a call, padded: the next power of two (so few distinct shapes compile)."""
-    return 1 << max(0, int(count) - 1).bit_length()
+#: most epochs one call of the compiled loop runs, and most minibatch-order entries it receives
+BLOCK_EPOCHS, BLOCK_ELEMENTS = 4096, 1 << 20
+
+
+def block(rows):
+    """Epochs per call of the compiled loop for a data set of ``rows`` rows: a power of two
+    that depends on nothing else, so one compiled program serves every epoch count.
+
+    >>> block(100), block(60000), block(10 ** 7)
+    (4096, 16, 1)
+    """
+    fit = max(1, min(BLOCK_EPOCHS, BLOCK_ELEMENTS // max(rows, 1)))
+    return 1 << (fit.bit_length() - 1)
 
 
 def _lower(jitted, call, wide):
@@ -138,40 +151,45 @@ def build_training(tp, devices=None):
                                     carry["status"]),
                 "total": carry["total"] + jnp.where(ok, loss.astype(carry["total"].dtype) * n, 0)}
 
-    def chunk(fixed, carry, perm, bs, whole, exact):
+    def chunk(fixed, carry, perm, bs, whole):
         ntot = perm.shape[1]
         nfull, rest = divmod(ntot, bs)
 
-        def epoch(carry, xs):
-            e, row = xs
+        def epoch(carry, e, row):
+            """One epoch (its minibatches: a scan of the full ones, then the rest): (carry, mean loss)."""
+            number = fixed["epoch0"] + e  # of the call, for the status
+            carry = dict(carry, total=jnp.zeros((), carry["total"].dtype))
 
-            def run(carry):
-                carry = dict(carry, total=jnp.zeros((), carry["total"].dtype))
+            def batch(c, jr):
+                j, rows = jr
+                return one_step(fixed, c, rows, bs, count > 1, number, j, whole), None
 
-                def batch(c, jr):
-                    j, rows = jr
-                    return one_step(fixed, c, rows, bs, count > 1, e, j, whole), None
+            if nfull == 1:  # no loop of one iteration
+                carry, _ = batch(carry, (jnp.zeros((), e.dtype), row[:bs]))
+            else:
+                carry, _ = lax.scan(batch, carry, (jnp.arange(nfull, dtype=e.dtype),
+                                                   row[:nfull * bs].reshape(nfull, bs)))
+            if rest:
+                carry = one_step(fixed, carry, row[nfull * bs:], rest, count > 1 and rest % count == 0, number,
+                                 jnp.asarray(nfull, dtype=e.dtype))
+            return carry, carry["total"] / ntot
 
-                if nfull == 1:  # no loop of one iteration
-                    carry, _ = batch(carry, (jnp.zeros((), e.dtype), row[:bs]))
-                else:
-                    carry, _ = lax.scan(batch, carry, (jnp.arange(nfull, dtype=e.dtype),
-                                                       row[:nfull * bs].reshape(nfull, bs)))
-                if rest:
-                    carry = one_step(fixed, carry, row[nfull * bs:], rest, count > 1 and rest % count == 0, e,
-                                     jnp.asarray(nfull, dtype=e.dtype))
-                return carry, carry["total"] / ntot
+        # the epochs of the block: a loop whose trip count is a runtime value (the epochs asked,
+        # fewer after a failing step), so one compiled program serves every count
+        def more(state):
+            e, carry, _ = state
+            return (e < fixed["count"]) & (carry["status"][2] < 0)
 
-            def skip(carry):
-                return carry, jnp.zeros((), carry["total"].dtype)
+        def next_epoch(state):
+            e, carry, losses = state
+            carry, loss = epoch(carry, e, lax.dynamic_index_in_dim(perm, e, keepdims=False))
+            return e + 1, carry, losses.at[e].set(loss)
 
-            if exact:  # every epoch of the scan is asked for
-                return run(carry)
-            return lax.cond(e < fixed["count"], run, skip, carry)
+        start = (jnp.zeros((), perm.dtype), carry, jnp.zeros(perm.shape[0], carry["total"].dtype))
+        _, carry, losses = lax.while_loop(more, next_epoch, start)
+        return carry, losses
 
-        return lax.scan(epoch, carry, (jnp.arange(perm.shape[0], dtype=perm.dtype), perm))
-
-    jitted = jax.jit(chunk, static_argnames=("bs", "whole", "exact"))
+    jitted = jax.jit(chunk, static_argnames=("bs", "whole"))
     held = {}
 
     def consts():
@@ -186,11 +204,9 @@ def build_training(tp, devices=None):
         check_batch(bs, count)
         with x64(wide):
             put = lambda a, dtype=None: jax.device_put(np.asarray(a, dtype=dtype), replicated)  # noqa: E731
-            padded = np.zeros((_bucket(epochs), ntot), dtype=int_dtype)
-            padded[:epochs] = perm
             fixed = {"X": put(X, host_dtype(X.dtype, wide)), "Y": put(Y, host_dtype(Y.dtype, wide)),
                      "consts": consts(), "hyper": put(np.asarray(hyper, dtype=np.float64), float_dtype),
-                     "t0": put(t0, int_dtype), "limit": put(limit, int_dtype), "count": put(epochs, int_dtype)}
+                     "t0": put(t0, int_dtype), "limit": put(limit, int_dtype)}
             carry = {"params": tuple(put(p) for p in params),
                      "state": tuple(tuple(put(v) for v in group) for group in state),
                      "steps": put(0, int_dtype), "status": put(np.full(3, -1), int_dtype),
@@ -199,16 +215,24 @@ def build_training(tp, devices=None):
                 return 0, np.zeros(epochs), None
             # one minibatch of every row in order (no shuffle: the Trainer's full-batch case)
             whole = bs == ntot and bool((perm == np.arange(ntot)).all())
-            call = (fixed, carry, put(padded)), dict(bs=bs, whole=whole, exact=epochs == len(padded))
-            train.lower = lambda: _lower(jitted, call, wide)  # the last call's XLA program, to inspect
-            carry, losses = jitted(*call[0], **call[1])
+            size = block(ntot)
+            losses = []
+            for start in range(0, max(epochs, 1), size):  # zero epochs: one call that compiles
+                piece = perm[start:start + size]
+                padded = np.zeros((size, ntot), dtype=int_dtype)
+                padded[:len(piece)] = piece
+                call = (dict(fixed, count=put(len(piece), int_dtype), epoch0=put(start, int_dtype)), carry,
+                        put(padded)), dict(bs=bs, whole=whole)
+                train.lower = lambda call=call: _lower(jitted, call, wide)  # a call's XLA program, to inspect
+                carry, part = jitted(*call[0], **call[1])
+                losses.append((part, len(piece)))
             for p, new in zip(params, carry["params"]):
                 p[...] = np.asarray(new)
             for group, new in zip(state, carry["state"]):
                 for v, value in zip(group, new):
                     v[...] = np.asarray(value)
             status = tuple(int(v) for v in np.asarray(carry["status"]))
-            losses = np.asarray(losses, dtype=np.float64)[:epochs]
+            losses = np.concatenate([np.asarray(p, dtype=np.float64)[:k] for p, k in losses])[:epochs]
             return int(carry["steps"]), losses, status if status[2] >= 0 else None
 
     train.devices = devices
