@@ -284,3 +284,73 @@ def test_four_devices_train_to_the_params_of_one_with_each_batch_sharded():
     assert any(count == 4 and "batch" in spec for count, spec in specs), specs
     assert all(count == 4 for count, _ in specs), specs
     assert "batch_size=10 does not divide over the 4 devices" in result["refused"]
+
+
+HOST = """
+import json, sys
+import numpy as np
+import jax
+pid, nproc, port = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=nproc, process_id=pid)
+from jax.experimental import multihost_utils
+import symbackprop as sb
+rng = np.random.default_rng(0)
+X_all = rng.normal(size=(64, 3)); Y_all = np.sin(X_all[:, :1])
+share = len(X_all) // nproc
+X_local, Y_local = X_all[pid * share:(pid + 1) * share], Y_all[pid * share:(pid + 1) * share]  # this host's shard
+with jax.enable_x64(True):  # float64 data stays float64 on its way through JAX
+    X = np.asarray(multihost_utils.process_allgather(X_local, tiled=True))
+    Y = np.asarray(multihost_utils.process_allgather(Y_local, tiled=True))
+net = sb.nn.Sequential(sb.nn.Linear(3, 8), sb.nn.Tanh(), sb.nn.Linear(8, 1))
+tr = sb.Trainer(net, optimizer=sb.optim.Adam(lr=0.01), backend="jax", seed=0)
+hist = tr.fit(X, Y, epochs=3, batch_size=16)
+print(json.dumps({"pid": pid, "processes": jax.process_count(), "devices": [str(d) for d in tr.devices],
+                  "loss": hist.loss, "params": {k: v.tolist() for k, v in tr.params.items()}}))
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_with_jax_distributed_train_as_one(tmp_path):
+    """The multi-host recipe, with two processes of one machine as the hosts: each feeds its
+    shard, the minibatches are sharded over both processes' devices, both end with the params
+    of a single-process run on the whole data."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    script = tmp_path / "host.py"
+    script.write_text(HOST)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("XLA_FLAGS", None)
+    hosts = [subprocess.Popen([sys.executable, str(script), str(i), "2", port], env=env, cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = []
+    for h in hosts:
+        out, err = h.communicate(timeout=300)
+        assert h.returncode == 0, err[-3000:]
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    rng0 = np.random.default_rng(0)
+    X = rng0.normal(size=(64, 3)); Y = np.sin(X[:, :1])
+    one = sb.Trainer(sb.nn.Sequential(sb.nn.Linear(3, 8), sb.nn.Tanh(), sb.nn.Linear(8, 1)),
+                     optimizer=sb.optim.Adam(lr=0.01), backend="jax", seed=0, devices=1)
+    hist = one.fit(X, Y, epochs=3, batch_size=16)
+    for out in outs:
+        assert out["processes"] == 2 and len(out["devices"]) == 2, out["devices"]
+        assert_rel(np.array(out["loss"]), np.array(hist.loss), rtol=1e-10)
+        for k, v in one.params.items():
+            assert_rel(np.array(out["params"][k]), v, rtol=1e-10, atol=1e-14, what=f"process {out['pid']} {k}")
+
+
+def test_the_demo_and_train_commands_take_the_jax_backend(tmp_path, capsys):
+    from symbackprop.cli import main
+    assert main(["demo", "--backend", "jax", "--no-plot", "--epochs", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "jax backend" in out and "XLA compiled" in out
+    (tmp_path / "model.py").write_text("net = sb.nn.Sequential(sb.nn.Linear(2, 4), sb.nn.Tanh(), sb.nn.Linear(4, 1))\n")
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(20, 2)), y=rng.normal(size=20))
+    assert main(["train", str(tmp_path / "model.py"), "--data", str(tmp_path / "d.npz"), "--epochs", "2",
+                 "--backend", "jax", "--devices", "1", "--batch-size", "5"]) == 0
+    assert "devices: 1 (cpu:0)" in capsys.readouterr().out
+    assert main(["train", str(tmp_path / "model.py"), "--data", str(tmp_path / "d.npz"), "--epochs", "2",
+                 "--backend", "numpy", "--devices", "2"]) == 2
+    assert "--devices is for --backend jax" in capsys.readouterr().err

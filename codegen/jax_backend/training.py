@@ -95,6 +95,11 @@ def block(rows):
     return 1 << (fit.bit_length() - 1)
 
 
+def local(array):
+    """This host's copy of a replicated array, as numpy."""
+    return np.asarray(array.addressable_data(0))
+
+
 def _lower(jitted, call, wide):
     with x64(wide):
         return jitted.lower(*call[0], **call[1])
@@ -189,7 +194,7 @@ def build_training(tp, devices=None):
         _, carry, losses = lax.while_loop(more, next_epoch, start)
         return carry, losses
 
-    jitted = jax.jit(chunk, static_argnames=("bs", "whole"))
+    jitted = jax.jit(chunk, static_argnames=("bs", "whole"), out_shardings=replicated)
     held = {}
 
     def consts():
@@ -203,7 +208,10 @@ def build_training(tp, devices=None):
         bs = min(int(bs), ntot) if ntot else int(bs)
         check_batch(bs, count)
         with x64(wide):
-            put = lambda a, dtype=None: jax.device_put(np.asarray(a, dtype=dtype), replicated)  # noqa: E731
+            def put(a, dtype=None):  # replicated on every device, also devices of other hosts (jax.distributed)
+                a = np.asarray(a, dtype=dtype)
+                return jax.make_array_from_callback(a.shape, replicated, lambda index: a[index])
+
             fixed = {"X": put(X, host_dtype(X.dtype, wide)), "Y": put(Y, host_dtype(Y.dtype, wide)),
                      "consts": consts(), "hyper": put(np.asarray(hyper, dtype=np.float64), float_dtype),
                      "t0": put(t0, int_dtype), "limit": put(limit, int_dtype)}
@@ -227,13 +235,13 @@ def build_training(tp, devices=None):
                 carry, part = jitted(*call[0], **call[1])
                 losses.append((part, len(piece)))
             for p, new in zip(params, carry["params"]):
-                p[...] = np.asarray(new)
+                p[...] = local(new)
             for group, new in zip(state, carry["state"]):
                 for v, value in zip(group, new):
-                    v[...] = np.asarray(value)
-            status = tuple(int(v) for v in np.asarray(carry["status"]))
-            losses = np.concatenate([np.asarray(p, dtype=np.float64)[:k] for p, k in losses])[:epochs]
-            return int(carry["steps"]), losses, status if status[2] >= 0 else None
+                    v[...] = local(value)
+            status = tuple(int(v) for v in local(carry["status"]))
+            losses = np.concatenate([local(p).astype(np.float64)[:k] for p, k in losses])[:epochs]
+            return int(local(carry["steps"])), losses, status if status[2] >= 0 else None
 
     train.devices = devices
     train.keeps_finite = True  # a failing step is not applied: nothing to replay
