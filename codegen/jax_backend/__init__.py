@@ -43,7 +43,12 @@ def needs_x64(program):
 
 def x64(on):
     """A context running jax with 64-bit types when ``on`` (this thread only), else nothing."""
-    return jax.enable_x64(True) if on else contextlib.nullcontext()
+    if not on:
+        return contextlib.nullcontext()
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64  # jax before 0.6
+    return enable_x64()
 
 
 def host_dtype(dtype, wide):
