@@ -235,6 +235,14 @@ def targets(results):
         numba, llvm = rows.get("symbackprop numba"), rows.get("symbackprop llvm")
         ours = [x for x in (numba, llvm) if x is not None]
         tag = f"{r['workload']} {r['dtype']}"
+        jax_ours, jax_hand = rows.get("symbackprop jax"), rows.get("JAX jit+scan")
+        if jax_ours is not None and jax_hand is not None:  # the same engine: only our lowering differs
+            ratio = jax_ours["median"] / jax_hand["median"]
+            out.append(("jax", f"{tag}: jax backend within 1.2× of the hand-written JAX jit+scan loop: {ratio:.2f}×",
+                        ratio <= 1.2))
+        if jax_ours is not None and llvm is not None:
+            ratio = jax_ours["median"] / llvm["median"]
+            out.append(("jax", f"{tag}: jax backend / llvm backend time per step (information): {ratio:.2f}×", True))
         if llvm is not None and numba is not None:
             ratio = llvm["median"] / numba["median"]
             out.append(("llvm", f"{tag}: llvm within 1.1× of numba's time: {ratio:.2f}×", ratio <= 1.1))
@@ -337,7 +345,8 @@ def main(args):
             out.flush()
     report.legend(out)
     checks = targets(results)
-    for group, heading in (("numba", "numba backend"), ("llvm", "llvm backend"), ("ours", "fastest of our backends")):
+    for group, heading in (("numba", "numba backend"), ("llvm", "llvm backend"), ("jax", "jax backend"),
+                           ("ours", "fastest of our backends")):
         mine = [(text, met) for g, text, met in checks if g == group]
         if mine:
             print(f"\ntargets ({heading}):", file=out)

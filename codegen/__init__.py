@@ -4,7 +4,7 @@ Each backend module exposes ``build(program) -> run`` where ``run(arrays, n)`` t
 {arg name: array} and the batch size and returns the output arrays in order.
 
 >>> sorted(BACKENDS)
-['llvm', 'numba', 'numpy']
+['jax', 'llvm', 'numba', 'numpy']
 """
 
 import importlib
@@ -15,7 +15,12 @@ import uuid
 import warnings
 from pathlib import Path
 
-BACKENDS = {"numpy": "codegen.numpy_backend", "numba": "codegen.numba_backend", "llvm": "codegen.llvm_backend"}
+BACKENDS = {"numpy": "codegen.numpy_backend", "numba": "codegen.numba_backend", "llvm": "codegen.llvm_backend",
+            "jax": "codegen.jax_backend"}
+
+#: backends whose library is optional: name -> (modules it needs, what to install)
+OPTIONAL = {"jax": (("jax", "jaxlib"), "pip install 'symbackprop[jax]' (CPU), or JAX for your accelerator as its "
+                                      "documentation says, e.g. pip install 'jax[cuda12]' for NVIDIA GPUs")}
 
 
 def backend(name):
@@ -25,6 +30,20 @@ def backend(name):
     'codegen.numpy_backend'
     """
     return importlib.import_module(BACKENDS[name])
+
+
+def unavailable(name):
+    """None when backend ``name`` can run here, else why not and what to install.
+
+    >>> unavailable("numpy") is None
+    True
+    """
+    if name not in OPTIONAL:
+        return None
+    from codegen.auto import _imports
+    modules, install = OPTIONAL[name]
+    why = _imports(*modules)
+    return None if why is None else f"backend {name!r} needs {modules[0]}, but {why}: {install}"
 
 
 class CacheWarning(UserWarning):

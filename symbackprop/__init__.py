@@ -14,7 +14,7 @@
 from symbackprop import graph as _graph
 from symbackprop.autodiff import grad
 from symbackprop.compiled import CompiledFunction, compile
-from symbackprop.errors import (ArgumentError, CompileError, DataError, DerivationError, DTypeError, ShapeError, SymbackpropError,
+from symbackprop.errors import (ArgumentError, BackendUnavailable, CompileError, DataError, DerivationError, DTypeError, ShapeError, SymbackpropError,
                                 TrainingDiverged, UnsupportedFunction, VerifyError)
 from symbackprop.graph import (N, Expr, abs, apply, avg_pool1d, avg_pool2d, conv1d, conv2d, flatten, max_pool1d,
                                max_pool2d, broadcast_to, concat, const, cos, elementwise, exp, gelu, input,

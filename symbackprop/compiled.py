@@ -19,7 +19,7 @@ import sympy as sp
 
 import codegen
 from codegen.auto import resolve as resolve_backend
-from symbackprop.errors import CompileError, DataError, DTypeError, ShapeError
+from symbackprop.errors import BackendUnavailable, CompileError, DataError, DTypeError, ShapeError
 from symbackprop.graph.node import Expr
 from symbackprop.graph.scalar import N
 from symbackprop.graph.shape import fmt
@@ -104,6 +104,55 @@ class CompiledFunction:
                                  f"with batch size {n}, got {fmt(arrays[buf.name].shape)}")
         return arrays, n
 
+    @property
+    def jax_function(self):
+        """The compiled computation as a pure function of jax arrays, by name:
+        ``jax_function(**arrays) -> [jax arrays]`` (one array when compiled from one node),
+        jittable, differentiable and shardable like any JAX function, so a symbackprop-derived
+        gradient can be used inside a user's own JAX program.  Only for ``backend="jax"``.
+        A float64 program needs JAX's x64 mode (``with jax.enable_x64(True):``) where it is
+        traced; its arrays are checked by name and shape when traced.
+
+        >>> import numpy as np, symbackprop as sb
+        >>> x = sb.input("x", (None, 2)); w = sb.param("w", (2,), "float32")
+        >>> sb.compile(sb.sum(x @ w), backend="numpy").jax_function
+        Traceback (most recent call last):
+        ...
+        symbackprop.errors.CompileError: jax_function: this function was compiled for the numpy backend; compile with backend="jax"
+        """
+        pure = getattr(self._run, "pure", None)
+        if pure is None:
+            raise CompileError(f"jax_function: this function was compiled for the {self.backend} backend; "
+                               'compile with backend="jax"')
+        names, single, wide = self.arg_names, self._single, self._run.x64
+
+        def jax_function(**arrays):
+            import jax
+            unknown = sorted(set(arrays) - set(names))
+            missing = [a for a in names if a not in arrays]
+            if unknown or missing:
+                raise CompileError(f"jax_function takes {', '.join(names)}"
+                                   + (f"; missing {', '.join(missing)}" if missing else "")
+                                   + (f"; unexpected {', '.join(unknown)}" if unknown else ""))
+            if wide and not jax.config.jax_enable_x64:
+                raise CompileError("jax_function: this is a float64 program, and JAX's x64 mode is off; call it "
+                                   "under `with jax.enable_x64(True):` (or compile a float32 graph)")
+            n = None
+            for buf in self.arg_buffers:
+                shape = tuple(arrays[buf.name].shape)
+                if n is None and len(shape) == len(buf.shape):
+                    n = next((got for want, got in zip(buf.shape, shape) if want == N), None)
+            n = 1 if n is None else n
+            for buf in self.arg_buffers:
+                want, got = self._concrete[buf.name](n), tuple(arrays[buf.name].shape)
+                if want != got:
+                    raise ShapeError(f"jax_function: {buf.role} {buf.name}: expected shape {fmt(buf.shape)} = "
+                                     f"{fmt(want)} with batch size {n}, got {fmt(got)}")
+            out = pure(dict(arrays))
+            return out[0] if single else out
+
+        return jax_function
+
     def __call__(self, *args, **kwargs):
         if args:
             raise CompileError(f"compiled functions take their arrays by name: f({', '.join(f'{a}=...' for a in self.arg_names)}); "
@@ -140,7 +189,15 @@ def compile(outputs, backend="auto"):
         backend = resolve_backend(backend)
     if backend not in codegen.BACKENDS:
         raise CompileError(f"compile: unknown backend {backend!r}; available: {', '.join(sorted(codegen.BACKENDS))}")
+    require(backend)
     return CompiledFunction(outs, backend, single)
+
+
+def require(backend):
+    """Raise ``BackendUnavailable`` (what to install) when ``backend``'s library is missing."""
+    why = codegen.unavailable(backend)
+    if why is not None:
+        raise BackendUnavailable(why)
 
 
 def _shape_function(shape):
@@ -151,14 +208,18 @@ def _shape_function(shape):
     return lambda n: tuple(d if isinstance(d, int) else int(d(n)) for d in parts)
 
 
-def compile_training(loss, param_names, x, y, optimizer, backend, **extra):
-    """The backend's driver of the training program of ``loss`` (``symbackprop.lower.training``).
+def compile_training(loss, param_names, x, y, optimizer, backend, devices=None, **extra):
+    """The backend's driver of the training program of ``loss`` (``symbackprop.lower.training``);
+    ``extra`` goes to the lowering (running statistics, dropout masks), ``devices`` to the
+    backend's ``build_training`` (the jax backend's devices).
 
     Returns ``train(X, Y, params, state, hyper, perm, t0, bs, limit=-1) -> (steps, losses, status)``.
     """
+    require(backend)
     module = codegen.backend(backend)
     from symbackprop.lower.training import lower_training
-    return module.build_training(lower_training(loss, list(param_names), x, y, optimizer, **extra))
+    options = {} if devices is None else {"devices": devices}
+    return module.build_training(lower_training(loss, list(param_names), x, y, optimizer, **extra), **options)
 
 
 def _label_limits(outputs):

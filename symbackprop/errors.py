@@ -36,6 +36,11 @@ class CompileError(SymbackpropError):
     """A graph cannot be compiled, or its compiled function was called wrongly."""
 
 
+class BackendUnavailable(CompileError):
+    """The backend asked for needs a library this install lacks (``backend="jax"`` without
+    JAX); the message says what to install."""
+
+
 class UnsupportedFunction(SymbackpropError, ValueError):
     """An elementwise body uses a function no backend can evaluate."""
 

@@ -60,3 +60,10 @@ def assert_rel(got, want, rtol=1e-6, atol=0.0, what="value"):
     scale = float(np.max(np.abs(want), initial=0.0))
     assert err <= rtol * scale + atol, (
         f"{what}: max abs error {err:.3e} > {rtol:g} * scale {scale:.3e} + {atol:.1e}\ngot\n{got}\nexpected\n{want}")
+
+
+def optional_backends():
+    """The optional backends this install can run (jax when it imports): tests that run
+    every backend add these, so without the library they are skipped, not failed."""
+    import codegen
+    return [name for name in sorted(codegen.OPTIONAL) if codegen.unavailable(name) is None]

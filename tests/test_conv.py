@@ -10,9 +10,9 @@ import pytest
 
 import symbackprop as sb
 from symbackprop.graph.traverse import leaves
-from tests.conftest import assert_rel, central, fd_grads
+from tests.conftest import assert_rel, central, fd_grads, optional_backends
 
-BACKENDS = ["numpy", "numba", "llvm"]
+BACKENDS = ["numpy", "numba", "llvm"] + optional_backends()
 rng = np.random.default_rng(7)
 
 # odd sizes, several channels, stride and padding, overlapping and non-overlapping pools

@@ -57,7 +57,7 @@ def test_auto_says_why_it_falls_back_once(monkeypatch):
 
 
 def test_an_unknown_backend_is_a_clear_error():
-    with pytest.raises(sb.CompileError, match="unknown backend 'fortran'; available: llvm, numba, numpy"):
+    with pytest.raises(sb.CompileError, match="unknown backend 'fortran'; available: jax, llvm, numba, numpy"):
         sb.compile(sb.param("t", ()), backend="fortran")
 
 
@@ -93,8 +93,9 @@ def test_every_runtime_import_is_a_declared_dependency():
     declared = {re.split(r"[<>=!~ \[]", d)[0].lower() for d in meta["dependencies"]}
     optional = {re.split(r"[<>=!~ \[]", d)[0].lower() for ds in meta["optional-dependencies"].values() for d in ds}
     distribution = {"yaml": "pyyaml"}
-    # imported only inside functions that say how to get them when missing
-    optional_imports = {"matplotlib"}
+    # imported only inside functions that say how to get them when missing (jax: the jax backend's
+    # modules, reached only after codegen.unavailable("jax") said it imports; jaxlib comes with jax)
+    optional_imports = {"matplotlib", "jax"}
     # `symbackprop bench` runs the harness of the source checkout
     checkout_only = {"benchmarks"}
     for module, where in _imports(["symbackprop", "codegen"]).items():
@@ -176,4 +177,5 @@ def test_train_needs_a_net_and_says_so(tmp_path, capsys):
 
 
 def test_codegen_backends_are_the_ones_auto_chooses_from():
-    assert set(codegen.BACKENDS) == {"llvm", "numba", "numpy"}
+    assert set(codegen.BACKENDS) == {"llvm", "numba", "numpy", "jax"}
+    assert "jax" in codegen.OPTIONAL  # never picked by auto: an optional library

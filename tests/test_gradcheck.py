@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import symbackprop as sb
+from tests.conftest import optional_backends
 
-BACKENDS = ["numpy", "numba", "llvm"]
+BACKENDS = ["numpy", "numba", "llvm"] + optional_backends()
 x = sb.input("x", (None, 3)); w = sb.param("w", (3,)); b = sb.param("b", ())
 swish = sb.elementwise(lambda u: u * sb.scalar.sigmoid(u), name="swish")
 softsign = sb.elementwise(lambda u: u / (1 + abs(u)), name="softsign")  # the squared denominator once miscompiled

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import symbackprop as sb
-from tests.conftest import assert_rel, central, fd_grads
+from tests.conftest import assert_rel, central, fd_grads, optional_backends
 
-BACKENDS = ["numpy", "numba", "llvm"]
+BACKENDS = ["numpy", "numba", "llvm"] + optional_backends()
 rng = np.random.default_rng(0)
 
 x = sb.input("x", (None, 5, 3))

@@ -570,7 +570,7 @@ def test_random_graph_in_float32(data):
 # example budget; CI draws the same examples every run (conftest's "ci" profile).  A backend
 # added to codegen.BACKENDS is tested here without a new line (default budget below).
 # SYMBACKPROP_BACKEND_EXAMPLES=500 explores more locally.
-BACKEND_EXAMPLES = {"numba": 15, "llvm": 40}
+BACKEND_EXAMPLES = {"numba": 15, "llvm": 40, "jax": 25}
 DEFAULT_BACKEND_EXAMPLES = 15
 if os.environ.get("SYMBACKPROP_BACKEND_EXAMPLES"):
     BACKEND_EXAMPLES = dict.fromkeys(BACKEND_EXAMPLES, int(os.environ["SYMBACKPROP_BACKEND_EXAMPLES"]))
@@ -599,6 +599,10 @@ def _backend_test(backend):
     @given(data=st.data())
     def test(data):
         _agrees_with_the_evaluator(backend, data)
+
+    import codegen
+    if codegen.unavailable(backend):  # an optional backend whose library is not installed
+        test = pytest.mark.skip(reason=codegen.unavailable(backend))(test)
 
     test.__name__ = f"test_random_graph_on_the_{backend}_backend_agrees_with_the_evaluator"
     return test

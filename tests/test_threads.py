@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import symbackprop as sb
+from tests.conftest import optional_backends
 
-BACKENDS = ["numpy", "numba", "llvm"]
+BACKENDS = ["numpy", "numba", "llvm"] + optional_backends()
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,9 @@ import pytest
 import sympy as sp
 
 import symbackprop as sb
+from tests.conftest import optional_backends
 
-BACKENDS = ["numpy", "numba", "llvm"]
+BACKENDS = ["numpy", "numba", "llvm"] + optional_backends()
 
 
 def _trainer(backend, lr, loss="mse", dtype="float64", net=None):

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import symbackprop as sb
+from tests.conftest import optional_backends
 from codegen.program import comment
 
-BACKENDS = ["numpy", "numba", "llvm"]
+BACKENDS = ["numpy", "numba", "llvm"] + optional_backends()
 
 x = sb.input("x", (None, 2))
 W = sb.param("W", (2, 1))

@@ -22,8 +22,8 @@ def add_arguments(parser):
     parser.add_argument("--workloads", default="W1,W2,W3", help="comma-separated: W1,W2,W3 (default: all)")
     parser.add_argument("--dtypes", default="float64,float32", help="comma-separated (default: float64,float32)")
     parser.add_argument("--backends", default="numba,llvm,numpy",
-                        help="symbackprop backends to measure, comma-separated from numba, numpy, llvm "
-                             "(default: all three)")
+                        help="symbackprop backends to measure, comma-separated from numba, numpy, llvm, jax "
+                             "(default: numba,llvm,numpy; jax when asked, e.g. --backends jax,llvm)")
     parser.add_argument("--baselines", default="numpy,numba,torch,jax",
                         help="comma-separated from numpy,numba,torch,jax, or none (default: all; a baseline "
                              "whose library is not importable is shown as n/a)")

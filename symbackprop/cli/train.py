@@ -60,6 +60,9 @@ def register(subparsers):
     p.add_argument("--loss", choices=LOSS_NAMES, default=None, help="replace the model file's loss (default: "
                                                                     "the file's, else mse)")
     p.add_argument("--backend", default="auto", help=backend_help())
+    p.add_argument("--devices", type=int, default=None, metavar="N",
+                   help="with --backend jax: shard each minibatch over the first N devices of JAX's default "
+                        "platform (default: all of them; --batch-size must divide by N)")
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the initial weights and shuffling, >= 0 (default: 0)")
@@ -273,6 +276,8 @@ def check_options(args):
             raise ArgumentError(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         raise ArgumentError(f"--lr must be a finite number > 0, got {args.lr}")
+    if getattr(args, "devices", None) is not None and args.backend != "jax":
+        raise ArgumentError(f"--devices is for --backend jax (the {args.backend} backend runs on one CPU core)")
 
 
 def make_optimizer(kind, lr, from_file):
@@ -349,17 +354,23 @@ def run(args):
                         f"takes {expected} inputs (its first Linear layer)" +
                         (f"; CSV targets are the last --targets {args.targets} column(s)"
                          if args.data.lower().endswith(".csv") else ""))
-    tr = sb.Trainer(net, loss=loss, optimizer=optimizer, backend=backend, dtype=args.dtype, seed=args.seed)
+    tr = sb.Trainer(net, loss=loss, optimizer=optimizer, backend=backend, dtype=args.dtype, seed=args.seed,
+                    devices=args.devices)
     loss_name = loss if isinstance(loss, str) else "custom"
     print(f"model {args.model}: {net!r}")
     print(f"data {args.data}: {described}; loss {loss_name}, optimizer {optimizer!r}, {backend} backend")
+    if tr.devices is not None:
+        print(f"devices: {len(tr.devices)} ({', '.join(str(d) for d in tr.devices)}); each minibatch sharded "
+              "over them")
     build_model(tr, X.shape[1:], args.model)
     try:
         seconds, warm = tr.compile(X, y)
     except (DataError, ShapeError) as e:
         raise type(e)(f"data file {args.data} does not fit the model in {args.model} with loss {loss_name}: "
                       f"{e}") from e
-    if backend != "numpy":
+    if backend == "jax":
+        print(f"compiled the training loop in {seconds:.2f} s (XLA)")
+    elif backend != "numpy":
         print(f"compiled the training loop in {seconds:.2f} s ({'warm' if warm else 'cold'} cache)")
     t0 = time.perf_counter()
     hist = tr.fit(X, y, epochs=args.epochs, batch_size=args.batch_size)

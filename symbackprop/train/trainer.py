@@ -61,7 +61,13 @@ class Trainer:
     """Train ``net`` (an ``sb.nn`` module) with a loss and an optimizer.
 
     ``backend`` is ``"auto"`` (llvm, else numba, else numpy: the fastest that imports),
-    ``"llvm"``, ``"numba"`` or ``"numpy"`` (the reference).
+    ``"llvm"``, ``"numba"``, ``"numpy"`` (the reference) or ``"jax"`` (XLA: CPUs, GPUs, TPUs).
+
+    ``devices`` (jax only): None for every device of JAX's default platform (the GPUs when
+    there are any), an int k for the first k, or a list of JAX devices; each minibatch is
+    sharded over them along the batch axis (``batch_size`` must divide by their number),
+    params and optimizer state replicated.  ``tr.devices`` lists the devices used (None on
+    the other backends, which run on one CPU core).
 
     ``loss`` is ``"mse"``, ``"bce"`` (logits), ``"cross_entropy"`` (logits, int labels),
     ``"hinge"`` (labels ±1), a callable ``loss(yhat, y) -> scalar Expr``, or a scalar Expr over
@@ -76,7 +82,7 @@ class Trainer:
     """
 
     def __init__(self, net, loss="mse", optimizer=None, backend="auto", dtype="float64", seed=0,
-                 clip_grad_norm=None, clip_grad_value=None, lr_scheduler=None):
+                 clip_grad_norm=None, clip_grad_value=None, lr_scheduler=None, devices=None):
         if not isinstance(net, Module):
             raise ArgumentError(f"Trainer: net must be an sb.nn module, got {type(net).__name__}")
         if isinstance(loss, str) and loss not in LOSSES:
@@ -88,6 +94,7 @@ class Trainer:
         if isinstance(backend, str):
             backend = resolve_backend(backend)  # "auto": the fastest backend that imports
         self.net, self.loss, self.backend, self.dtype, self.seed = net, loss, backend, dtype, seed
+        self.devices = _devices(backend, devices)
         self.optimizer = optimizer if optimizer is not None else SGD(lr=0.01)
         if not isinstance(self.optimizer, Optimizer):
             hint = f" (e.g. sb.optim.{'Adam' if str(optimizer).lower() == 'adam' else 'SGD'}(lr=0.01))" \
@@ -224,6 +231,11 @@ class Trainer:
         n = X.shape[0]
         bs = n if batch_size is None else _count("batch_size", batch_size, minimum=1)
         bs = min(bs, n)  # a batch larger than the data is the whole data
+        if self.devices is not None and len(self.devices) > 1 and bs % len(self.devices):
+            k = len(self.devices)
+            raise ArgumentError(f"fit: batch_size={bs} does not divide over the {k} devices (each device takes an "
+                                f"equal share of every minibatch); use a multiple of {k}, e.g. "
+                                f"{bs - bs % k or k} or {bs + k - bs % k}")
         epochs = _count("epochs", epochs, minimum=0)
         run = self._fused_epochs()
         if self._stats and (bs == 1 or n % bs == 1):
@@ -298,6 +310,8 @@ class Trainer:
         if self._train_fn is None:
             extra = {"stats": self._stats, "masks": self._masks, "seed": self.dropout_seed} \
                 if self._stats or self._masks else {}
+            if self.devices is not None:
+                extra["devices"] = self.devices
             self._train_fn = compile_training(self.loss_expr, self._names, self.x, self.y, configured,
                                               self.backend, **extra)
         train = self._train_fn
@@ -318,15 +332,16 @@ class Trainer:
                 self._updater.t += steps
                 self._count_batches(steps)
                 return steps, losses, None, norms
-            # the failing step was applied in place: back to the params kept before the call,
-            # then the finite steps again (the loop is deterministic), so they are the last finite ones
-            for p, v in zip(params, kept[0]):
-                p[...] = v
-            for group, values in zip(state, kept[1]):
-                for v, old in zip(group, values):
-                    v[...] = old
-            if steps:
-                train(X, Y, params, state, hyper, perm, t0, bs, limit=steps)
+            if not getattr(train, "keeps_finite", False):
+                # the failing step was applied in place: back to the params kept before the call,
+                # then the finite steps again (the loop is deterministic), so they are the last finite ones
+                for p, v in zip(params, kept[0]):
+                    p[...] = v
+                for group, values in zip(state, kept[1]):
+                    for v, old in zip(group, values):
+                        v[...] = old
+                if steps:
+                    train(X, Y, params, state, hyper, perm, t0, bs, limit=steps)
             self._updater.t = t0 + steps
             self._count_batches(steps)
             epoch, step, what = status
@@ -473,6 +488,23 @@ def progress_bar(total, verbose):
         return None
     from tqdm.auto import tqdm
     return tqdm(total=total, unit="epoch", leave=False)
+
+
+def _devices(backend, devices):
+    """The JAX devices a Trainer on ``backend`` uses (None off the jax backend, where
+    ``devices`` must be None)."""
+    if backend != "jax":
+        if devices is not None:
+            raise ArgumentError(f"Trainer: devices= is for backend='jax' (the {backend} backend runs on one CPU "
+                                f"core); got devices={devices!r}")
+        return None
+    from symbackprop.compiled import require
+    require("jax")
+    from codegen.jax_backend.training import DeviceError, resolve_devices
+    try:
+        return resolve_devices(devices)
+    except DeviceError as e:
+        raise ArgumentError(f"Trainer: {e}") from None
 
 
 def _backends():
