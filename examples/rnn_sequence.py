@@ -31,17 +31,11 @@ class SequenceRegressor(sb.nn.Module):
     """A recurrent layer, then Linear(hidden, 1) on its last state."""
 
     def __init__(self, recurrent, hidden):
-        self.recurrent, self.head = recurrent, sb.nn.Linear(hidden, 1)
+        super().__init__()
+        self.rnn, self.head = recurrent, sb.nn.Linear(hidden, 1)
 
-    def parameter_shapes(self, prefix=""):
-        return self.recurrent.parameter_shapes(prefix + "rnn.") + self.head.parameter_shapes(prefix + "head.")
-
-    def _init(self, rng, prefix):
-        yield from self.recurrent._init(rng, prefix + "rnn.")
-        yield from self.head._init(rng, prefix + "head.")
-
-    def build(self, x, prefix=""):
-        return self.head.build(self.recurrent.build(x, prefix + "rnn.")[:, -1], prefix + "head.")
+    def forward(self, x):
+        return self.head(self.rnn(x)[:, -1])
 
 
 # δ through time, for a 3-step RNN: each δₜ gathers δₜ₊₁ through W_hh
