@@ -13,8 +13,10 @@ True
 
 import hashlib
 import weakref
+from functools import lru_cache
 
 import numpy as np
+import sympy as sp
 
 from symbackprop.graph.shape import fmt
 
@@ -30,11 +32,24 @@ def _structural_key(op, args, attrs, shape, dtype):
     for a in args:
         h.update(a.key)
     for item in attrs:
-        h.update(item.digest if isinstance(item, Constant) else str(item).encode())
+        h.update(item.digest if isinstance(item, Constant) else _text(item))
         h.update(b"\x00")
     h.update(str(shape).encode())
     h.update(dtype.encode())
     return h.digest()
+
+
+def _text(item):
+    """The bytes of an attribute's text; a sympy body's text is printed once per distinct body
+    (printing dominates building deep graphs, whose layers repeat the same few bodies)."""
+    if isinstance(item, sp.Basic):
+        return _sympy_text(item)
+    return str(item).encode()
+
+
+@lru_cache(maxsize=1 << 16)
+def _sympy_text(expr):
+    return str(expr).encode()
 
 
 class Constant:

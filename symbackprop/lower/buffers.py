@@ -10,13 +10,22 @@ no slot and keeps its source alive.
 ({'a': 0, 'b': 1, 'c': 0}, [4*N, 4*N])
 """
 
+from functools import lru_cache
+
 import sympy as sp
 
 from symbackprop.graph.scalar import N
 
 
 def _coeffs(size):
-    size = sp.expand(sp.sympify(size))
+    return _linear(sp.sympify(size))
+
+
+@lru_cache(maxsize=4096)
+def _linear(size):
+    """(a, b) of a size a·N + b, or None; cached: a program has few distinct sizes, and the
+    first-fit search asks about each pair of slot and buffer (expanding is the cost)."""
+    size = sp.expand(size)
     a, b = size.coeff(N, 1), size.coeff(N, 0)
     if sp.expand(a * N + b - size) != 0:
         return None  # not linear in N: never shared
