@@ -404,9 +404,9 @@ def test_deriving_a_10_layer_mlp_is_fast_and_independent_of_width():
     counts, times = {}, {}
     for width in (16, 1024):
         L, params = deep_mlp(width)
-        start = time.perf_counter()
+        start = time.process_time()  # CPU time: other work on the machine does not fail the test
         g = sb.grad(L, params)
-        times[width] = time.perf_counter() - start
+        times[width] = time.process_time() - start
         counts[width] = len(topo_order(list(g.values())))
     assert counts[16] == counts[1024]
     assert counts[16] < 400

@@ -161,9 +161,9 @@ def test_ten_layer_mlp_simplifies_fast_and_independently_of_width():
         outs = _mlp_outputs(width)
         best = float("inf")
         for _ in range(3):  # the best of three, so a busy machine does not decide
-            t = time.perf_counter()
+            t = time.process_time()  # CPU time: other work on the machine does not decide
             simplify(outs)
-            best = min(best, time.perf_counter() - t)
+            best = min(best, time.process_time() - t)
         times[width] = best
     assert times[16] < 0.5 and times[1024] < 0.5, times
     assert times[1024] < 3 * times[16] + 0.05, times

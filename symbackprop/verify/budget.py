@@ -1,16 +1,24 @@
-"""Wall-clock limits for sympy calls that can run for minutes (``simplify``, ``factor``).
+"""Time limits for sympy calls that can run for minutes (``simplify``, ``factor``).
 
 ``symbackprop.simplify.bodies.Budget`` is cooperative: it is asked between bodies, so it
 cannot stop one ``sympy.simplify`` that never returns.  verify calls sympy on expressions
 a user wrote, so here a call is interrupted: ``within(seconds, fn, ...)`` runs ``fn`` under
-a ``SIGALRM`` timer and raises ``OutOfTime`` when it fires.  An outer timer (a test's
-``signal.alarm``, say) is kept and re-armed with the time it has left.  Signals only reach
-the main thread: elsewhere ``fn`` runs without a limit.
+a timer and raises ``OutOfTime`` when it fires.
+
+The limits count the **CPU time** of this process (``ITIMER_PROF``), not the wall clock: a
+verdict's words then do not depend on how busy the machine is (on a loaded machine a
+wall-clock limit cut the reason of a wrong claim short, so the same claim got "extra term
+w" on a quiet machine and "different expression" beside a test suite).  An outer limit is
+kept and re-armed with the time it has left; a wall-clock alarm of the caller's own
+(``signal.alarm``) is a different timer and is left alone.  Signals only reach the main
+thread: elsewhere ``fn`` runs without a limit.
 
 >>> within(5, sum, [1, 2, 3])
 6
->>> import time
->>> within(0.05, time.sleep, 1)
+>>> def spin():
+...     while True:
+...         pass
+>>> within(0.05, spin)
 Traceback (most recent call last):
 ...
 symbackprop.verify.budget.OutOfTime: took longer than 0.05 s
@@ -50,34 +58,38 @@ class OutOfTime(Exception):
         self.own = False
 
 
+#: the timer and its signal: the process's CPU time (user and system)
+TIMER = getattr(signal, "ITIMER_PROF", None)
+SIGNAL = getattr(signal, "SIGPROF", None)
+
+
 def _can_interrupt():
-    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    return TIMER is not None and threading.current_thread() is threading.main_thread()
 
 
 def within(seconds, fn, *args, **kwargs):
-    """``fn(*args, **kwargs)``, or ``OutOfTime`` after ``seconds`` of wall-clock time."""
+    """``fn(*args, **kwargs)``, or ``OutOfTime`` after ``seconds`` of this process's CPU time."""
     token = object()
     if seconds <= 0:
         raise OutOfTime("no time left", token)
-    outer_left, outer_interval = signal.getitimer(signal.ITIMER_REAL) if _can_interrupt() \
-        else (0, 0)
+    outer_left, outer_interval = signal.getitimer(TIMER) if _can_interrupt() else (0, 0)
     if not _can_interrupt() or (outer_left and outer_left <= seconds):
         return _call(token, fn, args, kwargs)   # an outer timer fires first: it is in charge
 
     def expire(signum, frame):
         raise OutOfTime(f"took longer than {seconds:g} s", token)
 
-    start = time.monotonic()
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    start = time.process_time()
+    previous = signal.signal(SIGNAL, expire)
+    signal.setitimer(TIMER, seconds)
     try:
         return _call(token, fn, args, kwargs)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(TIMER, 0)
+        signal.signal(SIGNAL, previous)
         if outer_left:
-            left = max(outer_left - (time.monotonic() - start), 1e-3)
-            signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
+            left = max(outer_left - (time.process_time() - start), 1e-3)
+            signal.setitimer(TIMER, left, outer_interval)
 
 
 def _call(token, fn, args, kwargs):
@@ -97,10 +109,10 @@ class Clock:
     """
 
     def __init__(self, seconds):
-        self.deadline = time.monotonic() + seconds
+        self.deadline = time.process_time() + seconds
 
     def left(self):
-        return self.deadline - time.monotonic()
+        return self.deadline - time.process_time()
 
     def run(self, fn, *args, default=None):
         """``fn(*args)`` within the time left (at most ``CALL_SECONDS``), else ``default``."""

@@ -3,7 +3,7 @@
 The judgement is on the fully expanded sides (both written in the inputs only), at
 random generic points: exact by default (``numeric.same``), or within ``rtol``.  Input
 beyond ``limits.py`` is refused before sympy builds it; sympy's simplifications run under
-the wall-clock budgets of ``budget.py``.
+the CPU-time budgets of ``budget.py``.
 The reporting (``correct``, ``difference``, ``reason``) works in the claim's own names.
 
 >>> v = verify("d(L, w) == (yhat - y) * yhat * (1 - yhat) * x",
