@@ -40,16 +40,26 @@ def _structural_key(op, args, attrs, shape, dtype):
 
 
 def _text(item):
-    """The bytes of an attribute's text; a sympy body's text is printed once per distinct body
-    (printing dominates building deep graphs, whose layers repeat the same few bodies)."""
+    """The bytes standing for an attribute in the key: a sympy body by its structural digest
+    (printing a body costs as much as the body is long, and fused bodies are long), anything
+    else by its text."""
     if isinstance(item, sp.Basic):
-        return _sympy_text(item)
+        return _sympy_digest(item)
     return str(item).encode()
 
 
-@lru_cache(maxsize=1 << 16)
-def _sympy_text(expr):
-    return str(expr).encode()
+@lru_cache(maxsize=1 << 17)
+def _sympy_digest(expr):
+    """A digest of a sympy expression's tree: its class names, its atoms' texts and its
+    arguments in sympy's (canonical, deterministic) order; the same in every process.
+    Cached per subexpression, so a body built from earlier bodies costs only its new nodes."""
+    h = hashlib.blake2b(type(expr).__name__.encode(), digest_size=16)
+    if expr.args:
+        for arg in expr.args:
+            h.update(_sympy_digest(arg))
+    else:
+        h.update(b"=" + str(expr).encode())
+    return h.digest()
 
 
 class Constant:
