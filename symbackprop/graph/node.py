@@ -13,11 +13,11 @@ True
 
 import hashlib
 import weakref
-from functools import lru_cache
 
 import numpy as np
 import sympy as sp
 
+from codegen.bodies import digest
 from symbackprop.graph.shape import fmt
 
 _INTERNED = weakref.WeakValueDictionary()
@@ -44,22 +44,8 @@ def _text(item):
     (printing a body costs as much as the body is long, and fused bodies are long), anything
     else by its text."""
     if isinstance(item, sp.Basic):
-        return _sympy_digest(item)
+        return digest(item)
     return str(item).encode()
-
-
-@lru_cache(maxsize=1 << 17)
-def _sympy_digest(expr):
-    """A digest of a sympy expression's tree: its class names, its atoms' texts and its
-    arguments in sympy's (canonical, deterministic) order; the same in every process.
-    Cached per subexpression, so a body built from earlier bodies costs only its new nodes."""
-    h = hashlib.blake2b(type(expr).__name__.encode(), digest_size=16)
-    if expr.args:
-        for arg in expr.args:
-            h.update(_sympy_digest(arg))
-    else:
-        h.update(b"=" + str(expr).encode())
-    return h.digest()
 
 
 class Constant:
