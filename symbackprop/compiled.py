@@ -157,8 +157,9 @@ def compile_training(loss, param_names, x, y, optimizer, backend):
     Returns ``train(X, Y, params, state, hyper, perm, t0, bs, limit=-1) -> (steps, losses, status)``.
     """
     module = codegen.backend(backend)
+    from symbackprop.lower.cache import cached_training_program
     from symbackprop.lower.training import lower_training
-    return module.build_training(lower_training(loss, list(param_names), x, y, optimizer))
+    return module.build_training(cached_training_program(lower_training, loss, list(param_names), x, y, optimizer))
 
 
 def _label_limits(outputs):

@@ -32,11 +32,6 @@ def _linear(size):
     return a, b
 
 
-def _fits(slot, size):
-    s, z = _coeffs(slot), _coeffs(size)
-    return s is not None and z is not None and s[0] >= z[0] and s[1] >= z[1]
-
-
 def plan_slots(buffers, last_use, aliases, skip=()):
     """Assign slots to ``buffers`` [(name, size)], the outputs of the steps in order.
 
@@ -57,6 +52,7 @@ def plan_slots(buffers, last_use, aliases, skip=()):
         r = root(view)
         end[r] = max(end.get(r, -1), last_use.get(view, -1))
     slots, sizes, free, live = {}, [], [], []
+    coeffs = []  # per slot: (a, b) of its size a·N + b, or None
     for step, (name, size) in enumerate(buffers):
         # free the slots of buffers whose last reader came before this step
         for other in [b for b in live if end[b] < step]:
@@ -64,9 +60,13 @@ def plan_slots(buffers, last_use, aliases, skip=()):
             free.append(slots[other])
         if name in aliases or name in skip:
             continue
-        choice = next((s for s in free if _fits(sizes[s], size)), None)
+        need = _coeffs(size)
+        choice = None if need is None else \
+            next((s for s in free if coeffs[s] is not None and coeffs[s][0] >= need[0] and coeffs[s][1] >= need[1]),
+                 None)
         if choice is None:
             sizes.append(sp.sympify(size))
+            coeffs.append(need)
             choice = len(sizes) - 1
         else:
             free.remove(choice)
