@@ -7,7 +7,32 @@ split out, and the parts that do not change inside the loop hoisted before it.
 ([(_c0, x1**2)], [(_c1, exp(x0))], _c0*_c1 + _c1)
 """
 
+import hashlib
+from functools import lru_cache
+
 import sympy as sp
+
+
+@lru_cache(maxsize=1 << 17)
+def digest(expr):
+    """16 bytes naming a sympy expression's tree: class names, atoms (a symbol with its
+    assumptions) and arguments in sympy's canonical order; the same in every process
+    (Python's ``hash`` is salted per process).  Cached per subexpression, so a body built
+    from earlier bodies costs only its new nodes, and nothing is printed.
+
+    >>> x = sp.Symbol("x0", real=True)
+    >>> digest(sp.tanh(x) + 1) == digest(1 + sp.tanh(x)), digest(x) == digest(sp.Symbol("x0"))
+    (True, False)
+    """
+    h = hashlib.blake2b(type(expr).__name__.encode(), digest_size=16)
+    if expr.args:
+        for arg in expr.args:
+            h.update(digest(arg))
+    else:
+        h.update(b"=" + str(expr).encode())
+        if isinstance(expr, sp.Symbol):
+            h.update(repr(sorted(expr.assumptions0.items())).encode())
+    return h.digest()
 
 
 def split_body(expr, invariant, prefix):

@@ -217,9 +217,11 @@ def compile_training(loss, param_names, x, y, optimizer, backend, devices=None, 
     """
     require(backend)
     module = codegen.backend(backend)
+    from symbackprop.lower.cache import cached_training_program
     from symbackprop.lower.training import lower_training
     options = {} if devices is None else {"devices": devices}
-    return module.build_training(lower_training(loss, list(param_names), x, y, optimizer, **extra), **options)
+    program = cached_training_program(lower_training, loss, list(param_names), x, y, optimizer, **extra)
+    return module.build_training(program, **options)
 
 
 def _label_limits(outputs):

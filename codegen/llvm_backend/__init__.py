@@ -67,15 +67,16 @@ def structure(program):
     """A deterministic description of everything in ``program`` that shapes its code
     (constants by dtype and shape only: their values are arguments)."""
     from codegen.llvm_backend import emit  # its switches shape the code too
+    from codegen.bodies import digest
     lines = [f"small products as loops up to {emit.SMALL_PRODUCT}", f"args {program.args!r}", f"outputs {program.outputs!r}", f"aliases {sorted(program.aliases.items())!r}",
              f"slots {sorted(program.slots.items())!r}", f"slot_sizes {[(d, tuple(map(sp.srepr, s))) for d, s in program.slot_sizes.items()]!r}"]
     for name, b in program.buffers.items():
         lines.append(f"buffer {name} {tuple(map(sp.srepr, map(sp.sympify, b.shape)))} {b.dtype} {b.role}")
     for name in program.consts:
         lines.append(f"const {name} {np.shape(program.consts[name])}")
-    for step in program.steps:
-        fields = {k: (sp.srepr(v) if isinstance(v, sp.Basic) else repr(v)) for k, v in vars(step).items()}
-        lines.append(f"{type(step).__name__} {fields} <- {program.origins.get(step.out, '')}")
+    for step in program.steps:  # bodies by their structural digest: printing long bodies costs seconds
+        fields = {k: (digest(v).hex() if isinstance(v, sp.Basic) else repr(v)) for k, v in vars(step).items()}
+        lines.append(f"{type(step).__name__} {fields}")
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ maps in float: twice the vector lanes); reductions accumulate in double.
 """
 
 import re
+from dataclasses import fields
 
 import sympy as sp
 from llvmlite import ir
@@ -27,7 +28,7 @@ from codegen.llvm_backend import gemm, jit
 from codegen.llvm_backend.irbuild import I8, I32, I64, VOID, entry_alloca, i64, load, loop, nest, store  # noqa: F401 (re-exported)
 from codegen.llvm_backend.mathfns import DOUBLE, FLOAT, MathLib, c, element, maximum
 from codegen.llvm_backend.scalar import Translator, vectorisable
-from codegen.program import (Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose, View, comment,
+from codegen.program import (Broadcast, Map, MatMul, OneHot, Reduce, Reshape, Transpose, Update, View, comment,
                              reads as step_reads)
 
 TYPES = {"float64": DOUBLE, "float32": ir.FloatType(), "int64": I64, "int32": I32}
@@ -139,15 +140,33 @@ class ProgramEmitter:
     def __init__(self, mb, program, prefix="s", fuse=True):
         self.mb, self.p, self.prefix = mb, program, prefix
         self.views = {s.out: s for s in program.steps if isinstance(s, View)}
+        self._readers = None  # buffer -> indices of the steps reading it (built on first use)
         self.functions = {}
         self.fused = self._fusions() if fuse else {}
+        # steps of one structure share one function: its key is the steps with their buffers
+        # replaced by argument positions, and what the IR reads of each buffer
+        signatures, counts, key_steps = {}, {}, {}
         for i, step in enumerate(program.steps):
             if isinstance(step, (Reshape, View)) or i - 1 in self.fused:
                 continue
-            if i in self.fused:
-                self.functions[i] = self._fused_function(i, step, program.steps[i + 1])
-            else:
-                self.functions[i] = self._step_function(i, step)
+            steps = (step, program.steps[i + 1]) if i in self.fused else (step,)
+            steps = tuple(self._canonical(st) if isinstance(st, Map) else st for st in steps)
+            outs, reads, shared = self._arguments(i, steps)
+            signatures[i] = (self._structure(steps, outs, reads, shared), outs, reads, shared)
+            key_steps[i] = steps
+            counts[signatures[i][0]] = counts.get(signatures[i][0], 0) + 1
+        built = {}
+        for i, (key, outs, reads, shared) in signatures.items():
+            if key not in built:
+                steps = key_steps[i]
+                inline = counts[key] == 1
+                if len(steps) == 2:
+                    built[key] = self._fused_function(i, *steps, outs, reads, inline)
+                else:
+                    built[key] = self._step_function(i, steps[0], outs, reads, shared, inline)
+                if not inline:
+                    self.mb.comments[built[key].name].append(f"  (shared by {counts[key]} steps)")
+            self.functions[i] = (built[key], outs, reads)
 
     def shape(self, name):
         return self.p.buffers[name].shape
@@ -175,8 +194,83 @@ class ProgramEmitter:
         bufs = self.pointers(b, n, ptrs, arenas)
         for i in sorted(self.functions):
             fn, outs, reads = self.functions[i]
-            b.call(fn, [bufs[o] for o in outs] + [bufs[r] for r in reads] + [n])
+            args = [bufs[o] for o in outs] + [bufs[r] for r in reads]
+            step = self.p.steps[i]
+            if isinstance(step, Update):  # its check element: the function writes element 0
+                k = outs.index(step.check)
+                args[k] = b.gep(args[k], [i64(step.index)], inbounds=True)
+            b.call(fn, args + [n])
         return bufs
+
+    def _arguments(self, i, steps):
+        """(outs, reads, shared) of the function computing ``steps`` (one step, or a product
+        and the map fused after it): the buffers it writes and reads, and those of them that
+        are two names of one memory (so may not be noalias)."""
+        if len(steps) == 2:
+            mm, mp = steps
+            keep = self._needed_after(mm.out, i + 1)
+            outs = [mp.out] + ([mm.out] if keep else [])
+            reads = []
+            for r in list(step_reads(mm)) + [x for x in step_reads(mp) if x != mm.out]:
+                if r not in reads:
+                    reads.append(r)
+            return outs, reads, set()
+        step = steps[0]
+        outs = list(dict.fromkeys(step.writes() if hasattr(step, "writes") else (step.out,)))
+        reads = [r for r in dict.fromkeys(step_reads(step)) if r not in outs]
+        # two names of one memory (a gradient that is its param, seen through a reshape) may not
+        # both be noalias
+        roots = [root(self.p, x) for x in outs + reads]
+        shared = {x for x, r in zip(outs + reads, roots) if roots.count(r) > 1}
+        return outs, reads, shared
+
+    def _canonical(self, step):
+        """``step`` (a map) with its operands in an order that does not depend on buffer names:
+        by what the function sees of each (shape, dtype, view) and the place of its variable in
+        the body, so the maps of two layers list their operands alike and share a function."""
+        variables = step.body.variables
+        if len(variables) < 2:
+            return step
+        marker, other = sp.Symbol("_this", real=True), sp.Symbol("_other", real=True)
+
+        def rank(k):
+            name, var = step.ins[k], variables[k]
+            view = self.views.get(name)
+            place = step.body.expr.xreplace({v: (marker if v == var else other) for v in variables})
+            return (str(tuple(self.shape(name))), str(self.dtype(name)),
+                    "" if view is None else str((view.offset, view.strides)), sp.srepr(place))
+
+        order = sorted(range(len(variables)), key=rank)
+        if order == list(range(len(variables))):
+            return step
+        rename = {variables[k]: variables[j] for j, k in enumerate(order)}
+        return Map(step.out, tuple(step.ins[k] for k in order),
+                   sp.Lambda(variables, step.body.expr.xreplace(rename)))
+
+    def _structure(self, steps, outs, reads, shared):
+        """A hashable key equal for steps that compile to the same function: each step's
+        fields with buffer names replaced by their argument positions, and per argument its
+        shape, dtype, how a view reads it, and whether it may alias another."""
+        position = {x: ("%arg", k) for k, x in enumerate(list(outs) + list(reads))}
+        position.setdefault(steps[0].out, ("%product",))  # a fused product kept in registers only
+
+        def canonical(value):
+            if isinstance(value, str):
+                return position.get(value, value)
+            if isinstance(value, tuple):
+                return tuple(canonical(v) for v in value)
+            return value
+
+        parts = tuple((type(st).__name__,) + tuple(canonical(getattr(st, f.name)) for f in fields(st)
+                                                   if not (isinstance(st, Update) and f.name == "index"))
+                      for st in steps)
+        args = []
+        for x in list(outs) + list(reads):
+            view = self.views.get(x)
+            args.append((tuple(self.shape(x)), str(self.dtype(x)), x in shared,
+                         None if view is None else (tuple(self.shape(view.out)), view.offset, view.strides),
+                         self._operand_kind(x, tuple(self.shape(steps[0].out))) if len(steps) == 2 else None))
+        return parts, tuple(args)
 
     # ---- fusion of a product with the map after it ----------------------------------------
     def _operand_kind(self, name, out_shape):
@@ -230,20 +324,20 @@ class ProgramEmitter:
         viewed by an alias (so a fused product must still store it)."""
         if name in self.p.outputs or any(root(self.p, v) == name for v in self.p.aliases):
             return True
-        return any(name in step_reads(s) for k, s in enumerate(self.p.steps) if k != skip)
+        if self._readers is None:
+            self._readers = {}
+            for k, s in enumerate(self.p.steps):
+                for r in set(step_reads(s)):
+                    self._readers.setdefault(r, []).append(k)
+        return any(k != skip for k in self._readers.get(name, ()))
 
-    def _fused_function(self, i, mm, mp):
+    def _fused_function(self, i, mm, mp, outs, reads, inline=True):
         """One function computing product ``mm`` and, on each vector of it while still in
         registers, the map ``mp`` (bias + activation after a linear layer, an activation's
         derivative after a backward product)."""
-        keep = self._needed_after(mm.out, i + 1)
-        outs = [mp.out] + ([mm.out] if keep else [])
-        reads = []
-        for r in list(step_reads(mm)) + [x for x in step_reads(mp) if x != mm.out]:
-            if r not in reads:
-                reads.append(r)
+        keep = mm.out in outs
         name = f"{self.prefix}{i}_{mm.out}_{mp.out}"
-        fn, ptrs, n = self._new_function(name, outs, reads)
+        fn, ptrs, n = self._new_function(name, outs, reads, inline=inline)
         comment = [mm.describe(), mp.describe() + "   (fused: computed on the product's registers)"]
         origin = self.p.origins.get(mp.out)
         if origin:
@@ -255,7 +349,7 @@ class ProgramEmitter:
         gemm.rows_product(b, ltype(self.dtype(mm.out)), ptrs[mm.a], ptrs[mm.b], ptrs[mm.out] if keep else None,
                           dim_value(b, M, n), int(K), int(J), mm.trans_b, epilogue)
         b.ret_void()
-        return fn, outs, reads
+        return fn
 
     def _epilogue(self, b, mm, mp, ptrs, n, J):
         """``apply(row, offset, width, value)``: the map's body on one vector of the product."""
@@ -291,13 +385,15 @@ class ProgramEmitter:
         return apply
 
     # ---- step functions -------------------------------------------------------------------
-    def _new_function(self, name, outs, reads, shared=()):
-        """An internal, always-inlined step function ``name(<outs>, <reads>, n)`` whose
-        pointers are noalias (but those in ``shared``); returns (function, {buffer: pointer}, n)."""
+    def _new_function(self, name, outs, reads, shared=(), inline=True):
+        """An internal step function ``name(<outs>, <reads>, n)`` whose pointers are noalias
+        (but those in ``shared``), always inlined when ``inline`` and never otherwise (a
+        function shared by several steps is compiled once); returns (function, {buffer:
+        pointer}, n)."""
         argtys = [ltype(self.dtype(x)).as_pointer() for x in list(outs) + list(reads)] + [I64]
         fn = ir.Function(self.mb.module, ir.FunctionType(VOID, argtys), name)
         fn.linkage = "internal"
-        fn.attributes.add("alwaysinline")
+        fn.attributes.add("alwaysinline" if inline else "noinline")
         fn.attributes.add("nounwind")
         for arg, x in zip(fn.args[:-1], list(outs) + list(reads)):
             if x not in shared:
@@ -309,15 +405,9 @@ class ProgramEmitter:
         fn.args[-1].name = "n"
         return fn, ptrs, fn.args[-1]
 
-    def _step_function(self, i, step):
-        outs = list(dict.fromkeys(step.writes() if hasattr(step, "writes") else (step.out,)))
-        reads = [r for r in dict.fromkeys(step_reads(step)) if r not in outs]
-        # two names of one memory (a gradient that is its param, seen through a reshape) may not
-        # both be noalias
-        roots = [root(self.p, x) for x in outs + reads]
-        shared = {x for x, r in zip(outs + reads, roots) if roots.count(r) > 1}
+    def _step_function(self, i, step, outs, reads, shared, inline=True):
         name = f"{self.prefix}{i}_{_ident(step.out)}"
-        fn, ptrs, n = self._new_function(name, outs, reads, shared)
+        fn, ptrs, n = self._new_function(name, outs, reads, shared, inline)
         comment = [step.describe()]
         origin = self.p.origins.get(step.out)
         if origin and isinstance(step, Map):
@@ -326,7 +416,7 @@ class ProgramEmitter:
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         getattr(self, "_" + type(step).__name__.lower())(b, step, ptrs, n)
         b.ret_void()
-        return fn, outs, reads
+        return fn
 
     def _map(self, b, step, ptrs, n, body=None):
         body = body if body is not None else step.body
@@ -714,7 +804,7 @@ class ProgramEmitter:
                     store(b, stored, ptr, u)
                     acc = b.fadd(acc, convert(b, b.fmul(stored, ir.Constant(ty, 0.0)), DOUBLE), flags=REASSOC)
             b.store(acc, chk)
-        store(b, b.load(chk), C, i64(step.index))
+        store(b, b.load(chk), C, i64(0))  # the caller passes &check[index]
 
     def _squarednorms(self, b, step, ptrs, n):
         """Σ g² of each gradient into hyper[offset + i], in double (reassociated: a vector

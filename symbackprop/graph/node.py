@@ -15,7 +15,9 @@ import hashlib
 import weakref
 
 import numpy as np
+import sympy as sp
 
+from codegen.bodies import digest
 from symbackprop.graph.shape import fmt
 
 _INTERNED = weakref.WeakValueDictionary()
@@ -30,11 +32,20 @@ def _structural_key(op, args, attrs, shape, dtype):
     for a in args:
         h.update(a.key)
     for item in attrs:
-        h.update(item.digest if isinstance(item, Constant) else str(item).encode())
+        h.update(item.digest if isinstance(item, Constant) else _text(item))
         h.update(b"\x00")
     h.update(str(shape).encode())
     h.update(dtype.encode())
     return h.digest()
+
+
+def _text(item):
+    """The bytes standing for an attribute in the key: a sympy body by its structural digest
+    (printing a body costs as much as the body is long, and fused bodies are long), anything
+    else by its text."""
+    if isinstance(item, sp.Basic):
+        return digest(item)
+    return str(item).encode()
 
 
 class Constant:

@@ -13,6 +13,7 @@ t0 = x @ W
 t1 = map(t0): tanh(x0)
 """
 
+from collections.abc import Mapping
 import numpy as np
 
 from codegen.program import Buffer, Program, Reshape, View, reads
@@ -137,10 +138,10 @@ def lower(outputs, arguments=()):
         for arg in n.args:
             readers.setdefault(arg, []).append(n)
     names, buffers, steps, consts, args, aliases = {}, {}, [], {}, [], {}
-    texts = short_formulas(order)
     present = set(order)
+    formula_order = order
     order = [a for a in arguments if a not in present] + order
-    origins = {}
+    origin_nodes = {}
     lo = _Lowering(outputs, readers, names, buffers, consts)
     for node in order:
         prim = definition(node)
@@ -163,12 +164,37 @@ def lower(outputs, arguments=()):
         buffers[name] = Buffer(name, node.shape, node.dtype, "temp")
         if isinstance(step, (Reshape, View)):  # names memory of its operand: no slot of its own
             aliases[name] = step.x
-        origins[name] = texts[node]
+        origin_nodes[name] = node
         steps.append(step)
     out_names = tuple(names[o] for o in outputs)
     slots, slot_sizes = plan_memory(steps, buffers, aliases, out_names)
     return Program(buffers=buffers, steps=tuple(steps), args=tuple(args), consts=consts, outputs=out_names,
-                   origins=origins, aliases=aliases, slots=slots, slot_sizes=slot_sizes)
+                   origins=Origins(formula_order, origin_nodes), aliases=aliases, slots=slots,
+                   slot_sizes=slot_sizes)
+
+
+class Origins(Mapping):
+    """{buffer name: the short formula of the graph node it computes}, for comments in
+    generated code; the formulas are printed on first use (a backend that writes no
+    comments, or finds its kernel cached, never prints a body)."""
+
+    def __init__(self, order, nodes):
+        self._order, self._nodes, self._texts = order, nodes, None
+
+    def _formulas(self):
+        if self._texts is None:
+            texts = short_formulas(self._order)
+            self._texts = {name: texts[node] for name, node in self._nodes.items()}
+        return self._texts
+
+    def __getitem__(self, name):
+        return self._formulas()[name]
+
+    def __iter__(self):
+        return iter(self._nodes)
+
+    def __len__(self):
+        return len(self._nodes)
 
 
 def plan_memory(steps, buffers, aliases, outputs):

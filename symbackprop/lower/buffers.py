@@ -10,22 +10,26 @@ no slot and keeps its source alive.
 ({'a': 0, 'b': 1, 'c': 0}, [4*N, 4*N])
 """
 
+from functools import lru_cache
+
 import sympy as sp
 
 from symbackprop.graph.scalar import N
 
 
 def _coeffs(size):
-    size = sp.expand(sp.sympify(size))
+    return _linear(sp.sympify(size))
+
+
+@lru_cache(maxsize=4096)
+def _linear(size):
+    """(a, b) of a size a·N + b, or None; cached: a program has few distinct sizes, and the
+    first-fit search asks about each pair of slot and buffer (expanding is the cost)."""
+    size = sp.expand(size)
     a, b = size.coeff(N, 1), size.coeff(N, 0)
     if sp.expand(a * N + b - size) != 0:
         return None  # not linear in N: never shared
     return a, b
-
-
-def _fits(slot, size):
-    s, z = _coeffs(slot), _coeffs(size)
-    return s is not None and z is not None and s[0] >= z[0] and s[1] >= z[1]
 
 
 def plan_slots(buffers, last_use, aliases, skip=()):
@@ -48,6 +52,7 @@ def plan_slots(buffers, last_use, aliases, skip=()):
         r = root(view)
         end[r] = max(end.get(r, -1), last_use.get(view, -1))
     slots, sizes, free, live = {}, [], [], []
+    coeffs = []  # per slot: (a, b) of its size a·N + b, or None
     for step, (name, size) in enumerate(buffers):
         # free the slots of buffers whose last reader came before this step
         for other in [b for b in live if end[b] < step]:
@@ -55,9 +60,13 @@ def plan_slots(buffers, last_use, aliases, skip=()):
             free.append(slots[other])
         if name in aliases or name in skip:
             continue
-        choice = next((s for s in free if _fits(sizes[s], size)), None)
+        need = _coeffs(size)
+        choice = None if need is None else \
+            next((s for s in free if coeffs[s] is not None and coeffs[s][0] >= need[0] and coeffs[s][1] >= need[1]),
+                 None)
         if choice is None:
             sizes.append(sp.sympify(size))
+            coeffs.append(need)
             choice = len(sizes) - 1
         else:
             free.remove(choice)

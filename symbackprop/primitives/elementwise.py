@@ -85,6 +85,20 @@ def _strip(node):
     return node
 
 
+#: bodies of more nodes than this print their terms in stored order (see ``Map.formula``)
+FORMULA_ORDERED_NODES = 40
+
+
+def _larger_than(expr, limit):
+    """True when ``expr`` has more than ``limit`` nodes (stops counting there)."""
+    count = 0
+    for _ in sp.preorder_traversal(expr):
+        count += 1
+        if count > limit:
+            return True
+    return False
+
+
 @register
 class Map(Primitive):
     op = "map"
@@ -169,7 +183,10 @@ class Map(Primitive):
         from symbackprop.graph.text import atomic
         body = node.attrs.body
         names = {v: sp.Symbol(f"⟨{i}⟩") for i, v in enumerate(body.variables)}
-        text = sp.sstr(body.expr.xreplace(names))
+        # sympy's ordering of terms costs more than the printing: a long (fused) body, whose
+        # text is cut short in comments anyway, prints its terms as stored
+        order = "none" if _larger_than(body.expr, FORMULA_ORDERED_NODES) else None
+        text = sp.sstr(body.expr.xreplace(names), order=order)
         for i, t in enumerate(texts):
             text = text.replace(f"(⟨{i}⟩)", f"({t})")  # a call's parentheses suffice
             text = text.replace(f"⟨{i}⟩", t if atomic(t) else f"({t})")

@@ -111,6 +111,7 @@ class Trainer:
         self.dropout_seed = int(mask_seed.generate_state(1, np.uint64)[0]) & ((1 << 63) - 1)
         self._rng = np.random.default_rng(self._shuffle_seed)
         self._built_for = None
+        self._grad_exprs = None
         self._updater = None
         self._train_fn = None
 
@@ -137,7 +138,7 @@ class Trainer:
         missing = [name for name, _ in self.net.parameter_shapes() if name not in self.param_nodes]
         if missing:
             raise ShapeError(f"Trainer: params {missing} do not reach the loss")
-        self.grad_exprs = grad(self.loss_expr, list(self.param_nodes.values()))
+        self._grad_exprs = None  # derived on first use: the fused loop derives its own
         names = list(self.param_nodes)
         self._names = names
         if self.backend not in _backends():
@@ -147,6 +148,19 @@ class Trainer:
         self._train_fn = None
         if self._updater is None:
             self._updater = Updater(self.optimizer, self._params)
+
+    @property
+    def grad_exprs(self):
+        """{param node: ∂loss/∂param} as graph nodes (derived once, on first use).
+
+        >>> import numpy as np, symbackprop as sb
+        >>> tr = sb.Trainer(sb.nn.Linear(2, 1), backend="numpy"); tr.build((2,))
+        >>> sorted(p.name for p in tr.grad_exprs)
+        ['bias', 'weight']
+        """
+        if self._grad_exprs is None:
+            self._grad_exprs = grad(self.loss_expr, list(self.param_nodes.values()))
+        return self._grad_exprs
 
     def _function(self, which):
         """The compiled ``step`` (loss and gradients) or ``predict`` function, built once."""

@@ -33,6 +33,7 @@ or uses that name as a quantity (an LSTM's gate ``f_t``: ``f_t (1 - f_t)`` multi
 '(((sigmoid(z) · (1 - sigmoid(z))) · w_12) · exp(-x))'
 """
 
+import functools
 import re
 from contextvars import ContextVar
 from fractions import Fraction
@@ -145,7 +146,10 @@ SIZING.3: /\\(left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|big|Big|bigg|Bigg)(?![a
 %ignore /[ \t\n]+/
 """
 
-_parser = Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+@functools.cache
+def _parser():
+    """The grammar's parser, built on first use (building it takes about a second: not at import)."""
+    return Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=True)
 
 #: names the surrounding derivation uses; a run of adjacent letters spelling one of them
 #: (``out_{o1}`` when ``out_o1`` is defined) is that name, not a product of letters
@@ -882,7 +886,7 @@ def parse(text, known=(), functions_declared=None, key=False, shaped=()):
     flat = text.replace("\r", " ").replace("\n", " ")    # columns count characters
     flat = _signed_bodies(flat)
     try:
-        parsed = _parser.parse(flat)
+        parsed = _parser().parse(flat)
     except UnexpectedInput as e:
         message, col = describe(e, flat)
         raise ClaimSyntaxError(message, text=text, col=col) from None

@@ -9,6 +9,7 @@ It is Python/sympy expression syntax plus two things Python lacks: primes for de
 'd(L, w) == (x * (yhat - y))'
 """
 
+import functools
 import re
 from fractions import Fraction
 
@@ -57,7 +58,10 @@ NUMBER: /(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/
 %ignore /[ \t]+/
 """
 
-_parser = Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+@functools.cache
+def _parser():
+    """The grammar's parser, built on first use (building it takes about a second: not at import)."""
+    return Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=True)
 
 #: names that mean the derivative when called: d(f, v), diff(f, v)
 DERIVATIVE_NAMES = ("d", "diff")
@@ -177,7 +181,7 @@ def parse(text):
     "((sigmoid'(z) * W.T) @ x)"
     """
     try:
-        parsed = _parser.parse(text)
+        parsed = _parser().parse(text)
     except UnexpectedInput as e:
         message, col = describe(e, text)
         raise ClaimSyntaxError(message, text=text, col=col) from None

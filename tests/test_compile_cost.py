@@ -1,0 +1,136 @@
+"""Compile cost that does not grow with depth: steps of one structure share one compiled
+function, and a lowered training program is read back from the disk cache.
+
+Structural checks only (how many functions, whether the lowering ran): timings belong to
+``benchmarks/compile_scaling.py``.
+"""
+
+import numpy as np
+import pytest
+
+import symbackprop as sb
+from codegen.llvm_backend.emit import ModuleBuilder, ProgramEmitter
+from symbackprop.lower import cache as program_cache
+from symbackprop.lower import training as lowering
+from symbackprop.lower.training import lower_training
+
+
+def mlp(depth, width=16, activation=sb.nn.Tanh):
+    layers = [sb.nn.Linear(3, width), activation()]
+    for _ in range(depth - 2):
+        layers += [sb.nn.Linear(width, width), activation()]
+    return sb.nn.Sequential(*layers, sb.nn.Linear(width, 1))
+
+
+def program(depth, optimizer=None):
+    net = mlp(depth)
+    x = sb.input("x", (None, 3)); y = sb.input("y", (None, 1))
+    names = [n for n, _ in net.parameter_shapes()]
+    return lower_training(sb.mse(net(x), y), names, x, y, optimizer or sb.optim.SGD(lr=0.1))
+
+
+def distinct_functions(tp):
+    pe = ProgramEmitter(ModuleBuilder("m"), tp.step)
+    return len({fn.name for fn, _, _ in pe.functions.values()}), len(pe.functions)
+
+
+@pytest.mark.parametrize("optimizer", [sb.optim.SGD(lr=0.1), sb.optim.Adam(lr=0.01)], ids=["sgd", "adam"])
+def test_distinct_kernels_do_not_grow_with_depth(optimizer):
+    shallow, shallow_calls = distinct_functions(program(8, optimizer))
+    deep, deep_calls = distinct_functions(program(24, optimizer))
+    assert deep_calls > shallow_calls + 40       # 16 more layers: many more steps ...
+    assert deep == shallow                        # ... and not one more function to compile
+    assert deep < deep_calls / 4
+
+
+def test_shared_functions_are_not_inlined_and_single_use_ones_are():
+    tp = program(8)
+    pe = ProgramEmitter(ModuleBuilder("m"), tp.step)
+    uses = {}
+    for fn, _, _ in pe.functions.values():
+        uses[fn] = uses.get(fn, 0) + 1
+    for fn, count in uses.items():
+        attrs = {str(a) for a in fn.attributes}
+        assert ("noinline" in attrs) == (count > 1), (fn.name, count, attrs)
+        assert ("alwaysinline" in attrs) == (count == 1), (fn.name, count, attrs)
+
+
+@pytest.fixture(scope="module")
+def deep_data():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 3))
+    return X, np.sin(X.sum(axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_deep_mlp_with_shared_kernels_trains_as_the_numpy_reference(deep_data, optimizer):
+    # twelve layers: the hidden layers' forward, backward and update steps all run through
+    # shared functions, called with each layer's own buffers (and &check[index] per param)
+    X, Y = deep_data
+    made = {"sgd": lambda: sb.optim.SGD(lr=0.05, momentum=0.9), "adam": lambda: sb.optim.Adam(lr=0.01)}
+    trainers = {b: sb.Trainer(mlp(12), optimizer=made[optimizer](), backend=b, seed=1) for b in ("numpy", "llvm")}
+    hist = {b: tr.fit(X, Y, epochs=4, batch_size=16, verbose=False) for b, tr in trainers.items()}
+    np.testing.assert_allclose(hist["llvm"].loss, hist["numpy"].loss, rtol=1e-10)
+    for name, value in trainers["numpy"].params.items():
+        np.testing.assert_allclose(trainers["llvm"].params[name], value, rtol=1e-10, atol=1e-13, err_msg=name)
+
+
+def test_a_shared_update_writes_its_own_params_check(deep_data):
+    # every hidden layer's bias update is one function; each call must write its own
+    # element of the finiteness check. With lr = -1 and weight decay 0.5 (values the driver
+    # takes as they are) a bias of 1.7e308 grows past the largest double in its update only,
+    # while the saturated tanh keeps the loss finite.
+    from codegen import llvm_backend
+    X, Y = deep_data
+    tp = program(6)
+    net_params = {n: np.asarray(v) for n, v in mlp(6).init_params(seed=0).items()}
+    for victim in ("2.bias", "6.bias"):
+        params = [net_params[n].copy() for n in tp.params]
+        params[tp.params.index(victim)][:] = 1.7e308
+        train = llvm_backend.build_training(tp)
+        perm = np.arange(40, dtype=np.int64)[None, :]
+        steps, losses, status = train(X, Y, params, [[] for _ in params], [-1.0, 0.0, 0.5], perm, 0, 40)
+        assert status is not None and status[2] == 1 + tp.params.index(victim), (victim, status)
+
+
+def test_the_training_program_is_read_back_from_the_disk_cache(tmp_path, monkeypatch, deep_data):
+    monkeypatch.setenv("SYMBACKPROP_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return lower_training(*args, **kwargs)
+
+    monkeypatch.setattr(lowering, "lower_training", counting)
+    X, Y = deep_data
+    results = []
+    for _ in range(2):   # the second Trainer finds the program (and the kernel) on disk
+        tr = sb.Trainer(mlp(5), optimizer=sb.optim.Adam(lr=0.01), backend="llvm", seed=2)
+        results.append(tr.fit(X, Y, epochs=3, batch_size=10, verbose=False).loss)
+    assert len(calls) == 1
+    assert list((tmp_path / "programs").glob("p_*.pkl"))
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_a_changed_model_or_optimizer_misses_the_program_cache():
+    x = sb.input("x", (None, 3)); y = sb.input("y", (None, 1))
+    net = mlp(3)
+    L = sb.mse(net(x), y)
+    names = [n for n, _ in net.parameter_shapes()]
+    key = program_cache.program_key(L, names, x, y, sb.optim.SGD(lr=0.1))
+    assert key == program_cache.program_key(L, names, x, y, sb.optim.SGD(lr=0.5))  # a value, not a rule
+    assert key != program_cache.program_key(L, names, x, y, sb.optim.SGD(lr=0.1, momentum=0.9))
+    assert key != program_cache.program_key(L, names, x, y, sb.optim.Adam())
+    assert key != program_cache.program_key(L, names[::-1], x, y, sb.optim.SGD(lr=0.1))
+    other = sb.mse(mlp(3, activation=sb.nn.ReLU)(x), y)
+    assert key != program_cache.program_key(other, names, x, y, sb.optim.SGD(lr=0.1))
+
+
+def test_a_corrupt_program_cache_entry_is_rebuilt(tmp_path, monkeypatch, deep_data):
+    monkeypatch.setenv("SYMBACKPROP_CACHE_DIR", str(tmp_path))
+    X, Y = deep_data
+    first = sb.Trainer(mlp(3), backend="numpy", seed=0).fit(X, Y, epochs=2, batch_size=20, verbose=False).loss
+    for path in (tmp_path / "programs").glob("p_*.pkl"):
+        path.write_bytes(b"not a pickle")
+    again = sb.Trainer(mlp(3), backend="numpy", seed=0).fit(X, Y, epochs=2, batch_size=20, verbose=False).loss
+    np.testing.assert_array_equal(first, again)
