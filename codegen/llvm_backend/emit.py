@@ -812,16 +812,31 @@ class ProgramEmitter:
         H = ptrs[step.out]
         total = c(0.0)
         for i, grad in enumerate(step.grads):
-            acc = entry_alloca(b, DOUBLE, f"sq{i}")
-            b.store(c(0.0), acc)
-            G = ptrs[grad]
-            with loop(b, dim_value(b, size(self.shape(grad)), n), f"q{i}") as k:
-                v = to_double(b, load(b, G, k))
-                b.store(b.fadd(b.load(acc), b.fmul(v, v, flags=REASSOC), flags=REASSOC), acc)
-            value = b.load(acc)
+            value = b.call(self._sum_of_squares(self.dtype(grad)), [ptrs[grad], dim_value(b, size(self.shape(grad)), n)])
             store(b, value, H, i64(step.offset + i))
             total = b.fadd(total, value)
         store(b, total, H, i64(step.offset + len(step.grads)))
+
+    def _sum_of_squares(self, dtype):
+        """``double sumsq(T* x, i64 count)``: Σ x², one function per dtype called for every
+        gradient (a deep network has hundreds: one loop each would be compiled hundreds of times)."""
+        name = f"sbp.sumsq.{dtype}"
+        found = self.mb.module.globals.get(name)
+        if found is not None:
+            return found
+        fn = ir.Function(self.mb.module, ir.FunctionType(DOUBLE, [ltype(dtype).as_pointer(), I64]), name)
+        fn.linkage = "internal"
+        fn.attributes.add("noinline")
+        fn.attributes.add("nounwind")
+        fn.args[0].add_attribute("noalias")
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        acc = entry_alloca(b, DOUBLE, "acc")
+        b.store(c(0.0), acc)
+        with loop(b, fn.args[1], "q") as k:
+            v = to_double(b, load(b, fn.args[0], k))
+            b.store(b.fadd(b.load(acc), b.fmul(v, v, flags=REASSOC), flags=REASSOC), acc)
+        b.ret(b.load(acc))
+        return fn
 
 
 def _ident(name):

@@ -69,9 +69,13 @@ def training_ir(tp):
     hyper, check = given[tp.hyper], given[tp.check]
     nparams = len(tp.params)
     e0 = load(b, hyper, i64(tp.epoch_slot if tp.epoch_slot is not None else 0))
-    accs = [entry_alloca(b, DOUBLE, f"norm.{i}") for i in range(nparams)] if tp.norms_slot is not None else []
-    for acc in accs:
-        b.store(c(0.0), acc)
+    # the gradient-flow record: each epoch's sum of ‖g‖ per param, in loops over the params (one
+    # line of IR each, not one per param: a deep network has hundreds of params)
+    record = tp.norms_slot is not None and nparams > 0
+    if record:
+        accs = b.gep(entry_alloca(b, ir.ArrayType(DOUBLE, nparams), "norms.acc"), [i64(0), i64(0)], inbounds=True)
+        with loop(b, i64(nparams), "norm.zero") as i:
+            store(b, c(0.0), accs, i)
     with loop(b, epochs, "epoch") as epoch:
         b.store(c(0.0), total)
         if tp.epoch_slot is not None:  # the epoch number, for schedules
@@ -104,14 +108,17 @@ def training_ir(tp):
             b.position_at_end(ok)
             b.store(b.fadd(b.load(total), b.fmul(loss, b.sitofp(n, DOUBLE))), total)
             b.store(b.add(b.load(steps), i64(1)), steps)
-            sqrt = mb.math.function("sqrt")
-            for i, acc in enumerate(accs):  # the gradient-flow record: each epoch's mean of ‖g‖
-                b.store(b.fadd(b.load(acc), b.call(sqrt, [load(b, hyper, i64(tp.norms_slot + i))])), acc)
+            if record:  # each epoch's mean of ‖g‖
+                sqrt = mb.math.function("sqrt")
+                with loop(b, i64(nparams), "norm.add") as i:
+                    g2 = load(b, hyper, b.add(i64(tp.norms_slot), i, flags=["nsw"]))
+                    store(b, b.fadd(load(b, accs, i), b.call(sqrt, [g2])), accs, i)
         store(b, b.fdiv(b.load(total), b.sitofp(ntot, DOUBLE)), losses, epoch)
-        for i, acc in enumerate(accs):
-            store(b, b.fdiv(b.load(acc), b.sitofp(nbatches, DOUBLE)), norms,
-                  b.add(b.mul(epoch, i64(nparams), flags=["nsw"]), i64(i), flags=["nsw"]))
-            b.store(c(0.0), acc)
+        if record:
+            with loop(b, i64(nparams), "norm.out") as i:
+                store(b, b.fdiv(load(b, accs, i), b.sitofp(nbatches, DOUBLE)), norms,
+                      b.add(b.mul(epoch, i64(nparams), flags=["nsw"]), i, flags=["nsw"]))
+                store(b, c(0.0), accs, i)
     b.ret(b.load(steps))
     b.position_at_end(done)
     b.ret(b.load(steps))
