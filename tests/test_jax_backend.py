@@ -190,6 +190,28 @@ def test_chunks_of_epochs_continue_the_same_run():
         assert_rel(parts.params[k], v, rtol=1e-12, atol=1e-15, what=k)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dropout_masks_are_the_numpy_references_bit_for_bit_with_and_without_x64(dtype):
+    """The ``DropoutMask`` step alone, with a seed and step numbers past 32 bits (float32
+    programs run without x64: the 64-bit hash runs on uint32 pairs)."""
+    from codegen.numpy_backend.random import dropout_mask, threshold
+    from codegen.program import Buffer, DropoutMask, Program
+    seed = (1 << 62) + 12345
+    steps = tuple(DropoutMask(f"m{k}", "%seed", "h", k, threshold(p), 1 / (1 - p)) for k, p in enumerate((0.1, 0.5)))
+    buffers = {"h": Buffer("h", (1,), "float64", "control"), "%seed": Buffer("%seed", (1,), "int64", "const"),
+               "x": Buffer("x", (sb.graph.N,), dtype, "input"),  # gives the batch size
+               **{s.out: Buffer(s.out, (sb.graph.N, 3, 5), dtype, "temp") for s in steps}}
+    program = Program(buffers, steps, ("h", "x"), {"%seed": np.array([seed], dtype=np.int64)}, tuple(s.out for s in steps))
+    f = __import__("codegen.jax_backend", fromlist=["build"]).build(program)
+    assert f.x64 == (dtype == "float64")
+    for t in (1, 7, (1 << 24) - 1) + (((1 << 40) + 3,) if dtype == "float64" else ()):
+        got = f({"h": np.array([float(t)]), "x": np.zeros(11)}, 11)
+        for s, mask in zip(steps, got):
+            want = dropout_mask(seed, t, s.stream, 11 * 15, s.threshold, s.scale, dtype).reshape(11, 3, 5)
+            assert mask.dtype == want.dtype
+            np.testing.assert_array_equal(mask, want, err_msg=f"t={t} stream={s.stream}")
+
+
 def test_a_diverging_run_stops_with_the_epoch_and_step_and_the_last_finite_params():
     """A linear model with too large a step grows geometrically until it overflows, over many
     epochs (linear growth keeps rounding differences relative, unlike a chaotic divergence);
