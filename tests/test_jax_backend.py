@@ -99,6 +99,7 @@ class LastStep(sb.nn.Module):
     """A recurrent layer, then Linear on its last state: (N, T, I) -> (N, out)."""
 
     def __init__(self, recurrent, hidden, out):
+        super().__init__()
         self.recurrent, self.head = recurrent, sb.nn.Linear(hidden, out)
 
     def parameter_shapes(self, prefix=""):
