@@ -252,6 +252,8 @@ def _in_subprocess(code, devices=4):
 
 @pytest.mark.slow
 def test_four_devices_train_to_the_params_of_one_with_each_batch_sharded():
+    """With BatchNorm (batch statistics summed over the devices), Dropout (the same masks),
+    gradient-norm clipping and the recorded gradient norms."""
     result = _in_subprocess("""
         import json, numpy as np, jax, symbackprop as sb
         from codegen.jax_backend import training
@@ -259,19 +261,23 @@ def test_four_devices_train_to_the_params_of_one_with_each_batch_sharded():
         X = rng.normal(size=(70, 1, 6, 6)); Y = rng.integers(0, 3, size=70)
         def net():
             return sb.nn.Sequential(sb.nn.Conv2d(1, 2, 3, padding=1), sb.nn.ReLU(), sb.nn.MaxPool2d(2),
-                                    sb.nn.Flatten(), sb.nn.Linear(18, 8), sb.nn.Tanh(), sb.nn.Linear(8, 3))
+                                    sb.nn.Flatten(), sb.nn.Linear(18, 8, bias=False), sb.nn.BatchNorm1d(8), sb.nn.Tanh(),
+                                    sb.nn.Dropout(0.2), sb.nn.Linear(8, 3))
         out = {"devices": len(jax.devices())}
         params = {}
         for k in (1, 4):
             training.SHARDING_PROBE = []
             tr = sb.Trainer(net(), loss="cross_entropy", optimizer=sb.optim.Adam(lr=0.01), backend="jax",
-                            devices=k, seed=2)
+                            devices=k, seed=2, clip_grad_norm=1.0)
             hist = tr.fit(X, Y, epochs=3, batch_size=16)   # 4 batches of 16, then 6 (not divisible by 4)
-            params[k] = tr.params
+            params[k] = {n: np.asarray(v, dtype=float) for n, v in tr.state_dict().items()}  # + running stats
             out[f"used{k}"] = [str(d) for d in tr.devices]
             out[f"loss{k}"] = hist.loss
+            out[f"norms{k}"] = hist.grad_norms["0.weight"]
             out[f"probe{k}"] = sorted({(len(s.device_set), str(s.spec) if hasattr(s, "spec") else repr(s))
                                        for s in training.SHARDING_PROBE})
+        out["errs"] = {n: float(np.max(np.abs(params[4][n] - params[1][n]) / (np.max(np.abs(params[1][n])) or 1)))
+                       for n in params[1]}
         out["err"] = max(float(np.max(np.abs(params[4][n] - params[1][n]) / (np.max(np.abs(params[1][n])) or 1)))
                          for n in params[1])
         try:
@@ -283,6 +289,7 @@ def test_four_devices_train_to_the_params_of_one_with_each_batch_sharded():
     assert result["devices"] == 4 and len(result["used4"]) == 4 and len(result["used1"]) == 1
     assert result["err"] < 1e-10, result
     assert_rel(np.array(result["loss4"]), np.array(result["loss1"]), rtol=1e-10)
+    assert_rel(np.array(result["norms4"]), np.array(result["norms1"]), rtol=1e-10)
     # inside the 4-device step, the gathered minibatch (x and y) is split over the 4 devices along
     # the batch axis; the last batch of 6 rows is replicated (it does not divide by 4)
     specs = {tuple(p) for p in result["probe4"]}
