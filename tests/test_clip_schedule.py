@@ -7,9 +7,10 @@ import pytest
 
 import symbackprop as sb
 from symbackprop.errors import ArgumentError, SymbackpropError
+from tests.conftest import optional_backends
 from tests.test_train import make_data, make_net
 
-BACKENDS = ["numpy", "numba", "llvm"]
+BACKENDS = ["numpy", "numba", "llvm"] + optional_backends()  # jax when it imports
 SIZES = (3, 6, 5, 2)
 ROWS, BATCH, FITS = 24, 8, (5, 4)  # two fits: the schedule's epoch counts on across them
 
@@ -215,7 +216,7 @@ def test_train_cli_prints_the_gradient_norm_table(tmp_path, capsys):
     assert all(float(v) > 0 for row in table[1:7] for v in row.split()[1:])
 
 
-@pytest.mark.parametrize("backend", ["numba", "llvm"])
+@pytest.mark.parametrize("backend", ["numba", "llvm"] + optional_backends())
 def test_thresholds_and_schedule_parameters_are_runtime_values(backend):
     """Another max_norm, step size and gamma reuse the compiled loop: nothing is baked in."""
     X, y = data()
@@ -228,7 +229,7 @@ def test_thresholds_and_schedule_parameters_are_runtime_values(backend):
     assert runs[1] is True
 
 
-@pytest.mark.parametrize("backend", ["numba", "llvm"])
+@pytest.mark.parametrize("backend", ["numba", "llvm"] + optional_backends())
 def test_float32_training_with_clipping_and_a_schedule_follows_the_numpy_reference(backend):
     X, y = data()
     results = []

@@ -99,6 +99,7 @@ class LastStep(sb.nn.Module):
     """A recurrent layer, then Linear on its last state: (N, T, I) -> (N, out)."""
 
     def __init__(self, recurrent, hidden, out):
+        super().__init__()
         self.recurrent, self.head = recurrent, sb.nn.Linear(hidden, out)
 
     def parameter_shapes(self, prefix=""):
@@ -190,6 +191,28 @@ def test_chunks_of_epochs_continue_the_same_run():
         assert_rel(parts.params[k], v, rtol=1e-12, atol=1e-15, what=k)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dropout_masks_are_the_numpy_references_bit_for_bit_with_and_without_x64(dtype):
+    """The ``DropoutMask`` step alone, with a seed and step numbers past 32 bits (float32
+    programs run without x64: the 64-bit hash runs on uint32 pairs)."""
+    from codegen.numpy_backend.random import dropout_mask, threshold
+    from codegen.program import Buffer, DropoutMask, Program
+    seed = (1 << 62) + 12345
+    steps = tuple(DropoutMask(f"m{k}", "%seed", "h", k, threshold(p), 1 / (1 - p)) for k, p in enumerate((0.1, 0.5)))
+    buffers = {"h": Buffer("h", (1,), "float64", "control"), "%seed": Buffer("%seed", (1,), "int64", "const"),
+               "x": Buffer("x", (sb.graph.N,), dtype, "input"),  # gives the batch size
+               **{s.out: Buffer(s.out, (sb.graph.N, 3, 5), dtype, "temp") for s in steps}}
+    program = Program(buffers, steps, ("h", "x"), {"%seed": np.array([seed], dtype=np.int64)}, tuple(s.out for s in steps))
+    f = __import__("codegen.jax_backend", fromlist=["build"]).build(program)
+    assert f.x64 == (dtype == "float64")
+    for t in (1, 7, (1 << 24) - 1) + (((1 << 40) + 3,) if dtype == "float64" else ()):
+        got = f({"h": np.array([float(t)]), "x": np.zeros(11)}, 11)
+        for s, mask in zip(steps, got):
+            want = dropout_mask(seed, t, s.stream, 11 * 15, s.threshold, s.scale, dtype).reshape(11, 3, 5)
+            assert mask.dtype == want.dtype
+            np.testing.assert_array_equal(mask, want, err_msg=f"t={t} stream={s.stream}")
+
+
 def test_a_diverging_run_stops_with_the_epoch_and_step_and_the_last_finite_params():
     """A linear model with too large a step grows geometrically until it overflows, over many
     epochs (linear growth keeps rounding differences relative, unlike a chaotic divergence);
@@ -229,6 +252,8 @@ def _in_subprocess(code, devices=4):
 
 @pytest.mark.slow
 def test_four_devices_train_to_the_params_of_one_with_each_batch_sharded():
+    """With BatchNorm (batch statistics summed over the devices), Dropout (the same masks),
+    gradient-norm clipping and the recorded gradient norms."""
     result = _in_subprocess("""
         import json, numpy as np, jax, symbackprop as sb
         from codegen.jax_backend import training
@@ -236,19 +261,23 @@ def test_four_devices_train_to_the_params_of_one_with_each_batch_sharded():
         X = rng.normal(size=(70, 1, 6, 6)); Y = rng.integers(0, 3, size=70)
         def net():
             return sb.nn.Sequential(sb.nn.Conv2d(1, 2, 3, padding=1), sb.nn.ReLU(), sb.nn.MaxPool2d(2),
-                                    sb.nn.Flatten(), sb.nn.Linear(18, 8), sb.nn.Tanh(), sb.nn.Linear(8, 3))
+                                    sb.nn.Flatten(), sb.nn.Linear(18, 8, bias=False), sb.nn.BatchNorm1d(8), sb.nn.Tanh(),
+                                    sb.nn.Dropout(0.2), sb.nn.Linear(8, 3))
         out = {"devices": len(jax.devices())}
         params = {}
         for k in (1, 4):
             training.SHARDING_PROBE = []
             tr = sb.Trainer(net(), loss="cross_entropy", optimizer=sb.optim.Adam(lr=0.01), backend="jax",
-                            devices=k, seed=2)
+                            devices=k, seed=2, clip_grad_norm=1.0)
             hist = tr.fit(X, Y, epochs=3, batch_size=16)   # 4 batches of 16, then 6 (not divisible by 4)
-            params[k] = tr.params
+            params[k] = {n: np.asarray(v, dtype=float) for n, v in tr.state_dict().items()}  # + running stats
             out[f"used{k}"] = [str(d) for d in tr.devices]
             out[f"loss{k}"] = hist.loss
+            out[f"norms{k}"] = hist.grad_norms["0.weight"]
             out[f"probe{k}"] = sorted({(len(s.device_set), str(s.spec) if hasattr(s, "spec") else repr(s))
                                        for s in training.SHARDING_PROBE})
+        out["errs"] = {n: float(np.max(np.abs(params[4][n] - params[1][n]) / (np.max(np.abs(params[1][n])) or 1)))
+                       for n in params[1]}
         out["err"] = max(float(np.max(np.abs(params[4][n] - params[1][n]) / (np.max(np.abs(params[1][n])) or 1)))
                          for n in params[1])
         try:
@@ -260,6 +289,7 @@ def test_four_devices_train_to_the_params_of_one_with_each_batch_sharded():
     assert result["devices"] == 4 and len(result["used4"]) == 4 and len(result["used1"]) == 1
     assert result["err"] < 1e-10, result
     assert_rel(np.array(result["loss4"]), np.array(result["loss1"]), rtol=1e-10)
+    assert_rel(np.array(result["norms4"]), np.array(result["norms1"]), rtol=1e-10)
     # inside the 4-device step, the gathered minibatch (x and y) is split over the 4 devices along
     # the batch axis; the last batch of 6 rows is replicated (it does not divide by 4)
     specs = {tuple(p) for p in result["probe4"]}

@@ -8,9 +8,9 @@ import pytest
 import symbackprop as sb
 from codegen.numpy_backend.random import dropout_mask, threshold
 from symbackprop.graph.traverse import leaves
-from tests.conftest import fd_grads
+from tests.conftest import fd_grads, optional_backends
 
-BACKENDS = ["numpy", "numba", "llvm"]
+BACKENDS = ["numpy", "numba", "llvm"] + optional_backends()  # jax when it imports
 
 
 class ResNet(sb.nn.Module):
@@ -308,7 +308,7 @@ class BNDropNet(sb.nn.Module):
         return self.fc2(self.drop(sb.relu(self.bn(self.fc1(x)))))
 
 
-@pytest.mark.parametrize("backend", ["numba", "llvm"])
+@pytest.mark.parametrize("backend", ["numba", "llvm"] + optional_backends())
 def test_float32_batchnorm_with_dropout_trains_like_the_numpy_reference(backend):
     X, Y = make_data(30)
     runs = {}

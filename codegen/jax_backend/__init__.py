@@ -64,6 +64,16 @@ def host_dtype(dtype, wide):
     return dtype
 
 
+def device_consts(program, wide):
+    """The program's constants as numpy arrays in the dtypes jax takes (``host_dtype``); a
+    dropout seed becomes the uint32 pair [hi, lo] the mask step reads (``random.seed_pair``)."""
+    from codegen.jax_backend.random import seed_pair
+    from codegen.program import DropoutMask
+    seeds = {s.seed for s in program.steps if isinstance(s, DropoutMask)}
+    return {c: seed_pair(v) if c in seeds else np.asarray(v, dtype=host_dtype(np.asarray(v).dtype, wide))
+            for c, v in program.consts.items()}
+
+
 def batch_axis(buffers):
     """(position, axis) of the first argument whose shape has the bare batch symbol ``N``
     at ``axis`` (it gives the batch size inside a trace), or None."""
@@ -99,8 +109,7 @@ def build(program):
 
     def consts():
         if "consts" not in held:  # on the device once, in the dtypes x64 allows
-            held["consts"] = {c: jnp.asarray(np.asarray(v, dtype=host_dtype(np.asarray(v).dtype, wide)))
-                              for c, v in program.consts.items()}
+            held["consts"] = {c: jnp.asarray(v) for c, v in device_consts(program, wide).items()}
         return held["consts"]
 
     def run(arrays, n):
@@ -110,7 +119,7 @@ def build(program):
             return [np.array(o, dtype=d, copy=True) for o, d in zip(out, out_dtypes)]
 
     def with_consts(args):  # inside a user's trace the constants become constants of it
-        return pure(args, {c: jnp.asarray(v) for c, v in program.consts.items()})
+        return pure(args, {c: jnp.asarray(v) for c, v in device_consts(program, jax.config.jax_enable_x64).items()})
 
     run.pure = with_consts
     run.x64 = wide

@@ -239,6 +239,24 @@ class Steps:
         written[step.check] = env[step.check].at[step.index].set(check.astype(env[step.check].dtype))
         return written
 
+    def squared_norms(self, step, env, n):
+        h = env[step.out]
+        squares = [jnp.sum(jnp.square(jnp.ravel(env[g]).astype(h.dtype))) for g in step.grads]
+        h = h.at[step.offset:step.offset + len(squares)].set(jnp.stack(squares))
+        return h.at[step.offset + len(squares)].set(sum(squares[1:], squares[0]) if squares else 0)
+
+    def dropout_mask(self, step, env, n):
+        """The mask of ``random.py``; t is the driver's integer step number when it put one in
+        ``env`` under (hyper, "t"), else hyper[0]; the seed is a uint32 pair (``seed_pair``)."""
+        from codegen.jax_backend import random
+        t = env.get((step.hyper, "t"))
+        t = random.step_pair(env[step.hyper][0] if t is None else t)
+        key = random.step_key(random.pair(env[step.seed]), t, step.stream)
+        shape = self.shape(step.out, n)
+        flat = random.mask_values(key, int(np.prod(shape, dtype=np.int64)), step.threshold, step.scale,
+                                  self.dtype(step.out))
+        return flat.reshape(shape)
+
     def conv(self, step, env, n):
         a, b = env[step.a], env[step.b]
         d = len(step.stride)

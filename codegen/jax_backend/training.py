@@ -12,9 +12,15 @@ smaller minibatch of an epoch is sharded when it divides too, else computed repl
 every device (correct, not parallel).
 
 The same contract as the other drivers (numba's ``training.py``): ``train(X, Y, params,
-state, hyper, perm, t0, bs, limit=-1) -> (steps, losses, status)`` with params and state
+state, hyper, perm, t0, bs, limit=-1, norms=None) -> (steps, losses, status)`` with params
+and state (the optimizer's, then the running statistics' group when the program has one)
 updated in place, ``status`` None or (epoch, step, what) with ``what`` 0 for the loss and
-1 + i for param i, and ``limit`` the number of steps to run (−1: all).  As in the native
+1 + i for param i, and ``limit`` the number of steps to run (−1: all).  ``hyper`` may be
+shorter than the step's hyper buffer (the rest starts at 0); with ``tp.epoch_slot`` the loop
+sets hyper[slot] = e0 + e at each epoch e, and with ``tp.norms_slot`` it adds up the square
+roots of the squared gradient norms of each finite step and writes their epoch means into
+``norms`` (epochs × params) when given.  Dropout masks take the integer step number, so
+they are the numpy reference's bit for bit in float32 too (``random.py``).  As in the native
 drivers, the step that meets NaN/inf has been applied when the loop stops (after that
 epoch); the caller, which kept the params from before the call, replays the finite steps
 with ``limit``, which runs a guarded variant of the loop (compiled only then) in which a
@@ -35,7 +41,7 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from codegen.jax_backend import host_dtype, needs_x64, x64
+from codegen.jax_backend import device_consts, host_dtype, needs_x64, x64
 from codegen.jax_backend.steps import Steps
 from codegen.program import Gather
 
@@ -109,8 +115,8 @@ def _lower(jitted, call, wide):
 
 
 def build_training(tp, devices=None):
-    """A function ``train(X, Y, params, state, hyper, perm, t0, bs, limit=-1) -> (steps, losses,
-    status)`` running the fused loop on ``devices``; see the module doc."""
+    """A function ``train(X, Y, params, state, hyper, perm, t0, bs, limit=-1, norms=None) -> (steps,
+    losses, status)`` running the fused loop on ``devices``; see the module doc."""
     step = tp.step
     devices = resolve_devices(devices)
     mesh = Mesh(np.array(devices), ("batch",))
@@ -124,10 +130,13 @@ def build_training(tp, devices=None):
     int_dtype = np.int64 if wide else np.int32
 
     def one_step(fixed, carry, rows, n, shard, epoch, j, whole=False, guarded=False):
-        t = (fixed["t0"] + carry["steps"] + 1).astype(fixed["hyper"].dtype)
+        step_number = fixed["t0"] + carry["steps"] + 1
+        hyper = jnp.concatenate([step_number.astype(fixed["hyper"].dtype)[None], fixed["hyper"]])
+        if tp.epoch_slot is not None:  # e0 + the epoch's number within the call
+            hyper = hyper.at[tp.epoch_slot].set(fixed["e0"] + epoch.astype(hyper.dtype))
         env = dict(fixed["consts"])
-        env.update({tp.x: fixed["X"], tp.y: fixed["Y"], tp.rows: rows,
-                    tp.hyper: jnp.concatenate([t[None], fixed["hyper"]]),
+        env[(tp.hyper, "t")] = step_number  # the integer t, exact for the dropout masks' hash
+        env.update({tp.x: fixed["X"], tp.y: fixed["Y"], tp.rows: rows, tp.hyper: hyper,
                     tp.check: jnp.zeros(nparams, dtype=host_dtype(step.buffers[tp.check].dtype, wide))})
         env.update(zip(tp.params, carry["params"]))
         env.update({name: v for names, group in zip(state_names, carry["state"]) for name, v in zip(names, group)})
@@ -151,7 +160,12 @@ def build_training(tp, devices=None):
         def keep(new, old):  # unguarded: every step is applied (a failing run is replayed, guarded)
             return jnp.where(ok, new.astype(old.dtype), old) if guarded else new.astype(old.dtype)
 
+        acc = carry["acc"]
+        if tp.norms_slot is not None:  # the gradient norms of the finite steps
+            norms = jnp.sqrt(env[tp.hyper][tp.norms_slot:tp.norms_slot + nparams]).astype(acc.dtype)
+            acc = acc + jnp.where(ok, norms, 0)
         return {"params": tuple(keep(env[p], old) for p, old in zip(tp.params, carry["params"])),
+                "acc": acc,
                 "state": tuple(tuple(keep(env[name], old) for name, old in zip(names, group))
                                for names, group in zip(state_names, carry["state"])),
                 "steps": carry["steps"] + ok.astype(carry["steps"].dtype),
@@ -166,7 +180,7 @@ def build_training(tp, devices=None):
         def epoch(carry, e, row):
             """One epoch (its minibatches: a scan of the full ones, then the rest): (carry, mean loss)."""
             number = fixed["epoch0"] + e  # of the call, for the status
-            carry = dict(carry, total=jnp.zeros((), carry["total"].dtype))
+            carry = dict(carry, total=jnp.zeros((), carry["total"].dtype), acc=jnp.zeros_like(carry["acc"]))
 
             def batch(c, jr):
                 j, rows = jr
@@ -180,33 +194,35 @@ def build_training(tp, devices=None):
             if rest:
                 carry = one_step(fixed, carry, row[nfull * bs:], rest, count > 1 and rest % count == 0, number,
                                  jnp.asarray(nfull, dtype=e.dtype), guarded=guarded)
-            return carry, carry["total"] / ntot
+            # each epoch's mean gradient norms over its steps (none recorded for a failing epoch)
+            norms = jnp.where(carry["status"][2] < 0, carry["acc"] / -(-ntot // bs), 0)
+            return carry, carry["total"] / ntot, norms
 
         # the epochs of the block: a loop whose trip count is a runtime value (the epochs asked,
         # fewer after a failing step), so one compiled program serves every count
         def more(state):
-            e, carry, _ = state
+            e, carry = state[:2]
             return (e < fixed["count"]) & (carry["status"][2] < 0)
 
         def next_epoch(state):
-            e, carry, losses = state
-            carry, loss = epoch(carry, e, lax.dynamic_index_in_dim(perm, e, keepdims=False))
-            return e + 1, carry, losses.at[e].set(loss)
+            e, carry, losses, norms = state
+            carry, loss, row = epoch(carry, e, lax.dynamic_index_in_dim(perm, e, keepdims=False))
+            return e + 1, carry, losses.at[e].set(loss), norms.at[e].set(row)
 
-        start = (jnp.zeros((), perm.dtype), carry, jnp.zeros(perm.shape[0], carry["total"].dtype))
-        _, carry, losses = lax.while_loop(more, next_epoch, start)
-        return carry, losses
+        start = (jnp.zeros((), perm.dtype), carry, jnp.zeros(perm.shape[0], carry["total"].dtype),
+                 jnp.zeros((perm.shape[0], nparams), carry["acc"].dtype))
+        _, carry, losses, norms = lax.while_loop(more, next_epoch, start)
+        return carry, losses, norms
 
     jitted = jax.jit(chunk, static_argnames=("bs", "whole", "guarded"), out_shardings=replicated)
     held = {}
 
     def consts():
         if "consts" not in held:
-            held["consts"] = {c: jax.device_put(np.asarray(v, dtype=host_dtype(np.asarray(v).dtype, wide)),
-                                                replicated) for c, v in step.consts.items()}
+            held["consts"] = {c: jax.device_put(v, replicated) for c, v in device_consts(step, wide).items()}
         return held["consts"]
 
-    def train(X, Y, params, state, hyper, perm, t0, bs, limit=-1):
+    def train(X, Y, params, state, hyper, perm, t0, bs, limit=-1, norms=None):
         epochs, ntot = perm.shape
         bs = min(int(bs), ntot) if ntot else int(bs)
         check_batch(bs, count)
@@ -215,13 +231,17 @@ def build_training(tp, devices=None):
                 a = np.asarray(a, dtype=dtype)
                 return jax.make_array_from_callback(a.shape, replicated, lambda index: a[index])
 
+            # hyper[1:] of the step: the values given, then zeros (the slots the step fills)
+            values = np.zeros(step.buffers[tp.hyper].shape[0] - 1)
+            values[:len(hyper)] = hyper
+            e0 = values[tp.epoch_slot - 1] if tp.epoch_slot is not None else 0.0
             fixed = {"X": put(X, host_dtype(X.dtype, wide)), "Y": put(Y, host_dtype(Y.dtype, wide)),
-                     "consts": consts(), "hyper": put(np.asarray(hyper, dtype=np.float64), float_dtype),
+                     "consts": consts(), "hyper": put(values, float_dtype), "e0": put(e0, float_dtype),
                      "t0": put(t0, int_dtype), "limit": put(limit, int_dtype)}
             carry = {"params": tuple(put(p) for p in params),
                      "state": tuple(tuple(put(v) for v in group) for group in state),
                      "steps": put(0, int_dtype), "status": put(np.full(3, -1), int_dtype),
-                     "total": put(0.0, float_dtype)}
+                     "total": put(0.0, float_dtype), "acc": put(np.zeros(nparams), float_dtype)}
             if ntot == 0:
                 return 0, np.zeros(epochs), None
             # one minibatch of every row in order (no shuffle: the Trainer's full-batch case)
@@ -235,8 +255,10 @@ def build_training(tp, devices=None):
                 call = (dict(fixed, count=put(len(piece), int_dtype), epoch0=put(start, int_dtype)), carry,
                         put(padded)), dict(bs=bs, whole=whole, guarded=limit >= 0)
                 train.lower = lambda call=call: _lower(jitted, call, wide)  # a call's XLA program, to inspect
-                carry, part = jitted(*call[0], **call[1])
+                carry, part, rows = jitted(*call[0], **call[1])
                 losses.append((part, len(piece)))
+                if norms is not None and tp.norms_slot is not None:
+                    norms[start:start + len(piece)] = local(rows)[:len(piece)]
             for p, new in zip(params, carry["params"]):
                 p[...] = local(new)
             for group, new in zip(state, carry["state"]):
