@@ -13,11 +13,11 @@ True
 
 import hashlib
 import weakref
+from functools import lru_cache
 
 import numpy as np
 import sympy as sp
 
-from codegen.bodies import digest
 from symbackprop.graph.shape import fmt
 
 _INTERNED = weakref.WeakValueDictionary()
@@ -40,12 +40,18 @@ def _structural_key(op, args, attrs, shape, dtype):
 
 
 def _text(item):
-    """The bytes standing for an attribute in the key: a sympy body by its structural digest
-    (printing a body costs as much as the body is long, and fused bodies are long), anything
-    else by its text."""
+    """The bytes standing for an attribute in the key: its text, a sympy body's printed once
+    per distinct body (deep networks repeat a few bodies many times).  The text, not
+    ``codegen.bodies.digest``, because the key orders a map's operands, and the textbook
+    forms ``explain`` finds (BatchNorm's compact input gradient) depend on that order."""
     if isinstance(item, sp.Basic):
-        return digest(item)
+        return _sympy_text(item)
     return str(item).encode()
+
+
+@lru_cache(maxsize=1 << 16)
+def _sympy_text(expr):
+    return str(expr).encode()
 
 
 class Constant:
