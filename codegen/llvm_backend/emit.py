@@ -17,6 +17,7 @@ maps in float: twice the vector lanes); reductions accumulate in double.
 """
 
 import re
+from collections import Counter
 from dataclasses import fields
 
 import sympy as sp
@@ -145,20 +146,18 @@ class ProgramEmitter:
         self.fused = self._fusions() if fuse else {}
         # steps of one structure share one function: its key is the steps with their buffers
         # replaced by argument positions, and what the IR reads of each buffer
-        signatures, counts, key_steps = {}, {}, {}
+        planned = {}  # step index -> (key, the steps computed, outs, reads, shared)
         for i, step in enumerate(program.steps):
             if isinstance(step, (Reshape, View)) or i - 1 in self.fused:
                 continue
             steps = (step, program.steps[i + 1]) if i in self.fused else (step,)
             steps = tuple(self._canonical(st) if isinstance(st, Map) else st for st in steps)
             outs, reads, shared = self._arguments(i, steps)
-            signatures[i] = (self._structure(steps, outs, reads, shared), outs, reads, shared)
-            key_steps[i] = steps
-            counts[signatures[i][0]] = counts.get(signatures[i][0], 0) + 1
+            planned[i] = (self._structure(steps, outs, reads, shared), steps, outs, reads, shared)
+        counts = Counter(key for key, *_ in planned.values())
         built = {}
-        for i, (key, outs, reads, shared) in signatures.items():
+        for i, (key, steps, outs, reads, shared) in planned.items():
             if key not in built:
-                steps = key_steps[i]
                 inline = counts[key] == 1
                 if len(steps) == 2:
                     built[key] = self._fused_function(i, *steps, outs, reads, inline)
