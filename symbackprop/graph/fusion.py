@@ -13,6 +13,10 @@ computed twice: a value read by two nodes stays its own node.
 Lambda(x0, tanh(2*x0 + 1)**2)
 """
 
+import collections
+import itertools
+from functools import lru_cache
+
 import sympy as sp
 
 from symbackprop.graph import ops
@@ -42,6 +46,10 @@ def _direct_operand(arg, shape, others):
 def fuse(outputs, max_body_ops=MAX_BODY_OPS):
     """``outputs`` rebuilt with elementwise chains fused into single maps (same values).
 
+    Linear in the graph: a fused body is composed once from its pieces' bodies and becomes
+    a graph node only where something that is not fused into it reads it, so a long chain
+    makes one node per ``max_body_ops`` operations, not one growing node per link.
+
     >>> import symbackprop as sb
     >>> x = sb.input("x", (3,))
     >>> e = sb.exp(x)
@@ -52,17 +60,47 @@ def fuse(outputs, max_body_ops=MAX_BODY_OPS):
     uses = consumers(order)
     for o in outputs:
         uses[o] = uses.get(o, 0) + 1
-    new = {}
+    new = {}       # node -> its rebuilt node
+    pending = {}   # map node -> its fused body, not (yet) a node
+    fresh = (sp.Symbol(f"f{k}", real=True) for k in itertools.count())
+
+    def built(node):
+        if node not in new:  # a pending body becomes a node where something reads it whole
+            new[node] = pending.pop(node).node(node)
+        return new[node]
+
     for node in order:
         if node.is_leaf:
             new[node] = node
-            continue
-        args = [new[a] for a in node.args]
-        if node.op != "map":
+        elif node.op != "map":
+            args = [built(a) for a in node.args]
             new[node] = node if all(a is b for a, b in zip(args, node.args)) else _rebuild(node, args)
-            continue
-        new[node] = _fuse_map(node, args, uses, max_body_ops)
-    return [new[o] for o in outputs]
+        else:
+            pending[node] = _compose(node, pending, built, uses, max_body_ops, fresh)
+    return [built(o) for o in outputs]
+
+
+class _Pending:
+    """A fused body not yet made a node: ``expr`` over fresh symbols bound to nodes by
+    ``bindings``, and ``size``, its operation count as composed (no sympy count of the
+    growing body: each piece's body is counted once)."""
+
+    __slots__ = ("expr", "bindings", "size")
+
+    def __init__(self, expr, bindings, size):
+        self.expr, self.bindings, self.size = expr, bindings, size
+
+    def node(self, original):
+        out = ops.apply(self.expr, self.bindings, where="fused map", dtype=original.dtype)
+        return out if out.shape == original.shape else ops.broadcast_to(out, original.shape)
+
+
+@lru_cache(maxsize=1 << 14)
+def _body_size(body):
+    """(operations in ``body``, occurrences of each of its variables): a composed operand
+    counts once per occurrence."""
+    counts = collections.Counter(e for e in sp.preorder_traversal(body.expr) if e.is_Symbol)
+    return sp.count_ops(body.expr), tuple(counts[v] for v in body.variables)
 
 
 def _rebuild(node, args):
@@ -70,27 +108,30 @@ def _rebuild(node, args):
     return rebuild(node, args)
 
 
-def _fuse_map(node, args, uses, max_body_ops):
+def _compose(node, pending, built, uses, max_body_ops, fresh):
+    """``node``'s fused body: each operand that is a pending map of the same shape read only
+    here is composed in while the body stays within ``max_body_ops`` (a value of the batch
+    size alone always is); other operands are bound as nodes, broadcasts read directly."""
     body = node.attrs.body
-    expr = body.expr
-    bindings = {}
-    counter = iter(range(10 ** 6))
-    for var, old_arg, arg in zip(body.variables, node.args, args):
-        others = [a.shape for a in args if a is not arg]
-        arg = _direct_operand(arg, node.shape, others)
-        inline = (arg.op == "map" and (not arg.args or (uses.get(old_arg, 0) == 1 and arg.shape == node.shape))
-                  and sp.count_ops(arg.attrs.body.expr) + sp.count_ops(expr) <= max_body_ops)
-        if inline:
-            inner = arg.attrs.body
-            fresh = {v: sp.Symbol(f"f{next(counter)}", real=True) for v in inner.variables}
-            expr = expr.xreplace({var: inner.expr.xreplace(fresh)})
-            for v, a in zip(inner.variables, arg.args):
-                bindings[fresh[v]] = a
-        else:
-            sym = sp.Symbol(f"f{next(counter)}", real=True)
-            expr = expr.xreplace({var: sym})
-            bindings[sym] = arg
-    out = ops.apply(expr, bindings, where="fused map", dtype=node.dtype)
-    if out.shape != node.shape:
-        out = ops.broadcast_to(out, node.shape)
-    return out
+    size, occurrences = _body_size(body)
+    replace, bindings = {}, {}
+    for var, count, arg in zip(body.variables, occurrences, node.args):
+        inner = pending.get(arg)
+        if inner is not None and not inner.bindings:
+            replace[var] = inner.expr   # a constant or a value of N: copied, other readers keep it
+            continue
+        if (inner is not None and uses.get(arg, 0) == 1 and arg.shape == node.shape
+                and size + count * inner.size <= max_body_ops):
+            del pending[arg]            # composed here: never a node of its own
+            replace[var] = inner.expr
+            bindings.update(inner.bindings)
+            size += count * inner.size
+            continue
+        operand = _direct_operand(built(arg), node.shape, [a.shape for a in node.args if a is not arg])
+        if operand.op == "map" and not operand.args:  # a value of N alone: its body is the value
+            replace[var] = operand.attrs.body.expr
+            continue
+        sym = next(fresh)
+        replace[var] = sym
+        bindings[sym] = operand
+    return _Pending(body.expr.xreplace(replace), bindings, size)
