@@ -14,7 +14,6 @@ Lambda(x0, tanh(2*x0 + 1)**2)
 """
 
 import collections
-import itertools
 from functools import lru_cache
 
 import sympy as sp
@@ -54,10 +53,9 @@ def fuse(outputs, max_body_ops=MAX_BODY_OPS):
 
     A map is composed into its reader when every reader of it is in that reader's fused
     body (one reader, or several that were fused together) and the body stays within
-    ``max_body_ops``.  Linear in the graph: a fused body is composed once from its pieces'
-    bodies and becomes a graph node only where something that is not fused into it reads
-    it, so a long chain makes one node per ``max_body_ops`` operations, not one growing
-    node per link.
+    ``max_body_ops``.  Linear in the graph: fused bodies are planned as trees of the
+    original bodies, and a sympy expression is built once per node that results; a map
+    nothing is composed into stays the node it was, with no sympy work at all.
 
     >>> import symbackprop as sb
     >>> x = sb.input("x", (3,))
@@ -80,36 +78,65 @@ def fuse(outputs, max_body_ops=MAX_BODY_OPS):
             args = [fusion.built(a) for a in node.args]
             fusion.new[node] = node if all(a is b for a, b in zip(args, node.args)) else _rebuild(node, args)
         else:
-            fusion.compose(node)
+            fusion.plan(node)
     return [fusion.built(o) for o in outputs]
 
 
-class _Pending:
-    """A fused body not yet made a node: ``expr`` over fresh symbols, each bound to a node
-    (``bindings``: an operand as built, or a map still pending, bound lazily so it can be
-    composed in later when all its readers turn out to be here); ``occurrences`` of each
-    symbol in ``expr``, and ``size``, the operation count as composed (no sympy count of
-    the growing body: each piece's body is counted once per occurrence)."""
+class _Edge:
+    """One operand place of a piece: a node (built, or an original map still pending and
+    read lazily), a piece composed in, or a value copied in (a constant or a value of N).
+    ``weight`` is how often the place occurs in the whole fused body."""
 
-    __slots__ = ("expr", "bindings", "lazy", "occurrences", "size", "changed")
+    __slots__ = ("node", "lazy", "piece", "value", "weight")
 
-    def __init__(self, expr, bindings, lazy, occurrences, size, changed):
-        self.expr, self.bindings, self.occurrences, self.size = expr, bindings, occurrences, size
-        self.lazy = lazy        # the symbols bound to a pending map (an original node) not built yet
-        self.changed = changed  # something composed in, or an operand read through a broadcast
+    def __init__(self, node=None, lazy=False, value=None, weight=1):
+        self.node, self.lazy, self.piece, self.value, self.weight = node, lazy, None, value, weight
+
+
+class _Piece:
+    """An original map's body with one edge per variable."""
+
+    __slots__ = ("original", "edges")
+
+    def __init__(self, original, edges):
+        self.original, self.edges = original, edges
+
+
+class _Plan:
+    """A fused body not yet made a node: a tree of pieces, the lazy edges still open (by
+    the pending map they read), ``size`` (operations, each piece counted once per
+    occurrence: no sympy count of a growing body) and whether it differs from the node."""
+
+    __slots__ = ("root", "open", "size", "changed")
+
+    def __init__(self, root, open_, size, changed):
+        self.root, self.open, self.size, self.changed = root, open_, size, changed
+
+    def edges(self):
+        """Every edge of the tree (each once, though a piece may be reached twice)."""
+        seen, out, stack = set(), [], [self.root]
+        while stack:
+            piece = stack.pop()
+            for e in piece.edges:
+                if id(e) in seen:
+                    continue
+                seen.add(id(e))
+                out.append(e)
+                if e.piece is not None:
+                    stack.append(e.piece)
+        return out
 
 
 class _Fusion:
-    """The state of one ``fuse`` pass: rebuilt nodes, pending bodies and the fresh symbols."""
+    """The state of one ``fuse`` pass: rebuilt nodes and planned bodies."""
 
     def __init__(self, uses, max_body_ops):
         self.uses, self.max_body_ops = uses, max_body_ops
         self.new = {}       # node -> its rebuilt node
-        self.pending = {}   # map node -> _Pending
-        self.fresh = (sp.Symbol(f"f{k}", real=True) for k in itertools.count())
+        self.pending = {}   # map node -> _Plan
 
     def built(self, node):
-        """``node`` rebuilt; a pending body becomes a node here (its pending operands first,
+        """``node`` rebuilt; a planned body becomes a node here (its pending operands first,
         without recursion: a chain of pending maps is thousands deep)."""
         stack = [node]
         while stack:
@@ -117,8 +144,7 @@ class _Fusion:
             if top in self.new:
                 stack.pop()
                 continue
-            p = self.pending[top]
-            waiting = [p.bindings[s] for s in p.lazy if p.bindings[s] not in self.new]
+            waiting = [e.node for e in self.pending[top].edges() if e.lazy and e.node not in self.new]
             if waiting:
                 stack.extend(waiting)
                 continue
@@ -126,82 +152,112 @@ class _Fusion:
             stack.pop()
         return self.new[node]
 
-    def _materialise(self, original, p):
-        expr, operands, changed = p.expr, {}, p.changed
-        shapes = [b.shape for b in p.bindings.values()]
-        for sym, bound in p.bindings.items():
-            operand = self.new[bound] if sym in p.lazy else bound
-            if operand is not bound:
-                changed = True
-                operand = _direct_operand(operand, original.shape, [s for s in shapes if s is not bound.shape])
-                if operand.op == "map" and not operand.args:  # a value of N alone: its body is the value
-                    expr = expr.xreplace({sym: operand.attrs.body.expr})
-                    continue
-            operands[sym] = operand
+    def _materialise(self, original, plan):
+        edges = [e for e in plan.edges() if e.piece is None and e.value is None]
+        changed = plan.changed
+        for e in edges:
+            if e.lazy:
+                operand = self.new[e.node]
+                if operand is not e.node:
+                    changed = True
+                    others = [x.node.shape for x in edges if x is not e]
+                    operand = _direct_operand(operand, original.shape, others)
+                    if operand.op == "map" and not operand.args:  # a value of N alone: its body is the value
+                        e.value = operand.attrs.body.expr
+                        continue
+                e.node, e.lazy = operand, False
         if not changed:  # the node itself: canonical already, no sympy work
             return original
-        out = ops.apply(expr, operands, where="fused map", dtype=original.dtype)
+        # operands named as Map.apply will order them, so its renaming is the identity
+        operands = sorted({e.node for e in edges if e.value is None}, key=lambda n: n.key)
+        names = {n: sp.Symbol(f"f{i}", real=True) for i, n in enumerate(operands)}
+        expr = _expression(plan.root, names, {})
+        out = ops.apply(expr, {names[n]: n for n in operands}, where="fused map", dtype=original.dtype)
         return out if out.shape == original.shape else ops.broadcast_to(out, original.shape)
 
-    def compose(self, node):
-        """Make ``node``'s pending body: operands bound (pending maps lazily, the rest as
-        built, broadcasts read directly), then pending maps all of whose readers are in
-        the body composed in while it stays within the limits."""
+    def plan(self, node):
+        """Plan ``node``'s fused body: operands bound (pending maps lazily, the rest as built,
+        broadcasts read directly), then pending maps all of whose readers are in the body
+        composed in while it stays within the limits."""
+        piece, open_, changed = self._piece(node, weight=1)
+        size = _body_size(node.attrs.body)[0]
+        plan = _Plan(piece, open_, size, changed)
+        self._absorb(node, plan)
+        self.pending[node] = plan
+
+    def _piece(self, node, weight):
         body = node.attrs.body
-        size, counts = _body_size(body)
-        replace, bindings, lazy, occurrences, changed = {}, {}, set(), {}, False
-        for var, count, arg in zip(body.variables, counts, node.args):
+        edges, open_, changed = [], {}, False
+        for count, arg in zip(_body_size(body)[1], node.args):
             inner = self.pending.get(arg)
-            if inner is not None and not inner.bindings:
-                replace[var] = inner.expr   # a constant or a value of N: copied, other readers keep it
+            if inner is not None and inner.root is not None and not inner.open and _constant(inner):
+                edges.append(_Edge(value=_expression(inner.root, {}, {})))  # copied: other readers keep it
                 changed = True
                 continue
-            if inner is None:
-                operand = _direct_operand(self.new[arg], node.shape, [a.shape for a in node.args if a is not arg])
-                changed = changed or operand is not arg
-                if operand.op == "map" and not operand.args:
-                    replace[var] = operand.attrs.body.expr
-                    continue
-            else:
-                operand = arg
-            sym = next(self.fresh)
             if inner is not None:
-                lazy.add(sym)
-            replace[var] = sym
-            bindings[sym] = operand
-            occurrences[sym] = count
-        p = _Pending(body.expr.xreplace(replace), bindings, lazy, occurrences, size, changed)
-        self._absorb(node, p)
-        self.pending[node] = p
+                edge = _Edge(arg, lazy=True, weight=weight * count)
+                open_.setdefault(arg, []).append(edge)
+                edges.append(edge)
+                continue
+            operand = _direct_operand(self.new[arg], node.shape, [a.shape for a in node.args if a is not arg])
+            changed = changed or operand is not arg
+            if operand.op == "map" and not operand.args:
+                edges.append(_Edge(value=operand.attrs.body.expr))
+                continue
+            edges.append(_Edge(operand, weight=weight * count))
+        return _Piece(node, edges), open_, changed
 
-    def _absorb(self, node, p):
+    def _absorb(self, node, plan):
         grown = True
         while grown:
             grown = False
-            readers = collections.defaultdict(list)
-            for sym in p.lazy:
-                bound = p.bindings[sym]
-                if bound in self.pending:
-                    readers[bound].append(sym)
-            for q, syms in readers.items():
+            for q, edges in list(plan.open.items()):
                 inner = self.pending.get(q)
-                weight = sum(p.occurrences[s] for s in syms)
-                if (inner is None or len(syms) != self.uses.get(q, 0) or q.shape != node.shape
-                        or p.size + weight * inner.size > self.max_body_ops
+                weight = sum(e.weight for e in edges)
+                if (inner is None or len(edges) != self.uses.get(q, 0) or q.shape != node.shape
+                        or plan.size + weight * inner.size > self.max_body_ops
                         or (weight - 1) * inner.size > MAX_COPIED_OPS
-                        or len(set(p.bindings.values()) | set(inner.bindings.values())) > len(ARG)):
+                        or _operands(plan, inner) > len(ARG)):
                     continue
-                p.expr = p.expr.xreplace({s: inner.expr for s in syms})
-                for s in syms:
-                    del p.bindings[s], p.occurrences[s]
-                    p.lazy.discard(s)
-                p.lazy |= inner.lazy
-                for s, bound in inner.bindings.items():
-                    p.bindings[s] = bound
-                    p.occurrences[s] = p.occurrences.get(s, 0) + weight * inner.occurrences[s]
-                p.size += weight * inner.size
-                p.changed = grown = True
+                for e in inner.edges():    # its places now occur wherever q did
+                    e.weight *= weight
+                for e in edges:
+                    e.piece, e.lazy, e.node = inner.root, False, None
+                del plan.open[q]
+                for r, more in inner.open.items():
+                    plan.open.setdefault(r, []).extend(more)
+                plan.size += weight * inner.size
+                plan.changed = grown = True
                 del self.pending[q]         # composed here: never a node of its own
+
+
+def _operands(plan, inner):
+    """How many distinct operands the body would read with ``inner`` composed in."""
+    nodes = {e.node for p in (plan, inner) for e in p.edges() if e.piece is None and e.value is None}
+    return len(nodes)
+
+
+def _constant(plan):
+    """True when the planned body reads no node (a constant, or a value of N alone)."""
+    return all(e.value is not None or (e.piece is not None) for e in plan.edges())
+
+
+def _expression(piece, names, memo):
+    """The sympy expression of a piece tree, operand nodes named by ``names``; each piece
+    is built once (``memo``), though it may be read in several places."""
+    key = id(piece)
+    if key not in memo:
+        body = piece.original.attrs.body
+        values = {}
+        for var, e in zip(body.variables, piece.edges):
+            if e.value is not None:
+                values[var] = e.value
+            elif e.piece is not None:
+                values[var] = _expression(e.piece, names, memo)
+            else:
+                values[var] = names[e.node]
+        memo[key] = body.expr.xreplace(values)
+    return memo[key]
 
 
 @lru_cache(maxsize=1 << 14)
