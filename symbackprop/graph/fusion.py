@@ -48,12 +48,15 @@ def _direct_operand(arg, shape, others):
     return arg
 
 
-def fuse(outputs, max_body_ops=MAX_BODY_OPS):
+def fuse(outputs, max_body_ops=MAX_BODY_OPS, max_copied_ops=MAX_COPIED_OPS):
     """``outputs`` rebuilt with elementwise chains fused into single maps (same values).
 
     A map is composed into its reader when every reader of it is in that reader's fused
     body (one reader, or several that were fused together) and the body stays within
-    ``max_body_ops``.  Linear in the graph: fused bodies are planned as trees of the
+    ``max_body_ops``; a value read in several places of the body is copied into each while
+    the copies add at most ``max_copied_ops`` operations (``simplify`` passes 0, so a
+    derivation keeps its shared values named; kernels take small copies to save a buffer).
+    Linear in the graph: fused bodies are planned as trees of the
     original bodies, and a sympy expression is built once per node that results; a map
     nothing is composed into stays the node it was, with no sympy work at all.
 
@@ -70,7 +73,7 @@ def fuse(outputs, max_body_ops=MAX_BODY_OPS):
     uses = consumers(order)
     for o in outputs:
         uses[o] = uses.get(o, 0) + 1
-    fusion = _Fusion(uses, max_body_ops)
+    fusion = _Fusion(uses, max_body_ops, max_copied_ops)
     for node in order:
         if node.is_leaf:
             fusion.new[node] = node
@@ -130,8 +133,8 @@ class _Plan:
 class _Fusion:
     """The state of one ``fuse`` pass: rebuilt nodes and planned bodies."""
 
-    def __init__(self, uses, max_body_ops):
-        self.uses, self.max_body_ops = uses, max_body_ops
+    def __init__(self, uses, max_body_ops, max_copied_ops):
+        self.uses, self.max_body_ops, self.max_copied_ops = uses, max_body_ops, max_copied_ops
         self.new = {}       # node -> its rebuilt node
         self.pending = {}   # map node -> _Plan
 
@@ -216,7 +219,7 @@ class _Fusion:
                 weight = sum(e.weight for e in edges)
                 if (inner is None or len(edges) != self.uses.get(q, 0) or q.shape != node.shape
                         or plan.size + weight * inner.size > self.max_body_ops
-                        or (weight - 1) * inner.size > MAX_COPIED_OPS
+                        or (weight - 1) * inner.size > self.max_copied_ops
                         or _operands(plan, inner) > len(ARG)):
                     continue
                 for e in inner.edges():    # its places now occur wherever q did

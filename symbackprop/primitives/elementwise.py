@@ -52,6 +52,36 @@ def check_body(expr, where):
         raise UnsupportedFunction(f"{where}: {s} is not a closed form the backends can evaluate")
 
 
+# Map.apply runs once per map built, rewritten, differentiated or fused: thousands of times
+# for a deep graph whose bodies repeat, so its sympy work is cached per expression
+@lru_cache(maxsize=1 << 15)
+def _free_symbols(expr):
+    return expr.free_symbols
+
+
+@lru_cache(maxsize=1 << 15)
+def _renamed(expr, pairs):
+    """``expr`` with each symbol of ``pairs`` (old, new) renamed; the canonical x0, x1, ..."""
+    return expr.xreplace(dict(pairs)) if any(a != b for a, b in pairs) else expr
+
+
+@lru_cache(maxsize=1 << 15)
+def _lambda(arity, expr):
+    return sp.Lambda(ARG[:arity], expr)
+
+
+_CHECKED = set()
+
+
+def _check_body_once(expr, where):
+    """``check_body``, once per accepted expression (a refused one raises every time)."""
+    if expr not in _CHECKED:
+        check_body(expr, where)
+        if len(_CHECKED) > 1 << 15:
+            _CHECKED.clear()
+        _CHECKED.add(expr)
+
+
 @lru_cache(maxsize=4096)
 def body_function(body):
     """A numpy function of (operands..., N) for a map body (cached per body): the oracle's.
@@ -122,7 +152,7 @@ class Map(Primitive):
             out_shape = shp.broadcast_shapes(*(n.shape for n in nodes), context=_context(where, nodes))
         # a rebuilt node keeps its dtype even when no float operand is left to carry it
         dtype = dtype or result_dtype(nodes)
-        extra = expr.free_symbols - set(bindings) - {N}
+        extra = _free_symbols(expr) - set(bindings) - {N}
         if extra:
             raise ShapeError(f"{where}: symbols {sorted(str(s) for s in extra)} in {expr} are bound to no operand")
         first, subs = {}, {}
@@ -135,13 +165,12 @@ class Map(Primitive):
             else:
                 first[node] = sym
         expr = expr.xreplace(subs) if subs else expr
-        used = expr.free_symbols
+        used = _free_symbols(expr)
         operands = sorted((n for n, s in first.items() if s in used), key=lambda n: n.key)
         if len(operands) > len(ARG):
             raise ShapeError(f"{where}: more than {len(ARG)} operands in one elementwise body")
-        canon = {first[n]: ARG[i] for i, n in enumerate(operands)}
-        expr = expr.xreplace(canon)
-        check_body(expr, where)
+        expr = _renamed(expr, tuple((first[n], ARG[i]) for i, n in enumerate(operands)))
+        _check_body_once(expr, where)
         if not operands:
             if expr.has(N):  # a value depending only on the batch size: a map of no operands
                 node = Expr("map", (), MapAttrs(sp.Lambda((), expr)), (), dtype)
@@ -151,7 +180,7 @@ class Map(Primitive):
             node = operands[0]
         else:
             node_shape = shp.broadcast_shapes(*(n.shape for n in operands))
-            node = Expr("map", tuple(operands), MapAttrs(sp.Lambda(ARG[:len(operands)], expr)), node_shape, dtype)
+            node = Expr("map", tuple(operands), MapAttrs(_lambda(len(operands), expr)), node_shape, dtype)
         if node.shape != out_shape:
             node = broadcast_to(node, out_shape)
         return node
@@ -227,10 +256,12 @@ class Map(Primitive):
         from symbackprop.primitives.leaf import const
         from symbackprop.simplify.stable import stabilise
         body = node.attrs.body
+        values = [scalar_value(arg) for arg in args]
+        if _settled(body) and all(v is None for v in values) and all(a is b for a, b in zip(args, node.args)):
+            return node  # nothing to rewrite: no sympy work (most nodes of a deep graph)
         expr = stabilise(body.expr)
         bindings, subs = {}, {}
-        for var, arg in zip(body.variables, args):
-            value = scalar_value(arg)
+        for var, arg, value in zip(body.variables, args, values):
             if value is not None:
                 subs[var] = value
             else:
@@ -275,6 +306,14 @@ def _softmax(expr, node, holders):
             holders[s] = Piece(f"softmax({zp.text})", r"\mathrm{softmax}\left(%s\right)" % zp.latex, ATOM, True)
             expr = expr.xreplace({e: s})
     return expr
+
+
+@lru_cache(maxsize=1 << 14)
+def _settled(body):
+    """True when ``Map.rewrite`` leaves a map with this body as it is, whatever its operands
+    (that are not scalars): the body is stable and has no ``log`` to stabilise through them."""
+    from symbackprop.simplify.stable import stabilise
+    return stabilise(body.expr) == body.expr and not body.expr.has(sp.log)
 
 
 def _stabilise_through_operands(expr, bindings):

@@ -39,7 +39,7 @@ def simplify(outputs, budget=BUDGET_SECONDS, reuse=()):
     outs = [outputs] if isinstance(outputs, Expr) else list(outputs)
     clock = Budget(budget)
     outs = rewrite(outs)
-    outs = fuse(outs)
+    outs = fuse(outs, max_copied_ops=0)  # shared values stay nodes: explain names them
     extra = list(reuse)
     outs = simplify_maps(outs, clock, Index(topo_order(outs) + extra, extra))
     index = Index(topo_order(outs) + extra, extra)

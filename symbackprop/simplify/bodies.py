@@ -22,6 +22,7 @@ import sympy as sp
 MAX_FACTOR_OPS = 60
 
 
+@lru_cache(maxsize=1 << 15)
 def cost(expr):
     """Operations to evaluate ``expr``, a function call weighing as ten arithmetic ops.
 
