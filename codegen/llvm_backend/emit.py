@@ -69,7 +69,9 @@ def compute_type(dtype):
 
 def dim_value(b, expr, n):
     """An i64 value for a size: an int, or an expression in the batch symbol N."""
-    expr = sp.expand(sp.sympify(expr))
+    expr = sp.sympify(expr)
+    if not _expanded(expr):  # expanding costs ~0.3 ms even when there is nothing to do
+        expr = sp.expand(expr)
     if expr.is_Integer:
         return i64(expr)
     if expr == N:
@@ -87,6 +89,22 @@ def dim_value(b, expr, n):
             out = b.mul(out, base, flags=["nsw"])
         return out
     raise NotImplementedError(f"llvm backend: size {expr} is not a polynomial in N")
+
+
+def _expanded(expr):
+    """True for an integer, N, or a sum of products of integers and powers of N: a
+    polynomial ``sp.expand`` leaves as it is (an arena offset, a buffer size).
+
+    >>> _expanded(64 * N + 3), _expanded(N * (N + 1))
+    (True, False)
+    """
+    def monomial(e):
+        if e.is_Integer or e == N:
+            return True
+        if e.is_Pow:
+            return e.base == N and e.exp.is_Integer and e.exp > 0
+        return e.is_Mul and all(a.is_Integer or a == N or (a.is_Pow and monomial(a)) for a in e.args)
+    return all(monomial(a) for a in expr.args) if expr.is_Add else monomial(expr)
 
 
 def linear(b, terms):
@@ -175,18 +193,11 @@ class ProgramEmitter:
 
     def pointers(self, b, n, ptrs, arenas):
         """{buffer name: pointer} for every buffer: arguments and constants from ``ptrs``,
-        temporaries sliced from ``arenas`` {dtype: pointer}, views as their roots."""
-        out = dict(ptrs)
-        offsets = slot_offsets(self.p)
-        for step in self.p.steps:
-            if step.out in self.p.aliases or step.out not in self.p.slots:  # views; in-place updates
-                continue
-            dtype, slot = self.p.slots[step.out]
-            out[step.out] = b.gep(arenas[dtype], [dim_value(b, offsets[(dtype, slot)], n)], inbounds=True,
-                                  name=step.out)
-        for view in self.p.aliases:
-            out[view] = out[root(self.p, view)]
-        return out
+        temporaries sliced from ``arenas`` {dtype: pointer}, views as their roots.  A
+        temporary's pointer is computed where it is first looked up: computed all at the
+        top, hundreds of them in a deep network would be live across every call (a
+        register allocator's and InstCombine's worst case)."""
+        return _Pointers(self.p, b, n, ptrs, arenas)
 
     def emit(self, b, n, ptrs, arenas):
         """Call every step in order; returns the {buffer: pointer} map used."""
@@ -760,16 +771,20 @@ class ProgramEmitter:
         ty = ltype(self.dtype(step.out))
         ct = compute_type(self.dtype(step.out))
         p, g, t = sp.symbols("p g t", real=True)
-        env = {t: load(b, H, i64(0))}
+        # only the hyperparameters the rules read: hyper also holds one gradient norm per
+        # param, and loading them all would make every update function grow with depth
+        used = set().union(*(expr.free_symbols for _, expr in step.rules))
+        env = {t: load(b, H, i64(0))} if t in used else {}
         invariant = {t}
         for j, h in enumerate(step.hyper_names):
             sym = sp.Symbol(h, real=True)
-            env[sym] = load(b, H, i64(1 + j))
             invariant.add(sym)
+            if sym in used:
+                env[sym] = load(b, H, i64(1 + j))
         splits = [split_body(expr, invariant, f"_h{k}_") for k, (_, expr) in enumerate(step.rules)]
         hoist = Translator(b, self.mb.math, env)  # in double
         tr = Translator(b, self.mb.math, {}, ct)
-        for sym in invariant:
+        for sym in env:
             tr.bind(sym, convert(b, env[sym], ct))
         for hoisted, _, _ in splits:
             for sym, sub in hoisted:
@@ -836,6 +851,31 @@ class ProgramEmitter:
             b.store(b.fadd(b.load(acc), b.fmul(v, v, flags=REASSOC), flags=REASSOC), acc)
         b.ret(b.load(acc))
         return fn
+
+
+class _Pointers(dict):
+    """The buffer pointers of one program emission (``ProgramEmitter.pointers``): arguments
+    given, a temporary's (or a view's root's) computed on first lookup at the builder's
+    position, then reused (the calls are straight-line code in one block, so the first
+    lookup dominates the later ones)."""
+
+    def __init__(self, program, b, n, given, arenas):
+        super().__init__(given)
+        self.p, self.b, self.n, self.arenas = program, b, n, arenas
+        self.offsets = slot_offsets(program)
+
+    def __missing__(self, name):
+        r = root(self.p, name) if name in self.p.aliases else name
+        if r != name:
+            value = self[r]
+        elif name in self.p.slots:
+            dtype, slot = self.p.slots[name]
+            value = self.b.gep(self.arenas[dtype], [dim_value(self.b, self.offsets[(dtype, slot)], self.n)],
+                               inbounds=True, name=name)
+        else:
+            raise KeyError(name)
+        self[name] = value
+        return value
 
 
 def _ident(name):

@@ -92,18 +92,20 @@ def training_ir(tp):
             bufs = pe.emit(b, n, {**given, tp.rows: rows, **consts}, arenas)
             loss = to_double(b, load(b, bufs[tp.loss], i64(0)))
             fabs = mb.math.function("fabs")
-            # the first non-finite of: the loss, then each param's check
-            values = [loss] + [load(b, check, i64(i)) for i in range(len(tp.params))]
-            finite = ir.Constant(ir.IntType(1), 1)
-            what = i64(-1)
-            for code, value in reversed(list(enumerate(values))):
-                ok_v = b.fcmp_ordered("!=", b.call(fabs, [value]), c(float("inf")))
-                what = b.select(ok_v, what, i64(code))
-                finite = b.and_(finite, ok_v)
+            # the first non-finite of: the loss (0), then each param's check (1 + i), in a
+            # loop over the params (one line of IR each would grow with depth)
+            b.store(b.select(b.fcmp_ordered("!=", b.call(fabs, [loss]), c(float("inf"))), i64(-1), i64(0)),
+                    what_at)
+            with loop(b, i64(nparams), "check") as i:
+                bad = b.fcmp_unordered("==", b.call(fabs, [load(b, check, i)]), c(float("inf")))
+                first = b.load(what_at)
+                take = b.and_(bad, b.icmp_signed("==", first, i64(-1)))
+                b.store(b.select(take, b.add(i, i64(1), flags=["nsw"]), first), what_at)
+            what = b.load(what_at)
+            finite = b.icmp_signed("==", what, i64(-1))
             ok = fn.append_basic_block("finite")
             b.store(epoch, epoch_at)
             b.store(j, batch_at)
-            b.store(what, what_at)
             b.cbranch(finite, ok, fail)
             b.position_at_end(ok)
             b.store(b.fadd(b.load(total), b.fmul(loss, b.sitofp(n, DOUBLE))), total)
