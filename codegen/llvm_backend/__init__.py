@@ -67,17 +67,33 @@ def structure(program):
     """A deterministic description of everything in ``program`` that shapes its code
     (constants by dtype and shape only: their values are arguments)."""
     from codegen.llvm_backend import emit  # its switches shape the code too
-    from codegen.bodies import digest
     lines = [f"small products as loops up to {emit.SMALL_PRODUCT}", f"args {program.args!r}", f"outputs {program.outputs!r}", f"aliases {sorted(program.aliases.items())!r}",
-             f"slots {sorted(program.slots.items())!r}", f"slot_sizes {[(d, tuple(map(sp.srepr, s))) for d, s in program.slot_sizes.items()]!r}"]
+             f"slots {sorted(program.slots.items())!r}", f"slot_sizes {[(d, _described(tuple(s))) for d, s in program.slot_sizes.items()]!r}"]
     for name, b in program.buffers.items():
-        lines.append(f"buffer {name} {tuple(map(sp.srepr, map(sp.sympify, b.shape)))} {b.dtype} {b.role}")
+        lines.append(f"buffer {name} {_described(tuple(b.shape))} {b.dtype} {b.role}")
     for name in program.consts:
         lines.append(f"const {name} {np.shape(program.consts[name])}")
-    for step in program.steps:  # bodies by their structural digest: printing long bodies costs seconds
-        fields = {k: (digest(v).hex() if isinstance(v, sp.Basic) else repr(v)) for k, v in vars(step).items()}
-        lines.append(f"{type(step).__name__} {fields}")
+    for step in program.steps:
+        lines.append(f"{type(step).__name__} {{{', '.join(f'{k!r}: {_described(v)}' for k, v in vars(step).items())}}}")
     return "\n".join(lines)
+
+
+def _described(value):
+    """Text naming a step field or a shape: sympy expressions (bodies, update rules, sizes
+    in N) by their structural digest, never printed (printing a deep network's rules and
+    bodies took most of a cached start); tuples and lists item by item, the rest by repr.
+
+    >>> _described((sp.Integer(3), "a", [1]))[33:]
+    ", 'a', [1])"
+    """
+    if isinstance(value, sp.Basic):
+        from codegen.bodies import digest
+        return digest(value).hex()
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(_described, value)) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_described, value)) + "]"
+    return repr(value)
 
 
 def _signature(program):
