@@ -134,3 +134,41 @@ def test_a_corrupt_program_cache_entry_is_rebuilt(tmp_path, monkeypatch, deep_da
         path.write_bytes(b"not a pickle")
     again = sb.Trainer(mlp(3), backend="numpy", seed=0).fit(X, Y, epochs=2, batch_size=20, verbose=False).loss
     np.testing.assert_array_equal(first, again)
+
+
+def test_a_deeper_network_compiles_only_its_driver_and_reuses_the_shared_kernels(tmp_path, monkeypatch, deep_data):
+    # the kernels shared by the hidden layers are modules of their own, cached by structure:
+    # one more layer changes the training function only (and the results equal numpy's)
+    monkeypatch.setenv("SYMBACKPROP_CACHE_DIR", str(tmp_path))
+    X, Y = deep_data
+    kernels, losses = [], {}
+    for depth in (6, 7, 7):
+        tr = sb.Trainer(mlp(depth), optimizer=sb.optim.SGD(lr=0.05), backend="llvm", seed=1)
+        losses[depth] = tr.fit(X, Y, epochs=2, batch_size=16, verbose=False).loss
+        kernels.append(tr._train_fn.kernel)
+    first, deeper, again = kernels
+    parts = first.ir.parts
+    assert len(parts) >= 4 and first.compiled == len(parts) + 1     # forward, backward, outer, update ...
+    assert deeper.compiled == 1 and not deeper.warm                  # ... all reused: only the driver
+    assert again.warm and again.compiled == 0
+    assert "sbp.k." in deeper.source and "separately compiled kernel" in deeper.source
+    reference = sb.Trainer(mlp(7), optimizer=sb.optim.SGD(lr=0.05), backend="numpy", seed=1)
+    np.testing.assert_allclose(losses[7], reference.fit(X, Y, epochs=2, batch_size=16, verbose=False).loss,
+                               rtol=1e-10)
+
+
+def test_a_missing_part_is_rebuilt(tmp_path, monkeypatch, deep_data):
+    # the driver's entry lists its parts' keys: with one part gone the program is built again
+    monkeypatch.setenv("SYMBACKPROP_CACHE_DIR", str(tmp_path))
+    X, Y = deep_data
+    runs = []
+    for k in range(2):
+        tr = sb.Trainer(mlp(6), optimizer=sb.optim.SGD(lr=0.05), backend="llvm", seed=1)
+        runs.append((tr.fit(X, Y, epochs=2, batch_size=16, verbose=False).loss, tr._train_fn.kernel))
+        if k == 0:
+            from codegen.llvm_backend import jit
+            part_key = jit.key_of("part\n" + tr._train_fn.kernel.ir.parts[0][0])
+            (tmp_path / "llvm" / f"k_{part_key}.o").unlink()
+    (first, _), (second, kernel) = runs
+    assert not kernel.warm and kernel.compiled == 2    # the lost part and the driver
+    np.testing.assert_array_equal(first, second)

@@ -16,6 +16,7 @@ column-major views of the row-major buffers.  Maps compute in their output's typ
 maps in float: twice the vector lanes); reductions accumulate in double.
 """
 
+import hashlib
 import re
 from collections import Counter
 from dataclasses import fields
@@ -23,7 +24,7 @@ from dataclasses import fields
 import sympy as sp
 from llvmlite import ir
 
-from codegen.bodies import split_body
+from codegen.bodies import described, split_body
 from codegen.layout import N, root, size, slot_offsets, strides
 from codegen.llvm_backend import gemm, jit
 from codegen.llvm_backend.irbuild import I8, I32, I64, VOID, entry_alloca, i64, load, loop, nest, store  # noqa: F401 (re-exported)
@@ -126,6 +127,8 @@ class ModuleBuilder:
         self.math = MathLib(self.module)
         self.comments = {}
         self.blas = {}
+        #: {symbol: (structure, ModuleBuilder)}: shared kernels emitted as modules of their own
+        self.parts = {}
 
     def gemm(self, dtype):
         """The BLAS ``?gemm`` of ``dtype`` (Fortran convention: every argument by pointer)."""
@@ -137,6 +140,10 @@ class ModuleBuilder:
             name = jit.BLAS_SYMBOLS["dgemm" if dtype == "float64" else "sgemm"]
             self.blas[dtype] = ir.Function(self.module, fnty, name)
         return self.blas[dtype]
+
+    def linked(self):
+        """This module with its separately compiled kernels, for ``jit.Kernel``."""
+        return jit.Linked(self.text(), [(structure, part.text()) for structure, part in self.parts.values()])
 
     def text(self):
         """The module's IR text with each step function preceded by what it computes."""
@@ -156,8 +163,8 @@ class ProgramEmitter:
     """IR for the steps of one program inside a module: ``emit(b, n, ptrs, arenas)`` calls
     every step function; ``ptrs`` holds the pointers of arguments and constants."""
 
-    def __init__(self, mb, program, prefix="s", fuse=True):
-        self.mb, self.p, self.prefix = mb, program, prefix
+    def __init__(self, mb, program, prefix="s", fuse=True, separate=False):
+        self.mb, self.p, self.prefix, self.separate = mb, program, prefix, separate
         self.views = {s.out: s for s in program.steps if isinstance(s, View)}
         self._readers = None  # buffer -> indices of the steps reading it (built on first use)
         self.functions = {}
@@ -177,13 +184,65 @@ class ProgramEmitter:
         for i, (key, steps, outs, reads, shared) in planned.items():
             if key not in built:
                 inline = counts[key] == 1
-                if len(steps) == 2:
-                    built[key] = self._fused_function(i, *steps, outs, reads, inline)
+
+                def make(name=None, i=i, steps=steps, outs=outs, reads=reads, shared=shared, inline=inline):
+                    if len(steps) == 2:
+                        return self._fused_function(i, *steps, outs, reads, inline, name=name)
+                    return self._step_function(i, steps[0], outs, reads, shared, inline, name=name)
+
+                if inline or not self.separate:
+                    built[key] = make()
                 else:
-                    built[key] = self._step_function(i, steps[0], outs, reads, shared, inline)
+                    built[key] = self._separate(self._part_key(key, steps, outs, reads), make)
                 if not inline:
-                    self.mb.comments[built[key].name].append(f"  (shared by {counts[key]} steps)")
+                    symbol = built[key].name
+                    owner = self.mb.parts[symbol][1] if symbol in self.mb.parts else self.mb
+                    owner.comments[symbol].append(f"  (shared by {counts[key]} steps)")
             self.functions[i] = (built[key], outs, reads)
+
+    def _part_key(self, key, steps, outs, reads):
+        """The sharing key of a kernel as its cache key across programs.  An update's
+        ``hyper`` buffer and ``check`` vector grow with the number of params (a gradient norm
+        and a check each), and its hyper names list those norms, but its code reads hyper
+        only at the positions of the names its rules use and writes element 0 of the check
+        pointer it is given: those are kept, the rest dropped, so one more layer does not
+        make the update kernels new."""
+        if len(steps) != 1 or not isinstance(steps[0], Update):
+            return key
+        st = steps[0]
+        used = set().union(*(expr.free_symbols for _, expr in st.rules))
+        kept = tuple((j, h) for j, h in enumerate(st.hyper_names) if sp.Symbol(h, real=True) in used)
+        at = 1 + [f.name for f in fields(Update) if f.name != "index"].index("hyper_names")
+        (fields_,), args = key
+        loose = {k for k, x in enumerate(list(outs) + list(reads)) if x in (st.hyper, st.check)}
+        args = tuple((None,) + a[1:] if k in loose else a for k, a in enumerate(args))
+        return (fields_[:at] + (("used", kept),) + fields_[at + 1:],), args
+
+    def _separate(self, key, make):
+        """A shared kernel as a module of its own (``self.mb.parts``), named and cached by its
+        structure (``key``: the same in every program it occurs in); returns its declaration
+        in this module."""
+        structure = described(key)
+        symbol = "sbp.k." + hashlib.sha256(structure.encode()).hexdigest()[:24]
+        if symbol not in self.mb.parts:
+            part, main = ModuleBuilder(symbol), self.mb
+            self.mb = part  # the kernel's math functions and BLAS declarations go to its module
+            try:
+                fn = make(name=symbol)
+            finally:
+                self.mb = main
+            fn.linkage = ""
+            part.comments.setdefault(symbol, []).append("  (compiled and cached as a module of its own)")
+            main.parts[symbol] = (structure, part)
+        fn = self.mb.parts[symbol][1].module.get_global(symbol)
+        decl = self.mb.module.globals.get(symbol)
+        if decl is None:
+            decl = ir.Function(self.mb.module, fn.function_type, symbol)
+            decl.attributes.add("nounwind")
+            for arg, defined in zip(decl.args, fn.args):
+                for attr in defined.attributes:
+                    arg.add_attribute(attr)
+        return decl
 
     def shape(self, name):
         return self.p.buffers[name].shape
@@ -341,12 +400,12 @@ class ProgramEmitter:
                     self._readers.setdefault(r, []).append(k)
         return any(k != skip for k in self._readers.get(name, ()))
 
-    def _fused_function(self, i, mm, mp, outs, reads, inline=True):
+    def _fused_function(self, i, mm, mp, outs, reads, inline=True, name=None):
         """One function computing product ``mm`` and, on each vector of it while still in
         registers, the map ``mp`` (bias + activation after a linear layer, an activation's
         derivative after a backward product)."""
         keep = mm.out in outs
-        name = f"{self.prefix}{i}_{mm.out}_{mp.out}"
+        name = name or f"{self.prefix}{i}_{mm.out}_{mp.out}"
         fn, ptrs, n = self._new_function(name, outs, reads, inline=inline)
         comment = [mm.describe(), mp.describe() + "   (fused: computed on the product's registers)"]
         origin = self.p.origins.get(mp.out)
@@ -415,8 +474,8 @@ class ProgramEmitter:
         fn.args[-1].name = "n"
         return fn, ptrs, fn.args[-1]
 
-    def _step_function(self, i, step, outs, reads, shared, inline=True):
-        name = f"{self.prefix}{i}_{_ident(step.out)}"
+    def _step_function(self, i, step, outs, reads, shared, inline=True, name=None):
+        name = name or f"{self.prefix}{i}_{_ident(step.out)}"
         fn, ptrs, n = self._new_function(name, outs, reads, shared, inline)
         comment = [step.describe()]
         origin = self.p.origins.get(step.out)

@@ -24,12 +24,13 @@ from codegen.llvm_backend.mathfns import c
 P = ctypes.c_void_p
 
 
-def training_ir(tp):
-    """IR text of ``train(<step args but the rows>, perm, epochs, ntot, step0, bs, limit, <consts>,
-    <arenas>, losses, status, norms) -> steps done``."""
+def training_ir(tp, separate=False):
+    """(IR, argument count) of ``train(<step args but the rows>, perm, epochs, ntot, step0, bs,
+    limit, <consts>, <arenas>, losses, status, norms) -> steps done``: one module's text, or
+    with ``separate`` a ``jit.Linked`` whose shared kernels are modules of their own."""
     step = tp.step
     mb = ModuleBuilder("symbackprop_train")
-    pe = ProgramEmitter(mb, step)
+    pe = ProgramEmitter(mb, step, separate=separate)
     names = [a for a in step.args if a != tp.rows]
     argtys = [ltype(step.buffers[a].dtype).as_pointer() for a in names] + [I64.as_pointer()] + [I64] * 5 + \
              [ltype(step.buffers[k].dtype).as_pointer() for k in step.consts] + \
@@ -130,7 +131,7 @@ def training_ir(tp):
     store(b, b.load(what_at), status, i64(2))
     b.ret(b.load(steps))
     mb.comments["train"] = [f"arguments: {', '.join(names)}; then perm, epochs, ntot, step0, bs, limit"]
-    return mb.text(), len(argtys)
+    return (mb.linked() if separate else mb.text()), len(argtys)
 
 
 def build_training(tp):
@@ -143,7 +144,8 @@ def build_training(tp):
     sig = [P] * (len(names) + 1) + [ctypes.c_int64] * 5 + [P] * (len(step.consts) + len(step.slot_sizes) + 3)
     described = f"train rows={tp.rows} loss={tp.loss} check={tp.check} epoch={tp.epoch_slot} " \
         f"norms={tp.norms_slot}\n" + structure(step)
-    kernel = jit.Kernel(lambda: training_ir(tp)[0], {"train": (ctypes.c_int64, sig)}, structure=described)
+    kernel = jit.Kernel(lambda: training_ir(tp, separate=True)[0], {"train": (ctypes.c_int64, sig)},
+                        structure=described)
     fn = kernel.functions["train"]
     consts = [flat(np.asarray(step.consts[k], dtype=step.buffers[k].dtype)) for k in step.consts]
     const_ptrs = [address(a) for a in consts]
