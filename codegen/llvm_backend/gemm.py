@@ -134,19 +134,21 @@ def transpose(v, src, dst, rows, cols):
     """dst (cols × rows) = srcᵀ (src: rows × cols, both constant): square blocks of the
     vector width moved through registers (loads of src's rows, log₂(w) rounds of
     shuffles, stores of dst's rows), the ragged edges element by element.  Elementwise
-    copies vectorise into gathers, which cost several times more.  A loop runs over the
-    block rows (and over the edges' rows and columns): the IR holds one block row, so
-    its size and LLVM's time on it do not grow with the matrix."""
+    copies vectorise into gathers, which cost several times more.  Loops run over the
+    blocks (and over the edges' rows and columns): the IR holds one block, so its size
+    and LLVM's time on it do not grow with the matrix."""
     b, w = v.b, v.lanes
     while w > 1 and (w > rows or w > cols):
         w //= 2
     whole_r, whole_c = (rows // w) * w if w > 1 else 0, (cols // w) * w if w > 1 else 0
 
+    def block(r0, c0):
+        block = [v.load(src, b.add(b.mul(b.add(r0, i64(i)), i64(cols)), c0), w) for i in range(w)]
+        for i, row in enumerate(_transpose_block(b, block, w)):
+            v.store(row, dst, b.add(b.mul(b.add(c0, i64(i)), i64(rows)), r0), w)
+
     def block_row(r0):
-        for c0 in range(0, whole_c, w):
-            block = [v.load(src, b.add(b.mul(b.add(r0, i64(i)), i64(cols)), i64(c0)), w) for i in range(w)]
-            for i, row in enumerate(_transpose_block(b, block, w)):
-                v.store(row, dst, b.add(i64((c0 + i) * rows), r0), w)
+        _counted(b, whole_c // w, "tb", lambda q: block(r0, b.mul(q, i64(w))), unroll=2)
 
     def copy(r, col):
         v.store(v.load(src, b.add(b.mul(r, i64(cols)), col), 1), dst, b.add(b.mul(col, i64(rows)), r), 1)
