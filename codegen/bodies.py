@@ -35,6 +35,9 @@ def digest(expr):
     return h.digest()
 
 
+_PLAIN = (str, int, bool, float, type(None))
+
+
 def described(value):
     """Text naming a value made of sympy expressions, tuples, lists and plain values (a
     step's fields, a shape, a sharing key): expressions by their ``digest``, never printed
@@ -46,6 +49,8 @@ def described(value):
     """
     if isinstance(value, sp.Basic):
         return digest(value).hex()
+    if isinstance(value, (tuple, list)) and all(type(v) in _PLAIN for v in value):
+        return repr(value)  # names, ints: as the general case below would write them, faster
     if isinstance(value, tuple):
         return "(" + ", ".join(map(described, value)) + ("," if len(value) == 1 else "") + ")"
     if isinstance(value, list):
