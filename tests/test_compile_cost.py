@@ -172,3 +172,25 @@ def test_a_missing_part_is_rebuilt(tmp_path, monkeypatch, deep_data):
     (first, _), (second, kernel) = runs
     assert not kernel.warm and kernel.compiled == 2    # the lost part and the driver
     np.testing.assert_array_equal(first, second)
+
+
+def test_a_long_program_is_an_unoptimised_driver_calling_separate_kernels(deep_data):
+    # past DRIVER_ONLY_CALLS step calls every kernel (single-use ones too) is a module of its
+    # own and the driver defines nothing else; a shared update still writes its own check
+    from codegen import llvm_backend
+    from codegen.llvm_backend import emit
+    X, Y = deep_data
+    shallow, deep = program(6), program(12)
+    assert not ProgramEmitter(ModuleBuilder("m"), shallow.step, separate=True).driver_only
+    pe = ProgramEmitter(ModuleBuilder("m"), deep.step, separate=True)
+    assert pe.driver_only and len(pe.functions) > emit.DRIVER_ONLY_CALLS
+    net_params = {n: np.asarray(v) for n, v in mlp(12).init_params(seed=0).items()}
+    for victim in ("2.bias", "20.bias"):
+        params = [net_params[n].copy() for n in deep.params]
+        params[deep.params.index(victim)][:] = 1.7e308
+        train = llvm_backend.build_training(deep)
+        perm = np.arange(40, dtype=np.int64)[None, :]
+        steps, losses, status = train(X, Y, params, [[] for _ in params], [-1.0, 0.0, 0.5], perm, 0, 40)
+        assert status is not None and status[2] == 1 + deep.params.index(victim), (victim, status)
+    linked = train.kernel.ir
+    assert linked.driver and linked.text.count("\ndefine ") == 1 and len(linked.parts) >= 8

@@ -191,13 +191,24 @@ def optimise(module):
     return module
 
 
-def compile_object(ir_text):
-    """Parse, verify, optimise and compile IR text to host object code (bytes)."""
+def compile_object(ir_text, optimised=True):
+    """Parse, verify, optimise and compile IR text to host object code (bytes); without
+    ``optimised``, no IR passes and the target's fast instruction selection (a driver that
+    only calls kernels)."""
     with _lock:
         module = llvm.parse_assembly(ir_text)
         module.verify()
-        optimise(module)
-        return target_machine().emit_object(module)
+        if optimised:
+            optimise(module)
+            return target_machine().emit_object(module)
+        _init()
+        if "tm0" not in _state:
+            cpu, features = _state["cpu"]
+            target = llvm.Target.from_triple(llvm.get_process_triple())
+            _state["tm0"] = target.create_target_machine(cpu=cpu, features=features, opt=0, codemodel="jitdefault")
+        module.triple = triple()
+        module.data_layout = str(_state["tm0"].target_data)
+        return _state["tm0"].emit_object(module)
 
 
 def optimised_ir(ir_text):
@@ -270,10 +281,11 @@ class Linked:
     kernels shared by several steps: ``ProgramEmitter(separate=True)``): ``text`` is the
     module's IR, ``parts`` [(structure, IR text)] the modules defining what it declares, each
     cached under the key of its ``structure``, so a program sharing a kernel with an earlier
-    one (another depth, another layer shape) compiles only its new kernels and its driver."""
+    one (another depth, another layer shape) compiles only its new kernels and its driver.
+    ``driver``: the module only calls the parts, and is compiled without optimisation."""
 
-    def __init__(self, text, parts=()):
-        self.text, self.parts = text, list(parts)
+    def __init__(self, text, parts=(), driver=False):
+        self.text, self.parts, self.driver = text, list(parts), driver
 
     def source(self):
         """The module's IR then each part's, for reading (not one parseable module)."""
@@ -313,7 +325,7 @@ class Kernel:
             for structure_, text in linked.parts:
                 objects.append(self._object(directory, key_of("part\n" + structure_), lambda t=text: t))
                 keys.append(key_of("part\n" + structure_))
-            payload = compile_object(linked.text)
+            payload = compile_object(linked.text, optimised=not linked.driver)
             self.compiled += 1
             if path is not None:
                 _write_entry(directory, path, self.key, payload, keys)
