@@ -201,7 +201,7 @@ class ProgramEmitter:
                     built[key] = make()
                 else:
                     built[key] = self._separate(self._part_key(key, steps, outs, reads), make)
-                if not inline:
+                if counts[key] > 1:
                     symbol = built[key].name
                     owner = self.mb.parts[symbol][1] if symbol in self.mb.parts else self.mb
                     owner.comments[symbol].append(f"  (shared by {counts[key]} steps)")
