@@ -6,7 +6,8 @@ object file, fresh or from the cache, is loaded the same way (``add_object_file`
 Entries live in ``$SYMBACKPROP_CACHE_DIR/llvm`` named by a hash of the IR text, the
 llvmlite/LLVM versions, the host CPU and its features, and this backend's version.  An
 entry is a magic line, a sha256 digest, then a header naming the key and versions it was
-compiled for, then the object code; the digest covers header and code.  A truncated or
+compiled for (and the keys of the separately compiled kernels its code calls: ``Linked``),
+then the object code; the digest covers header and code.  A truncated or
 corrupt entry (digest), or one of another kernel copied over it (the header's key), is
 compiled afresh and rewritten, never loaded.  Without a usable cache folder
 (``codegen.cache_dir`` warns once) modules are compiled in memory only.  Building kernels
