@@ -35,6 +35,29 @@ def digest(expr):
     return h.digest()
 
 
+_PLAIN = (str, int, bool, float, type(None))
+
+
+def described(value):
+    """Text naming a value made of sympy expressions, tuples, lists and plain values (a
+    step's fields, a shape, a sharing key): expressions by their ``digest``, never printed
+    (printing a deep network's bodies and update rules costs seconds), tuples and lists
+    item by item, the rest by ``repr``.  Deterministic across processes.
+
+    >>> described((sp.Integer(3), "a", [1]))[33:]
+    ", 'a', [1])"
+    """
+    if isinstance(value, sp.Basic):
+        return digest(value).hex()
+    if isinstance(value, (tuple, list)) and all(type(v) in _PLAIN for v in value):
+        return repr(value)  # names, ints: as the general case below would write them, faster
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(described, value)) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(described, value)) + "]"
+    return repr(value)
+
+
 def split_body(expr, invariant, prefix):
     """(hoisted [(symbol, expr)], loop [(symbol, expr)], result expr) for ``expr``.
 

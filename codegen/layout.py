@@ -101,8 +101,9 @@ def minibatch_buffers(program, X, Y, rows, xdtype, ydtype):
 
 
 def arena_sizes(program, n):
-    """Elements of each dtype's arena for batch size ``n``."""
-    return {dtype: int(sum(sp.sympify(s).subs(N, n) for s in sizes)) for dtype, sizes in program.slot_sizes.items()}
+    """Elements of each dtype's arena for batch size ``n`` (the sizes summed as polynomials
+    first: one substitution per dtype, not one per slot of a deep network)."""
+    return {dtype: int(sp.Add(*map(sp.sympify, sizes)).subs(N, n)) for dtype, sizes in program.slot_sizes.items()}
 
 
 def root(program, name):

@@ -134,3 +134,63 @@ def test_a_corrupt_program_cache_entry_is_rebuilt(tmp_path, monkeypatch, deep_da
         path.write_bytes(b"not a pickle")
     again = sb.Trainer(mlp(3), backend="numpy", seed=0).fit(X, Y, epochs=2, batch_size=20, verbose=False).loss
     np.testing.assert_array_equal(first, again)
+
+
+def test_a_deeper_network_compiles_only_its_driver_and_reuses_the_shared_kernels(tmp_path, monkeypatch, deep_data):
+    # the kernels shared by the hidden layers are modules of their own, cached by structure:
+    # one more layer changes the training function only (and the results equal numpy's)
+    monkeypatch.setenv("SYMBACKPROP_CACHE_DIR", str(tmp_path))
+    X, Y = deep_data
+    kernels, losses = [], {}
+    for depth in (6, 7, 7):
+        tr = sb.Trainer(mlp(depth), optimizer=sb.optim.SGD(lr=0.05), backend="llvm", seed=1)
+        losses[depth] = tr.fit(X, Y, epochs=2, batch_size=16, verbose=False).loss
+        kernels.append(tr._train_fn.kernel)
+    first, deeper, again = kernels
+    parts = first.ir.parts
+    assert len(parts) >= 4 and first.compiled == len(parts) + 1     # forward, backward, outer, update ...
+    assert deeper.compiled == 1 and not deeper.warm                  # ... all reused: only the driver
+    assert again.warm and again.compiled == 0
+    assert "sbp.k." in deeper.source and "separately compiled kernel" in deeper.source
+    reference = sb.Trainer(mlp(7), optimizer=sb.optim.SGD(lr=0.05), backend="numpy", seed=1)
+    np.testing.assert_allclose(losses[7], reference.fit(X, Y, epochs=2, batch_size=16, verbose=False).loss,
+                               rtol=1e-10)
+
+
+def test_a_missing_part_is_rebuilt(tmp_path, monkeypatch, deep_data):
+    # the driver's entry lists its parts' keys: with one part gone the program is built again
+    monkeypatch.setenv("SYMBACKPROP_CACHE_DIR", str(tmp_path))
+    X, Y = deep_data
+    runs = []
+    for k in range(2):
+        tr = sb.Trainer(mlp(6), optimizer=sb.optim.SGD(lr=0.05), backend="llvm", seed=1)
+        runs.append((tr.fit(X, Y, epochs=2, batch_size=16, verbose=False).loss, tr._train_fn.kernel))
+        if k == 0:
+            from codegen.llvm_backend import jit
+            part_key = jit.key_of("part\n" + tr._train_fn.kernel.ir.parts[0][0])
+            (tmp_path / "llvm" / f"k_{part_key}.o").unlink()
+    (first, _), (second, kernel) = runs
+    assert not kernel.warm and kernel.compiled == 2    # the lost part and the driver
+    np.testing.assert_array_equal(first, second)
+
+
+def test_a_long_program_is_an_unoptimised_driver_calling_separate_kernels(deep_data):
+    # past DRIVER_ONLY_CALLS step calls every kernel (single-use ones too) is a module of its
+    # own and the driver defines nothing else; a shared update still writes its own check
+    from codegen import llvm_backend
+    from codegen.llvm_backend import emit
+    X, Y = deep_data
+    shallow, deep = program(6), program(12)
+    assert not ProgramEmitter(ModuleBuilder("m"), shallow.step, separate=True).driver_only
+    pe = ProgramEmitter(ModuleBuilder("m"), deep.step, separate=True)
+    assert pe.driver_only and len(pe.functions) > emit.DRIVER_ONLY_CALLS
+    net_params = {n: np.asarray(v) for n, v in mlp(12).init_params(seed=0).items()}
+    for victim in ("2.bias", "20.bias"):
+        params = [net_params[n].copy() for n in deep.params]
+        params[deep.params.index(victim)][:] = 1.7e308
+        train = llvm_backend.build_training(deep)
+        perm = np.arange(40, dtype=np.int64)[None, :]
+        steps, losses, status = train(X, Y, params, [[] for _ in params], [-1.0, 0.0, 0.5], perm, 0, 40)
+        assert status is not None and status[2] == 1 + deep.params.index(victim), (victim, status)
+    linked = train.kernel.ir
+    assert linked.driver and linked.text.count("\ndefine ") == 1 and len(linked.parts) >= 8

@@ -85,3 +85,40 @@ def test_blocks_are_vector_code_and_plan_picks_loops_only_for_small_constant_siz
     assert gemm.plan(N, 784, 256, False, True, 1024) is None    # large: BLAS
     assert gemm.plan(16, N, 16, True, True, 1024) is None       # Aᵀ·Bᵀ: BLAS
     assert gemm.plan(N, N, 16, False, False, 1024) is None      # K depends on the batch
+
+
+LOOPED = [(5, 3), (33, 7), (37, 32), (67, 3), (32, 32), (9, 37)]
+
+
+@pytest.mark.parametrize("kind", ["rows", "rows_bt", "outer"])
+def test_looped_reduction_and_block_loops_match_numpy_at_odd_sizes(kind):
+    """K past ``K_UNROLL`` (a loop of K_UNROLL steps per iteration, then K mod K_UNROLL
+    more), the weight transpose's and Aᵀ·B's block-row loops with ragged edges: float64
+    to 1e-10 relative against numpy."""
+    rng = np.random.default_rng(1)
+    for K, J in LOOPED:
+        f, _ = product_kernel(kind, DOUBLE, K, J)
+        for n in (0, 1, 7, 65):
+            A = rng.normal(size=(n, K))
+            if kind == "outer":
+                B = rng.normal(size=(n, J))
+                want, C = A.T @ B, np.full((K, J), np.nan)
+            elif kind == "rows_bt":
+                B = rng.normal(size=(J, K))
+                want, C = A @ B.T, np.full((n, J), np.nan)
+            else:
+                B = rng.normal(size=(K, J))
+                want, C = A @ B, np.full((n, J), np.nan)
+            f(A.ctypes.data, B.ctypes.data, C.ctypes.data, n)
+            scale = np.abs(A).max(initial=1) * np.abs(B).max(initial=1) * max(K if kind != "outer" else n, 1)
+            np.testing.assert_allclose(C, want, rtol=1e-10, atol=1e-12 * scale, err_msg=f"{kind} {K} {J} {n}")
+
+
+def test_product_ir_does_not_grow_with_the_reduced_or_blocked_sizes():
+    """The K loop holds at most 2·K_UNROLL steps, the transpose and Aᵀ·B one block row:
+    a 128-long K (or 32 rows of Aᵀ·B) makes about as much IR as a 16-long one (4 rows)."""
+    def size(kind, K, J):
+        return len(product_kernel(kind, DOUBLE, K, J)[1].ir)
+    assert size("rows_bt", 128, 16) < 1.3 * size("rows_bt", 16, 16)
+    assert size("rows", 129, 16) < 1.3 * size("rows", 17, 16)
+    assert size("outer", 32, 32) < 1.3 * size("outer", 8, 32)

@@ -22,6 +22,7 @@ import numpy as np
 import sympy as sp
 from llvmlite import ir
 
+from codegen.bodies import described
 from codegen.layout import PerThread, aligned_empty, arena_sizes, output_views
 from codegen.llvm_backend import jit
 from codegen.llvm_backend.emit import I64, VOID, ModuleBuilder, ProgramEmitter, ltype
@@ -38,10 +39,12 @@ def address(array):
     return array.__array_interface__["data"][0]
 
 
-def kernel_ir(program, name="kernel"):
-    """(IR text, argument count) of ``name(<args>, <consts>, n, <one arena per dtype>)``."""
+def kernel_ir(program, name="kernel", separate=False):
+    """(IR, argument count) of ``name(<args>, <consts>, n, <one arena per dtype>)``: one
+    module's text, or with ``separate`` a ``jit.Linked`` whose shared kernels are modules of
+    their own (compiled and cached each by its structure)."""
     mb = ModuleBuilder("symbackprop_kernel")
-    pe = ProgramEmitter(mb, program)
+    pe = ProgramEmitter(mb, program, separate=separate)
     argtys = [ltype(program.buffers[a].dtype).as_pointer() for a in program.args] + \
              [ltype(program.buffers[c].dtype).as_pointer() for c in program.consts] + [I64] + \
              [ltype(d).as_pointer() for d in program.slot_sizes]
@@ -60,23 +63,21 @@ def kernel_ir(program, name="kernel"):
     pe.emit(b, n, dict(zip(names, fn.args)), arenas)
     b.ret_void()
     mb.comments[name] = [f"arguments: {', '.join(program.args)}; constants: {', '.join(program.consts)}"]
-    return mb.text(), len(argtys)
+    return (mb.linked() if separate else mb.text()), len(argtys)
 
 
 def structure(program):
     """A deterministic description of everything in ``program`` that shapes its code
     (constants by dtype and shape only: their values are arguments)."""
     from codegen.llvm_backend import emit  # its switches shape the code too
-    from codegen.bodies import digest
     lines = [f"small products as loops up to {emit.SMALL_PRODUCT}", f"args {program.args!r}", f"outputs {program.outputs!r}", f"aliases {sorted(program.aliases.items())!r}",
-             f"slots {sorted(program.slots.items())!r}", f"slot_sizes {[(d, tuple(map(sp.srepr, s))) for d, s in program.slot_sizes.items()]!r}"]
+             f"slots {sorted(program.slots.items())!r}", f"slot_sizes {[(d, described(tuple(s))) for d, s in program.slot_sizes.items()]!r}"]
     for name, b in program.buffers.items():
-        lines.append(f"buffer {name} {tuple(map(sp.srepr, map(sp.sympify, b.shape)))} {b.dtype} {b.role}")
+        lines.append(f"buffer {name} {described(tuple(b.shape))} {b.dtype} {b.role}")
     for name in program.consts:
         lines.append(f"const {name} {np.shape(program.consts[name])}")
-    for step in program.steps:  # bodies by their structural digest: printing long bodies costs seconds
-        fields = {k: (digest(v).hex() if isinstance(v, sp.Basic) else repr(v)) for k, v in vars(step).items()}
-        lines.append(f"{type(step).__name__} {fields}")
+    for step in program.steps:
+        lines.append(f"{type(step).__name__} {{{', '.join(f'{k!r}: {described(v)}' for k, v in vars(step).items())}}}")
     return "\n".join(lines)
 
 
@@ -87,7 +88,7 @@ def _signature(program):
 
 def build(program):
     """A function running ``program``: ``run(arrays, n) -> [output arrays]``."""
-    kernel = jit.Kernel(lambda: kernel_ir(program)[0], {"kernel": (None, _signature(program))},
+    kernel = jit.Kernel(lambda: kernel_ir(program, separate=True)[0], {"kernel": (None, _signature(program))},
                         structure="kernel\n" + structure(program))
     fn = kernel.functions["kernel"]
     consts = [flat(np.asarray(program.consts[c], dtype=program.buffers[c].dtype)) for c in program.consts]
@@ -127,7 +128,8 @@ class Compiled:
 
     @property
     def source(self):
-        return self.kernel.ir
+        """The LLVM IR for reading: the program's module, then its separately compiled kernels."""
+        return self.kernel.source
 
 
 def build_training(tp):

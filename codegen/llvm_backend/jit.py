@@ -6,7 +6,8 @@ object file, fresh or from the cache, is loaded the same way (``add_object_file`
 Entries live in ``$SYMBACKPROP_CACHE_DIR/llvm`` named by a hash of the IR text, the
 llvmlite/LLVM versions, the host CPU and its features, and this backend's version.  An
 entry is a magic line, a sha256 digest, then a header naming the key and versions it was
-compiled for, then the object code; the digest covers header and code.  A truncated or
+compiled for (and the keys of the separately compiled kernels its code calls: ``Linked``),
+then the object code; the digest covers header and code.  A truncated or
 corrupt entry (digest), or one of another kernel copied over it (the header's key), is
 compiled afresh and rewritten, never loaded.  Without a usable cache folder
 (``codegen.cache_dir`` warns once) modules are compiled in memory only.  Building kernels
@@ -39,7 +40,7 @@ BACKEND_VERSION = "1"
 OPT_LEVEL = 3
 UNROLL = False
 INTERLEAVE = True
-_MAGIC = b"SBPLLVMOBJ2\n"
+_MAGIC = b"SBPLLVMOBJ3\n"
 #: guards LLVM's shared state (the global context, target machines, symbols): reentrant,
 #: so a compile holding it can initialise the target
 _lock = threading.RLock()
@@ -191,13 +192,24 @@ def optimise(module):
     return module
 
 
-def compile_object(ir_text):
-    """Parse, verify, optimise and compile IR text to host object code (bytes)."""
+def compile_object(ir_text, optimised=True):
+    """Parse, verify, optimise and compile IR text to host object code (bytes); without
+    ``optimised``, no IR passes and the target's fast instruction selection (a driver that
+    only calls kernels)."""
     with _lock:
         module = llvm.parse_assembly(ir_text)
         module.verify()
-        optimise(module)
-        return target_machine().emit_object(module)
+        if optimised:
+            optimise(module)
+            return target_machine().emit_object(module)
+        _init()
+        if "tm0" not in _state:
+            cpu, features = _state["cpu"]
+            target = llvm.Target.from_triple(llvm.get_process_triple())
+            _state["tm0"] = target.create_target_machine(cpu=cpu, features=features, opt=0, codemodel="jitdefault")
+        module.triple = triple()
+        module.data_layout = str(_state["tm0"].target_data)
+        return _state["tm0"].emit_object(module)
 
 
 def optimised_ir(ir_text):
@@ -215,23 +227,25 @@ def assembly(ir_text):
         return target_machine().emit_assembly(module)
 
 
-def _entry_header(key):
+def _entry_header(key, parts=()):
     """What an entry for ``key`` says it is: the key and the versions it was compiled for
-    (the key already hashes them; stored so an entry is tied to its key and readable)."""
-    return (f"key {key}\nbackend {BACKEND_VERSION}\nllvmlite {llvmlite.__version__}\n"
-            f"llvm {'.'.join(map(str, llvm.llvm_version_info))}\n").encode()
+    (the key already hashes them; stored so an entry is tied to its key and readable), then
+    the keys of the separately cached parts its code calls, if any."""
+    head = (f"key {key}\nbackend {BACKEND_VERSION}\nllvmlite {llvmlite.__version__}\n"
+            f"llvm {'.'.join(map(str, llvm.llvm_version_info))}\n")
+    return (head + (f"parts {' '.join(parts)}\n" if parts else "")).encode()
 
 
-def _entry(key, payload):
+def _entry(key, payload, parts=()):
     """The bytes of a cache entry: magic, sha256 of the rest, header length, header, code."""
-    header = _entry_header(key)
+    header = _entry_header(key, parts)
     body = len(header).to_bytes(4, "big") + header + payload
     return _MAGIC + hashlib.sha256(body).digest() + body
 
 
-def _read_entry(path, key):
-    """The object code stored at ``path`` for ``key``, or None if absent, corrupt,
-    truncated, or written for another key."""
+def _read_entry(path, key, with_parts=False):
+    """The object code stored at ``path`` for ``key`` (with ``with_parts``: (code, [part
+    keys])), or None if absent, corrupt, truncated, or written for another key."""
     try:
         data = path.read_bytes()
     except OSError:
@@ -243,14 +257,17 @@ def _read_entry(path, key):
     if hashlib.sha256(data[start:]).digest() != data[len(_MAGIC):start]:
         return None
     size = int.from_bytes(data[start:start + 4], "big")
-    if size != len(header) or data[start + 4:start + 4 + size] != header:
+    stored = data[start + 4:start + 4 + size]
+    rest = stored[len(header):]
+    if not stored.startswith(header) or (rest and not (rest.startswith(b"parts ") and rest.endswith(b"\n"))):
         return None  # a sound entry, but of another kernel (or version)
-    return data[start + 4 + size:]
+    payload = data[start + 4 + size:]
+    return (payload, rest[6:].decode().split()) if with_parts else payload
 
 
-def _write_entry(directory, path, key, payload):
+def _write_entry(directory, path, key, payload, parts=()):
     try:
-        codegen.write_atomically(path, _entry(key, payload))
+        codegen.write_atomically(path, _entry(key, payload, parts))
     except OSError as error:  # a full disk, a folder made read-only: run without the cache
         codegen.cache_unusable(directory, error)
 
@@ -260,48 +277,94 @@ def _key_lock(key):
         return _key_locks.setdefault(key, threading.Lock())
 
 
+class Linked:
+    """IR of a module whose functions call functions compiled and cached separately (the
+    kernels shared by several steps: ``ProgramEmitter(separate=True)``): ``text`` is the
+    module's IR, ``parts`` [(structure, IR text)] the modules defining what it declares, each
+    cached under the key of its ``structure``, so a program sharing a kernel with an earlier
+    one (another depth, another layer shape) compiles only its new kernels and its driver.
+    ``driver``: the module only calls the parts, and is compiled without optimisation."""
+
+    def __init__(self, text, parts=(), driver=False):
+        self.text, self.parts, self.driver = text, list(parts), driver
+
+    def source(self):
+        """The module's IR then each part's, for reading (not one parseable module)."""
+        return "\n".join([self.text] + [f"; ---- separately compiled kernel\n{t}" for _, t in self.parts])
+
+
 class Kernel:
     """Native functions of one IR module: ``functions[name]`` is a ctypes function.
 
-    ``ir`` is the module's IR text or a function making it; ``structure`` (default: the
-    IR text) is what the cache key hashes, so a warm start need not generate any IR.
-    ``signatures`` maps each function to (restype, [argtypes]).  ``warm`` says the
-    object code came from the disk cache (nothing was compiled).
+    ``ir`` is the module's IR text or a function making it (text or a ``Linked``);
+    ``structure`` (default: the IR text) is what the cache key hashes, so a warm start need
+    not generate any IR (the entry lists the keys of its parts).  ``signatures`` maps each
+    function to (restype, [argtypes]).  ``warm`` says all object code came from the disk
+    cache (nothing was compiled); ``compiled`` counts the modules compiled.
     """
 
     def __init__(self, ir, signatures, structure=None):
-        self._ir, self._make_ir = (ir, None) if isinstance(ir, str) else (None, ir)
-        self.key = key_of(structure if structure is not None else self.ir)
+        self._ir, self._make_ir = (ir, None) if isinstance(ir, (str, Linked)) else (None, ir)
+        self.key = key_of(structure if structure is not None else self.source)
+        self.compiled = 0
         directory = cache_dir()
         path = None if directory is None else directory / f"k_{self.key}.o"
         with _key_lock(self.key):  # one thread builds a key; the others then find it cached
-            payload = None if path is None else _read_entry(path, self.key)
-            self.warm = payload is not None
-            if payload is not None:
-                try:
-                    self._load(payload, signatures)
-                    return
-                except Exception:  # a valid digest over bad code: rebuild, never trust it
-                    self.warm = False
-            payload = compile_object(self.ir)
+            found = None if path is None else _read_entry(path, self.key, with_parts=True)
+            if found is not None:
+                objects = [_read_entry(directory / f"k_{k}.o", k) for k in found[1]]
+                if all(o is not None for o in objects):
+                    try:
+                        self._load(objects + [found[0]], signatures)
+                        self.warm = True
+                        return
+                    except Exception:  # a valid digest over bad code: rebuild, never trust it
+                        pass
+            self.warm = False
+            linked = self.ir if isinstance(self.ir, Linked) else Linked(self.ir)
+            objects, keys = [], []
+            for structure_, text in linked.parts:
+                objects.append(self._object(directory, key_of("part\n" + structure_), lambda t=text: t))
+                keys.append(key_of("part\n" + structure_))
+            payload = compile_object(linked.text, optimised=not linked.driver)
+            self.compiled += 1
             if path is not None:
-                _write_entry(directory, path, self.key, payload)
-            self._load(payload, signatures)
+                _write_entry(directory, path, self.key, payload, keys)
+            self._load(objects + [payload], signatures)
+
+    def _object(self, directory, key, text):
+        """The object code of a part: from the cache, else compiled (and stored)."""
+        path = None if directory is None else directory / f"k_{key}.o"
+        with _key_lock(key):
+            payload = None if path is None else _read_entry(path, key)
+            if payload is None:
+                payload = compile_object(text())
+                self.compiled += 1
+                if path is not None:
+                    _write_entry(directory, path, key, payload)
+            return payload
 
     @property
     def ir(self):
-        """The module's LLVM IR text (generated on first use when built from the cache)."""
+        """The module's LLVM IR text (generated on first use when built from the cache), or a
+        ``Linked`` when its shared kernels are separate modules."""
         if self._ir is None:
             self._ir = self._make_ir()
         return self._ir
 
-    def _load(self, payload, signatures):
+    @property
+    def source(self):
+        """The IR for reading: the module's, then its parts'."""
+        return self.ir.source() if isinstance(self.ir, Linked) else self.ir
+
+    def _load(self, payloads, signatures):
         _init()
         with _lock:
             # an engine takes ownership of its target machine (and frees it): give it its own
             tm = _new_target_machine()
             engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
-            engine.add_object_file(llvm.ObjectFileRef.from_data(payload))
+            for payload in payloads:  # the parts first: the last object calls into them
+                engine.add_object_file(llvm.ObjectFileRef.from_data(payload))
             engine.finalize_object()
             addresses = {name: engine.get_function_address(name) for name in signatures}
         functions = {}

@@ -24,12 +24,13 @@ from codegen.llvm_backend.mathfns import c
 P = ctypes.c_void_p
 
 
-def training_ir(tp):
-    """IR text of ``train(<step args but the rows>, perm, epochs, ntot, step0, bs, limit, <consts>,
-    <arenas>, losses, status, norms) -> steps done``."""
+def training_ir(tp, separate=False):
+    """(IR, argument count) of ``train(<step args but the rows>, perm, epochs, ntot, step0, bs,
+    limit, <consts>, <arenas>, losses, status, norms) -> steps done``: one module's text, or
+    with ``separate`` a ``jit.Linked`` whose shared kernels are modules of their own."""
     step = tp.step
     mb = ModuleBuilder("symbackprop_train")
-    pe = ProgramEmitter(mb, step)
+    pe = ProgramEmitter(mb, step, separate=separate)
     names = [a for a in step.args if a != tp.rows]
     argtys = [ltype(step.buffers[a].dtype).as_pointer() for a in names] + [I64.as_pointer()] + [I64] * 5 + \
              [ltype(step.buffers[k].dtype).as_pointer() for k in step.consts] + \
@@ -92,18 +93,20 @@ def training_ir(tp):
             bufs = pe.emit(b, n, {**given, tp.rows: rows, **consts}, arenas)
             loss = to_double(b, load(b, bufs[tp.loss], i64(0)))
             fabs = mb.math.function("fabs")
-            # the first non-finite of: the loss, then each param's check
-            values = [loss] + [load(b, check, i64(i)) for i in range(len(tp.params))]
-            finite = ir.Constant(ir.IntType(1), 1)
-            what = i64(-1)
-            for code, value in reversed(list(enumerate(values))):
-                ok_v = b.fcmp_ordered("!=", b.call(fabs, [value]), c(float("inf")))
-                what = b.select(ok_v, what, i64(code))
-                finite = b.and_(finite, ok_v)
+            # the first non-finite of: the loss (0), then each param's check (1 + i), in a
+            # loop over the params (one line of IR each would grow with depth)
+            b.store(b.select(b.fcmp_ordered("!=", b.call(fabs, [loss]), c(float("inf"))), i64(-1), i64(0)),
+                    what_at)
+            with loop(b, i64(nparams), "check") as i:
+                bad = b.fcmp_unordered("==", b.call(fabs, [load(b, check, i)]), c(float("inf")))
+                first = b.load(what_at)
+                take = b.and_(bad, b.icmp_signed("==", first, i64(-1)))
+                b.store(b.select(take, b.add(i, i64(1), flags=["nsw"]), first), what_at)
+            what = b.load(what_at)
+            finite = b.icmp_signed("==", what, i64(-1))
             ok = fn.append_basic_block("finite")
             b.store(epoch, epoch_at)
             b.store(j, batch_at)
-            b.store(what, what_at)
             b.cbranch(finite, ok, fail)
             b.position_at_end(ok)
             b.store(b.fadd(b.load(total), b.fmul(loss, b.sitofp(n, DOUBLE))), total)
@@ -128,7 +131,7 @@ def training_ir(tp):
     store(b, b.load(what_at), status, i64(2))
     b.ret(b.load(steps))
     mb.comments["train"] = [f"arguments: {', '.join(names)}; then perm, epochs, ntot, step0, bs, limit"]
-    return mb.text(), len(argtys)
+    return (mb.linked() if separate else mb.text()), len(argtys)
 
 
 def build_training(tp):
@@ -141,7 +144,8 @@ def build_training(tp):
     sig = [P] * (len(names) + 1) + [ctypes.c_int64] * 5 + [P] * (len(step.consts) + len(step.slot_sizes) + 3)
     described = f"train rows={tp.rows} loss={tp.loss} check={tp.check} epoch={tp.epoch_slot} " \
         f"norms={tp.norms_slot}\n" + structure(step)
-    kernel = jit.Kernel(lambda: training_ir(tp)[0], {"train": (ctypes.c_int64, sig)}, structure=described)
+    kernel = jit.Kernel(lambda: training_ir(tp, separate=True)[0], {"train": (ctypes.c_int64, sig)},
+                        structure=described)
     fn = kernel.functions["train"]
     consts = [flat(np.asarray(step.consts[k], dtype=step.buffers[k].dtype)) for k in step.consts]
     const_ptrs = [address(a) for a in consts]
