@@ -34,9 +34,14 @@ def _structural_key(op, args, attrs, shape, dtype):
     for item in attrs:
         h.update(item.digest if isinstance(item, Constant) else _text(item))
         h.update(b"\x00")
-    h.update(str(shape).encode())
+    h.update(_shape_text(shape))
     h.update(dtype.encode())
     return h.digest()
+
+
+@lru_cache(maxsize=1 << 12)
+def _shape_text(shape):
+    return str(shape).encode()  # printing N through sympy is the slow part of a key
 
 
 def _text(item):

@@ -72,6 +72,8 @@ def broadcast_shapes(*shapes, context="broadcast"):
     >>> broadcast_shapes((N, 1), (1, 4))
     (N, 4)
     """
+    if shapes and all(s == shapes[0] for s in shapes):  # the common case, thousands of times per graph
+        return tuple(shapes[0])
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for axis in range(ndim):

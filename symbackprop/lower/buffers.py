@@ -10,6 +10,7 @@ no slot and keeps its source alive.
 ({'a': 0, 'b': 1, 'c': 0}, [4*N, 4*N])
 """
 
+import heapq
 from functools import lru_cache
 
 import sympy as sp
@@ -51,13 +52,13 @@ def plan_slots(buffers, last_use, aliases, skip=()):
     for view, _ in aliases.items():
         r = root(view)
         end[r] = max(end.get(r, -1), last_use.get(view, -1))
-    slots, sizes, free, live = {}, [], [], []
+    slots, sizes, free = {}, [], []
+    live = []    # heap of (last reader, order, name): a deep chain keeps thousands live
     coeffs = []  # per slot: (a, b) of its size a·N + b, or None
     for step, (name, size) in enumerate(buffers):
         # free the slots of buffers whose last reader came before this step
-        for other in [b for b in live if end[b] < step]:
-            live.remove(other)
-            free.append(slots[other])
+        while live and live[0][0] < step:
+            free.append(slots[heapq.heappop(live)[2]])
         if name in aliases or name in skip:
             continue
         need = _coeffs(size)
@@ -71,5 +72,5 @@ def plan_slots(buffers, last_use, aliases, skip=()):
         else:
             free.remove(choice)
         slots[name] = choice
-        live.append(name)
+        heapq.heappush(live, (end[name], step, name))
     return slots, sizes

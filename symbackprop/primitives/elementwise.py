@@ -70,6 +70,12 @@ def _lambda(arity, expr):
     return sp.Lambda(ARG[:arity], expr)
 
 
+@lru_cache(maxsize=1 << 14)
+def _partial(body, i):
+    """∂body/∂(argument i) as an expression in the body's variables (cached per body)."""
+    return derivative(body, i)(*body.variables)
+
+
 _CHECKED = set()
 
 
@@ -200,7 +206,7 @@ class Map(Primitive):
         for i, arg in enumerate(args):
             # applied, not .expr: d(u**2/2)/du = u is sympy's IdentityFunction, whose
             # .expr is its own dummy _x, bound to no operand
-            d = derivative(body, i)(*body.variables)
+            d = _partial(body, i)
             if d == 0 or arg.dtype == "int64":
                 out.append(None)
                 continue
