@@ -71,6 +71,16 @@ def _lambda(arity, expr):
 
 
 @lru_cache(maxsize=1 << 14)
+def _formula_template(body):
+    """``body`` printed with ⟨i⟩ for its variables (printed once per distinct body)."""
+    names = {v: sp.Symbol(f"⟨{i}⟩") for i, v in enumerate(body.variables)}
+    # sympy's ordering of terms costs more than the printing: a long (fused) body, whose
+    # text is cut short in comments anyway, prints its terms as stored
+    order = "none" if _larger_than(body.expr, FORMULA_ORDERED_NODES) else None
+    return sp.sstr(body.expr.xreplace(names), order=order)
+
+
+@lru_cache(maxsize=1 << 14)
 def _partial(body, i):
     """∂body/∂(argument i) as an expression in the body's variables (cached per body)."""
     return derivative(body, i)(*body.variables)
@@ -216,12 +226,7 @@ class Map(Primitive):
 
     def formula(self, node, texts):
         from symbackprop.graph.text import atomic
-        body = node.attrs.body
-        names = {v: sp.Symbol(f"⟨{i}⟩") for i, v in enumerate(body.variables)}
-        # sympy's ordering of terms costs more than the printing: a long (fused) body, whose
-        # text is cut short in comments anyway, prints its terms as stored
-        order = "none" if _larger_than(body.expr, FORMULA_ORDERED_NODES) else None
-        text = sp.sstr(body.expr.xreplace(names), order=order)
+        text = _formula_template(node.attrs.body)
         for i, t in enumerate(texts):
             text = text.replace(f"(⟨{i}⟩)", f"({t})")  # a call's parentheses suffice
             text = text.replace(f"⟨{i}⟩", t if atomic(t) else f"({t})")
