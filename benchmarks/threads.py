@@ -56,6 +56,8 @@ def limit(n):
     if n == 1 and "jax" not in sys.modules:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
         done.append("XLA")
+    import codegen.threads  # our compiled kernels' BLAS count, applied again whenever a backend binds BLAS
+    codegen.threads.set_blas_threads(n)
     done.append("torch")
     if hasattr(os, "sched_setaffinity"):
         cpus = sorted(os.sched_getaffinity(0))[:max(1, n)]

@@ -25,6 +25,7 @@ BLAS (the numpy backend's ``np.dot``, a user's ``a @ b``) is left alone.
 True
 """
 
+import numbers
 import os
 import threading
 
@@ -37,11 +38,12 @@ _setting = None  # the count set by set_blas_threads, or None: the environment, 
 
 
 def _parse(value, where):
-    try:
+    n = 0
+    if isinstance(value, str):
+        n = int(value.strip()) if value.strip().isdigit() else 0
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
         n = int(value)
-    except (TypeError, ValueError):
-        n = 0
-    if n < 1 or isinstance(value, bool):
+    if n < 1:
         from symbackprop.errors import ArgumentError
         raise ArgumentError(f"{where}: the BLAS thread count must be a whole number ≥ 1, got {value!r}")
     return n
