@@ -25,8 +25,10 @@ BLAS (the numpy backend's ``np.dot``, a user's ``a @ b``) is left alone.
 True
 """
 
+import glob
 import numbers
 import os
+import sys
 import threading
 
 ENV = "SYMBACKPROP_BLAS_THREADS"
@@ -35,6 +37,7 @@ DEFAULT = 1
 
 _lock = threading.Lock()
 _setting = None  # the count set by set_blas_threads, or None: the environment, else DEFAULT
+_controllers = []  # blas_libraries(), once found
 
 
 def _parse(value, where):
@@ -78,22 +81,33 @@ def set_blas_threads(n):
 
 
 def blas_libraries():
-    """threadpoolctl's controllers of the BLAS libraries scipy's ``cython_blas`` calls (those
-    loaded in this process): scipy's own OpenBLAS when it has one (the wheels), else every
-    BLAS loaded (a shared system OpenBLAS or MKL); [] without threadpoolctl or scipy.
+    """threadpoolctl's controllers of the BLAS libraries scipy's ``cython_blas`` calls: scipy's
+    own OpenBLAS when it has one (the wheels), else every BLAS loaded in this process (a shared
+    system OpenBLAS or MKL); [] without threadpoolctl or scipy.
 
     >>> all(c.user_api == "blas" for c in blas_libraries())
     True
     """
+    if _controllers:
+        return _controllers
     try:
         import scipy
-        from threadpoolctl import ThreadpoolController
+        import threadpoolctl
     except ImportError:  # no BLAS of scipy's to limit, or no way to
         return []
-    blas = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
-    own = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(scipy.__file__))), "scipy.libs")
-    mine = [c for c in blas if os.path.abspath(c.filepath).startswith(own + os.sep)]
-    return mine or blas
+    own = sorted(glob.glob(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(scipy.__file__))),
+                                        "scipy.libs", "libscipy_openblas*")))
+    try:  # the wheel's library by its path: scanning every loaded library costs 20-100 ms
+        found = [threadpoolctl.OpenBLASController(filepath=path, prefix="libscipy_openblas") for path in own]
+    except Exception:  # another threadpoolctl or library layout: the scan below
+        found = []
+    if not found:
+        blas = [c for c in threadpoolctl.ThreadpoolController().lib_controllers if c.user_api == "blas"]
+        found = [c for c in blas if c.filepath in own] or blas
+        if not own and "scipy.linalg.cython_blas" not in sys.modules:
+            return found  # scipy's BLAS may not be loaded yet: look again next time
+    _controllers.extend(found)
+    return _controllers
 
 
 def use_scipy_blas():
@@ -117,6 +131,11 @@ def apply():
         done = {}
         for c in blas_libraries():
             if c.num_threads != n:
+                c.set_num_threads(n)
+            if c.num_threads != n:
+                # threadpoolctl lets only the first thread that limited an OpenBLAS pool limit it
+                # again; this count is the process's own setting, whichever thread compiles
+                getattr(type(c), "clear_controlling_thread", lambda force: None)(force=True)
                 c.set_num_threads(n)
             done[c.filepath] = n
         return done
