@@ -1,5 +1,7 @@
 """``--threads N``: limit the BLAS and framework thread pools of this process (default: leave
-every library at its default, as the reference runs measure).
+every library at its default, as the reference runs measure; symbackprop's own kernels use
+``codegen.threads``' count, 1 unless ``SYMBACKPROP_BLAS_THREADS`` says otherwise, and
+``--threads N`` sets that to N too).
 
 On a 2-core machine shared with other processes, multi-threaded BLAS and OpenMP pools can
 stall (threads spin waiting for a core), so single-threaded numbers are the steadier
