@@ -6,8 +6,10 @@ products its own loop nests do not take, and the numba backend's ``np.dot`` call
 functions.  That BLAS is an OpenBLAS of its own (numpy's is another), with a pool of threads
 that split each large product in equal parts and then spin waiting for the next one.  On a
 machine whose cores are all taken, a part whose thread gets no core holds up the whole
-product: with one competing process on 2 cores, the W2 training step (64-128-64-10, batch
-128) took 5.7-7.5 ms with 2 BLAS threads against 1.2 ms with one.  Quiet, the second thread
+product, and the spinning burns CPU time the other processes wanted: on 2 cores with a
+competing busy loop beside other work (load average 3.5), the W2 training step (64-128-64-10,
+batch 128, float64, llvm) took 16.7 ms and 7.0 ms of CPU time with 2 BLAS threads against
+1.2 ms and 0.47 ms with one (JAX in the same run: 1.3 ms).  Quiet, the second thread
 saves at best a third of a product of W2's size (53 → 36 µs for 128×64×128, the best of
 many runs) and nothing below about 10⁶ multiply-adds (OpenBLAS itself stays single-threaded
 up to 262,144).  So one thread is the default; ``set_blas_threads(n)`` with n > 1 is for a
