@@ -1,5 +1,7 @@
 """``--threads N``: limit the BLAS and framework thread pools of this process (default: leave
-every library at its default, as the reference runs measure).
+every library at its default, as the reference runs measure; symbackprop's own kernels use
+``codegen.threads``' count, 1 unless ``SYMBACKPROP_BLAS_THREADS`` says otherwise, and
+``--threads N`` sets that to N too).
 
 On a 2-core machine shared with other processes, multi-threaded BLAS and OpenMP pools can
 stall (threads spin waiting for a core), so single-threaded numbers are the steadier
@@ -56,6 +58,8 @@ def limit(n):
     if n == 1 and "jax" not in sys.modules:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
         done.append("XLA")
+    import codegen.threads  # our compiled kernels' BLAS count, applied again whenever a backend binds BLAS
+    codegen.threads.set_blas_threads(n)
     done.append("torch")
     if hasattr(os, "sched_setaffinity"):
         cpus = sorted(os.sched_getaffinity(0))[:max(1, n)]

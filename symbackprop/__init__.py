@@ -14,6 +14,7 @@
 from symbackprop import graph as _graph
 from symbackprop.autodiff import grad
 from symbackprop.compiled import CompiledFunction, compile
+from codegen.threads import blas_threads, set_blas_threads  # BLAS threads of compiled kernels
 from symbackprop.errors import (ArgumentError, BackendUnavailable, CompileError, DataError, DerivationError, DTypeError, ShapeError, SymbackpropError,
                                 TrainingDiverged, UnsupportedFunction, VerifyError)
 from symbackprop.graph import (N, Expr, abs, apply, avg_pool1d, avg_pool2d, conv1d, conv2d, flatten, max_pool1d,

@@ -31,6 +31,7 @@ import llvmlite
 import llvmlite.binding as llvm
 
 import codegen
+from codegen import threads
 
 #: bump when generated code changes meaning, so old cache entries are never reused
 BACKEND_VERSION = "1"
@@ -143,6 +144,7 @@ def _bind_blas():
     _state["blas_module"] = cython_blas  # keep the module (and its library) alive
     for name, symbol in BLAS_SYMBOLS.items():
         llvm.add_symbol(symbol, _capsule_pointer(cython_blas.__pyx_capi__[name]))
+    threads.apply()  # the BLAS thread count of compiled kernels (codegen/threads.py)
 
 
 def cache_dir():

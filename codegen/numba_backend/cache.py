@@ -43,6 +43,7 @@ import numba
 from numba.core.dispatcher import Dispatcher
 
 import codegen
+from codegen import threads
 
 #: bump when generated code changes meaning, so old cache entries are never reused
 BACKEND_VERSION = "1"
@@ -162,6 +163,8 @@ class CachedKernel:
         with self._lock:
             self.module = self._import()
         self.function = getattr(self.module, name)
+        if "np.dot(" in source:  # its products call scipy's BLAS: the thread count of codegen/threads.py
+            threads.use_scipy_blas()
 
     # ---- paths -----------------------------------------------------------------------------
 

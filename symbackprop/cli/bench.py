@@ -37,6 +37,9 @@ def add_arguments(parser):
                              "targets with --quick)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="limit OpenBLAS, PyTorch and (N=1) XLA thread pools to N (default: library defaults)")
+    parser.add_argument("--busy", action="store_true",
+                        help="busy machine: run one competing CPU-bound process beside the warm-up and timed fits "
+                             "(the speed targets are then 1.2× of the fastest peer)")
     parser.add_argument("--json", metavar="FILE", help="also write every sample and the machine to FILE")
     parser.add_argument("--markdown", metavar="FILE", help="also write the results as a Markdown table (README)")
     parser.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")

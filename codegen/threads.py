@@ -1,0 +1,143 @@
+"""The BLAS thread count of compiled kernels: ``sb.set_blas_threads(n)`` or the environment
+variable ``SYMBACKPROP_BLAS_THREADS``; default 1.
+
+The llvm backend calls scipy's ``dgemm``/``sgemm`` (``scipy.linalg.cython_blas``) for the
+products its own loop nests do not take, and the numba backend's ``np.dot`` calls the same
+functions.  That BLAS is an OpenBLAS of its own (numpy's is another), with a pool of threads
+that split each large product in equal parts and then spin waiting for the next one.  On a
+machine whose cores are all taken, a part whose thread gets no core holds up the whole
+product, and the spinning burns CPU time the other processes wanted: on 2 cores with a
+competing busy loop beside other work (load average 3.5), the W2 training step (64-128-64-10,
+batch 128, float64, llvm) took 16.7 ms and 7.0 ms of CPU time with 2 BLAS threads against
+1.2 ms and 0.47 ms with one (JAX in the same run: 1.3 ms).  Quiet, the second thread
+saves at best a third of a product of W2's size (53 → 36 µs for 128×64×128, the best of
+many runs) and nothing below about 10⁶ multiply-adds (OpenBLAS itself stays single-threaded
+up to 262,144).  So one thread is the default; ``set_blas_threads(n)`` with n > 1 is for a
+machine whose cores the training run has to itself and products of 10⁶ multiply-adds and
+more.
+
+The count is set with ``threadpoolctl`` on the OpenBLAS (or MKL) library scipy's BLAS
+functions live in, when a backend binds them and whenever the setting changes; numpy's own
+BLAS (the numpy backend's ``np.dot``, a user's ``a @ b``) is left alone.
+
+>>> import codegen.threads as t
+>>> previous = t.set_blas_threads(2); t.blas_threads()
+2
+>>> t.set_blas_threads(previous) == 2
+True
+"""
+
+import glob
+import numbers
+import os
+import sys
+import threading
+
+ENV = "SYMBACKPROP_BLAS_THREADS"
+#: the count when neither ``set_blas_threads`` nor the environment says otherwise
+DEFAULT = 1
+
+_lock = threading.Lock()
+_setting = None  # the count set by set_blas_threads, or None: the environment, else DEFAULT
+_controllers = []  # blas_libraries(), once found
+
+
+def _parse(value, where):
+    n = 0
+    if isinstance(value, str):
+        n = int(value.strip()) if value.strip().isdigit() else 0
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        n = int(value)
+    if n < 1:
+        from symbackprop.errors import ArgumentError
+        raise ArgumentError(f"{where}: the BLAS thread count must be a whole number ≥ 1, got {value!r}")
+    return n
+
+
+def blas_threads():
+    """The BLAS thread count compiled kernels use: the last ``set_blas_threads``, else
+    ``$SYMBACKPROP_BLAS_THREADS``, else ``DEFAULT`` (1).
+
+    >>> isinstance(blas_threads(), int)
+    True
+    """
+    if _setting is not None:
+        return _setting
+    env = os.environ.get(ENV, "").strip()
+    return _parse(env, ENV) if env else DEFAULT
+
+
+def set_blas_threads(n):
+    """Use ``n`` BLAS threads for the products of compiled kernels (llvm and numba backends);
+    ``None`` goes back to ``$SYMBACKPROP_BLAS_THREADS`` or the default, 1.  Takes effect at
+    once, in this process; returns the previous count.
+
+    >>> previous = set_blas_threads(1); set_blas_threads(previous) == 1
+    True
+    """
+    global _setting
+    previous = blas_threads()
+    _setting = None if n is None else _parse(n, "set_blas_threads")
+    apply()
+    return previous
+
+
+def blas_libraries():
+    """threadpoolctl's controllers of the BLAS libraries scipy's ``cython_blas`` calls: scipy's
+    own OpenBLAS when it has one (the wheels), else every BLAS loaded in this process (a shared
+    system OpenBLAS or MKL); [] without threadpoolctl or scipy.
+
+    >>> all(c.user_api == "blas" for c in blas_libraries())
+    True
+    """
+    if _controllers:
+        return _controllers
+    try:
+        import scipy
+        import threadpoolctl
+    except ImportError:  # no BLAS of scipy's to limit, or no way to
+        return []
+    own = sorted(glob.glob(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(scipy.__file__))),
+                                        "scipy.libs", "libscipy_openblas*")))
+    try:  # the wheel's library by its path: scanning every loaded library costs 20-100 ms
+        found = [threadpoolctl.OpenBLASController(filepath=path, prefix="libscipy_openblas") for path in own]
+    except Exception:  # another threadpoolctl or library layout: the scan below
+        found = []
+    if not found:
+        blas = [c for c in threadpoolctl.ThreadpoolController().lib_controllers if c.user_api == "blas"]
+        found = [c for c in blas if c.filepath in own] or blas
+        if not own and "scipy.linalg.cython_blas" not in sys.modules:
+            return found  # scipy's BLAS may not be loaded yet: look again next time
+    _controllers.extend(found)
+    return _controllers
+
+
+def use_scipy_blas():
+    """Load scipy's BLAS (numba's ``np.dot`` would load it at its first call, after this
+    module could set its threads) and apply the count; the numba backend calls this for
+    kernels with products."""
+    import scipy.linalg.cython_blas  # noqa: F401
+    apply()
+
+
+def apply():
+    """Set the count on the BLAS libraries of ``blas_libraries()``; a backend calls this once
+    it has loaded scipy's BLAS.  Returns {library file: count}.
+
+    >>> import scipy.linalg.cython_blas
+    >>> set(apply().values()) <= {blas_threads()}
+    True
+    """
+    n = blas_threads()
+    with _lock:
+        done = {}
+        for c in blas_libraries():
+            if c.num_threads != n:
+                c.set_num_threads(n)
+            if c.num_threads != n:
+                # threadpoolctl lets only the first thread that limited an OpenBLAS pool limit it
+                # again; this count is the process's own setting, whichever thread compiles
+                getattr(type(c), "clear_controlling_thread", lambda force: None)(force=True)
+                c.set_num_threads(n)
+            done[c.filepath] = n
+        return done
