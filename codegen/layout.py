@@ -14,6 +14,8 @@ for the batch size ``n`` of a call.  Sizes are sympy expressions in the batch sy
 
 import threading
 
+from functools import lru_cache
+
 import numpy as np
 import sympy as sp
 
@@ -47,6 +49,7 @@ def size(shape):
 ALIGN_ELEMENTS = 16
 
 
+@lru_cache(maxsize=1 << 12)
 def _aligned(s):
     """True when a slot size (a polynomial in N) is a multiple of ALIGN_ELEMENTS for every N.
 
@@ -57,17 +60,31 @@ def _aligned(s):
     return all(int(coeff) % ALIGN_ELEMENTS == 0 for coeff in poly.coeffs())
 
 
+@lru_cache(maxsize=1 << 12)
+def _linear(s):
+    """(a, b) when a slot size is a·N + b with integers a, b; else None."""
+    expr = sp.expand(sp.sympify(s))
+    a, b = expr.coeff(N, 1), expr.coeff(N, 0)
+    if a.is_Integer and b.is_Integer and sp.expand(a * N + b - expr) == 0:
+        return int(a), int(b)
+    return None
+
+
 def slot_offsets(program):
     """{(dtype, slot): offset in elements} of every slot, as expressions in N: the slots
     whose sizes keep alignment first (see ``ALIGN_ELEMENTS``), then the rest, each group in
-    slot order."""
+    slot order.  Sums linear sizes as integer pairs: a deep network has thousands of slots."""
     offsets = {}
     for dtype, sizes in program.slot_sizes.items():
-        acc = sp.Integer(0)
+        a, b, rest = 0, 0, sp.Integer(0)
         order = sorted(range(len(sizes)), key=lambda k: (not _aligned(sizes[k]), k))
         for slot in order:
-            offsets[(dtype, slot)] = acc
-            acc = acc + sizes[slot]
+            offsets[(dtype, slot)] = a * N + b + rest
+            linear = _linear(sizes[slot])
+            if linear is None:
+                rest = rest + sizes[slot]
+            else:
+                a, b = a + linear[0], b + linear[1]
     return offsets
 
 
@@ -116,13 +133,16 @@ def root(program, name):
 def output_views(program, n):
     """(buffer, dtype, offset, concrete shape) of each output that lives in an arena;
     (buffer, None, None, shape) for an output that is an argument or a constant."""
-    offsets = {key: int(sp.sympify(at).subs(N, n)) for key, at in slot_offsets(program).items()}
+    at = slot_offsets(program)
+    offsets = {}
     views = []
     for name in program.outputs:
         r = root(program, name)
         shape = tuple(int(sp.sympify(d).subs(N, n)) for d in program.buffers[name].shape)
         if r in program.slots:
             dtype, slot = program.slots[r]
+            if (dtype, slot) not in offsets:
+                offsets[(dtype, slot)] = int(sp.sympify(at[(dtype, slot)]).subs(N, n))
             views.append((r, dtype, offsets[(dtype, slot)], shape))
         else:
             views.append((r, None, None, shape))
