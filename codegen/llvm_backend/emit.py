@@ -26,6 +26,7 @@ from llvmlite import ir
 
 from codegen.bodies import described, split_body
 from codegen.layout import N, root, size, slot_offsets, strides
+from codegen.structure import canonical_map
 from codegen.llvm_backend import gemm, jit
 from codegen.llvm_backend.irbuild import I8, I32, I64, VOID, entry_alloca, i64, load, loop, nest, store  # noqa: F401 (re-exported)
 from codegen.llvm_backend.mathfns import DOUBLE, FLOAT, MathLib, c, element, maximum
@@ -301,27 +302,14 @@ class ProgramEmitter:
         return outs, reads, shared
 
     def _canonical(self, step):
-        """``step`` (a map) with its operands in an order that does not depend on buffer names:
-        by what the function sees of each (shape, dtype, view) and the place of its variable in
-        the body, so the maps of two layers list their operands alike and share a function."""
-        variables = step.body.variables
-        if len(variables) < 2:
-            return step
-        marker, other = sp.Symbol("_this", real=True), sp.Symbol("_other", real=True)
+        """``step`` (a map) with its operands in a name-independent order (``canonical_map``):
+        by shape, dtype and how a view reads each, then the place of its variable."""
+        return canonical_map(step, self._describe)
 
-        def rank(k):
-            name, var = step.ins[k], variables[k]
-            view = self.views.get(name)
-            place = step.body.expr.xreplace({v: (marker if v == var else other) for v in variables})
-            return (str(tuple(self.shape(name))), str(self.dtype(name)),
-                    "" if view is None else str((view.offset, view.strides)), sp.srepr(place))
-
-        order = sorted(range(len(variables)), key=rank)
-        if order == list(range(len(variables))):
-            return step
-        rename = {variables[k]: variables[j] for j, k in enumerate(order)}
-        return Map(step.out, tuple(step.ins[k] for k in order),
-                   sp.Lambda(variables, step.body.expr.xreplace(rename)))
+    def _describe(self, name):
+        view = self.views.get(name)
+        return (str(tuple(self.shape(name))), str(self.dtype(name)),
+                "" if view is None else str((view.offset, view.strides)))
 
     def _structure(self, steps, outs, reads, shared):
         """A hashable key equal for steps that compile to the same function: each step's

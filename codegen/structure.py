@@ -1,0 +1,55 @@
+"""Backend-neutral pieces of a kernel's structure: what makes two steps compile to the same
+function, whatever their buffers are named.
+
+``canonical_map`` orders a map's operands by what a kernel sees of each (its description,
+given by the backend) and by the place of its variable in the body, so the maps of two
+layers list their operands alike and can share one compiled function.
+
+>>> import sympy as sp
+>>> from codegen.program import Map
+>>> x0, x1 = sp.symbols("x0 x1", real=True)
+>>> a = Map("t0", ("w1", "h1"), sp.Lambda((x0, x1), sp.tanh(x1) * x0))
+>>> b = Map("t1", ("h2", "w2"), sp.Lambda((x0, x1), sp.tanh(x0) * x1))
+>>> same = lambda name: ("(3,)", "float64", "")
+>>> [n[0] for n in canonical_map(a, same).ins] == [n[0] for n in canonical_map(b, same).ins]  # w·tanh(h) alike
+True
+>>> canonical_map(a, same).body == canonical_map(b, same).body
+True
+"""
+
+from functools import lru_cache
+
+import sympy as sp
+
+from codegen.bodies import digest
+from codegen.program import Map
+
+_THIS, _OTHER = sp.Symbol("_this", real=True), sp.Symbol("_other", real=True)
+
+
+@lru_cache(maxsize=1 << 16)
+def _place(body, k):
+    """A digest of where variable ``k`` stands in ``body``: the body with that variable one
+    marker and every other variable another.  Cached per (body, k): the maps of a deep
+    network or a long chain repeat a few bodies, and this is the costly part of ordering."""
+    variables = body.variables
+    return digest(body.expr.xreplace({v: (_THIS if j == k else _OTHER) for j, v in enumerate(variables)}))
+
+
+def canonical_map(step, describe):
+    """``step`` (a map) with its operands in an order that does not depend on buffer names:
+    by ``describe(name)`` (a sortable tuple of what the kernel sees of the operand: shape,
+    dtype, how a view reads it) and the place of its variable in the body.  Returns ``step``
+    itself when it is already in that order.
+    """
+    variables = step.body.variables
+    if len(variables) < 2:
+        return step
+    order = sorted(range(len(variables)), key=lambda k: (describe(step.ins[k]), _place(step.body, k)))
+    if order == list(range(len(variables))):
+        return step
+    rename = {variables[k]: variables[j] for j, k in enumerate(order)}
+    return Map(step.out, tuple(step.ins[k] for k in order), sp.Lambda(variables, step.body.expr.xreplace(rename)))
+
+
+__all__ = ["canonical_map"]
