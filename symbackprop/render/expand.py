@@ -14,7 +14,7 @@ names, so ``0.weight`` gives ``W1_11 …``).  One-hot labels become indicator sy
 >>> e.shape
 (2, 1)
 >>> e[0]
-x_1*(y - sigmoid(w_1*x_1 + w_2*x_2))*(sigmoid(w_1*x_1 + w_2*x_2) - 1)*sigmoid(w_1*x_1 + w_2*x_2)
+x_1*(1 - sigmoid(w_1*x_1 + w_2*x_2))*(-y + sigmoid(w_1*x_1 + w_2*x_2))*sigmoid(w_1*x_1 + w_2*x_2)
 """
 
 import numpy as np

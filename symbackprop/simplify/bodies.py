@@ -18,6 +18,8 @@ from functools import lru_cache
 
 import sympy as sp
 
+from codegen.bodies import digest
+
 #: bodies above this many operations get only the cheapest rewrite (cancel)
 MAX_FACTOR_OPS = 60
 
@@ -76,9 +78,37 @@ def exact_rationals(expr):
     return expr.xreplace(subs) if subs else expr
 
 
-@lru_cache(maxsize=8192)
 def simplify_expr(expr):
-    """The cheapest of a few exact rewrites of ``expr`` (``expr`` itself when none is cheaper)."""
+    """The cheapest of a few exact rewrites of ``expr`` (``expr`` itself when none is cheaper).
+
+    Cached per body up to the names of its symbols: the body is simplified with its symbols
+    renamed in an order set by where each stands (see ``_standing``), so the bodies of a long
+    chain or a deep network, which repeat with their operands listed in other orders, are
+    simplified once.
+
+    >>> x, y = sp.symbols("x y", real=True)
+    >>> simplify_expr(x * y / x + y), simplify_expr(y * x / y + x)
+    (2*y, 2*x)
+    """
+    symbols = expr.free_symbols
+    if len(symbols) < 2:
+        return _simplify_expr(expr)
+    order = sorted(symbols, key=lambda s: (_standing(expr, s), s.name))
+    names = {s: sp.Symbol(f"_v{k}", **s.assumptions0) for k, s in enumerate(order)}
+    out = _simplify_expr(expr.xreplace(names))
+    return out.xreplace({v: s for s, v in names.items()})
+
+
+def _standing(expr, symbol):
+    """A name-independent digest of where ``symbol`` stands in ``expr``: ``expr`` with it
+    one marker and every other symbol another (each keeping its assumptions, so the batch
+    size ``N`` stays apart from the real variables)."""
+    marks = {s: sp.Symbol("_this" if s == symbol else "_other", **s.assumptions0) for s in expr.free_symbols}
+    return digest(expr.xreplace(marks))
+
+
+@lru_cache(maxsize=8192)
+def _simplify_expr(expr):
     expr = exact_rationals(expr)
     if expr.is_Atom or expr.has(sp.Piecewise):
         return expr

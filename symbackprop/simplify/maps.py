@@ -16,6 +16,8 @@ Inlining the operands lets sympy see that a backward body's ``ŷ`` and ``1 − �
 -y + yhat
 """
 
+from functools import lru_cache
+
 import sympy as sp
 
 from symbackprop.graph import ops
@@ -43,6 +45,12 @@ def simplify_maps(outputs, budget, index):
     return [new[o] for o in outputs]
 
 
+@lru_cache(maxsize=1 << 14)
+def _ops(expr):
+    """``sp.count_ops``, cached: inlining asks it of the same operand bodies again and again."""
+    return sp.count_ops(expr)
+
+
 def _inline(node):
     """(expr, bindings) of ``node`` with operand maps' bodies substituted in, within limits."""
     body = node.attrs.body
@@ -57,7 +65,7 @@ def _inline(node):
             if inner.op != "map" or not inner.args:
                 continue
             ib = inner.attrs.body
-            if sp.count_ops(expr) + sp.count_ops(ib.expr) > MAX_INLINE_OPS:
+            if _ops(expr) + _ops(ib.expr) > MAX_INLINE_OPS:
                 continue
             fresh = {}
             for v, a in zip(ib.variables, inner.args):
