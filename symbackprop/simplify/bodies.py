@@ -122,11 +122,12 @@ def _simplify_expr(expr):
             candidates.append(sp.factor(rational))
     except (sp.PolynomialError, TypeError, ValueError):  # pragma: no cover - sympy corner cases
         pass
-    allowed = _functions(expr)
+    allowed, floats = _functions(expr), expr.atoms(sp.Float)
     best, best_cost = expr, cost(expr)
     for cand in candidates:
         cand = cand.xreplace(back)
-        if not _functions(cand) <= allowed:
+        # sympy's polys turn every coefficient inexact beside one float (``1e-5``): ``1.0*v``
+        if not _functions(cand) <= allowed or not cand.atoms(sp.Float) <= floats:
             continue
         c = cost(cand)
         if c < best_cost or (c == best_cost and _negatives(cand) < _negatives(best)):
