@@ -1,0 +1,143 @@
+"""Steps of one structure as one ``@njit`` function of the generated module, called with
+each step's buffers.
+
+numba compiles a generated function as a whole: a deep network's training step written
+inline is every layer's loops typed, lowered and optimised afresh.  Here a step whose
+structure (``codegen.structure.step_key``: its fields with buffer names replaced by
+argument positions, each argument's shape, dtype and how a view reads it, and the
+kernel's float dtype) occurs at least ``MIN_SHARED`` times in a program becomes one
+function ``shared_<k>(p0, p1, ..., n, nf)`` — its outputs, then what it reads — defined
+before the driver; the driver calls it once per step.  Steps whose structure occurs once
+stay inline in the driver: W1's small training step keeps its loops in one function
+(measured: no slower than all-inline; see the report of the change).  An update's
+``check`` element is passed as a one-element slice, so the updates of every param of one
+shape share a function.
+
+Called functions are kept out of line in the driver (``noinline.py``): otherwise LLVM
+inlines them again and re-optimises every layer's code in the driver.
+
+>>> import sympy as sp
+>>> from codegen.program import Program, Buffer, Map
+>>> from codegen.numba_backend.emit import Emitter
+>>> x = sp.Symbol("x0", real=True)
+>>> b = {k: Buffer(k, (3,), "float64", "input" if k == "a" else "temp") for k in ("a", "t0", "t1")}
+>>> p = Program(b, (Map("t0", ("a",), sp.Lambda(x, 2 * x)), Map("t1", ("t0",), sp.Lambda(x, 2 * x))),
+...             ("a",), {}, ("t1",), slots={"t0": ("float64", 0), "t1": ("float64", 1)},
+...             slot_sizes={"float64": (3, 3)})
+>>> plan = SharedSteps(Emitter(p))
+>>> print("\\n".join(plan.step_lines()))
+# t0 = map(a): 2*x0
+shared_0(t0, a0, n, nf)
+# t1 = map(t0): 2*x0
+shared_0(t1, t0, n, nf)
+"""
+
+from collections import Counter
+from dataclasses import replace
+
+from codegen.numba_backend import noinline
+from codegen.program import Map, Reshape, Update, View, comment
+from codegen.structure import canonical_map, step_key
+
+#: a structure occurring this many times or more in a program is one shared function
+MIN_SHARED = 2
+#: prefix of the shared functions' names (``noinline`` recognises them by it)
+NAME = noinline.FUNCTION_PREFIX
+
+
+class SharedSteps:
+    """The plan of one program's steps: which are calls of shared functions, which inline.
+
+    ``functions(jit_options)`` is the source of the shared functions; ``step_lines()`` the
+    driver's lines for every step (calls and inline code), as ``Emitter.step_lines``.
+    """
+
+    def __init__(self, em, min_shared=None):
+        self.em = em
+        min_shared = MIN_SHARED if min_shared is None else min_shared
+        planned = []  # (index, step, canonical step, argument names, key)
+        for i, step in enumerate(em.p.steps):
+            if isinstance(step, (Reshape, View)):  # names for memory other steps write
+                continue
+            shared = canonical_map(step, self._describe) if isinstance(step, Map) else step
+            if isinstance(shared, Update):  # its check element is passed as a one-element slice
+                shared = replace(shared, index=0)
+            outs = list(step.writes()) if hasattr(step, "writes") else [step.out]
+            args = tuple(dict.fromkeys(outs + [r for r in shared.reads()]))
+            key = (em.dtype, step_key((shared,), args, self._describe))
+            planned.append((i, step, shared, args, key))
+        counts = Counter(key for *_, key in planned)
+        self.names = {}  # key -> function name, in order of first use
+        self.first = {}  # key -> (canonical step, arguments, the step it came from)
+        self.users = {}  # key -> the outputs of the steps calling it
+        self.planned = planned
+        for i, step, shared, args, key in planned:
+            if counts[key] < min_shared:
+                continue
+            if key not in self.names:
+                self.names[key] = f"{NAME}{len(self.names)}"
+                self.first[key] = (shared, args, step)
+            self.users.setdefault(key, []).append(step.out)
+        if self.names:
+            noinline.install()
+
+    def _describe(self, name):
+        """What a function's code sees of a buffer: shape, dtype, how a view reads it."""
+        view = self.em.views.get(name)
+        return (str(tuple(self.em.shape(name))), str(self.em.p.buffers[name].dtype),
+                "" if view is None else str((tuple(self.em.shape(name)), view.offset, view.strides)))
+
+    # ---- the shared functions -----------------------------------------------------------
+    def functions(self, jit_options):
+        """Source of the shared functions (empty when nothing is shared)."""
+        out = []
+        for key, name in self.names.items():
+            shared, args, step = self.first[key]
+            params = [f"p{k}" for k in range(len(args))]
+            users = self.users[key]
+            out.append(f"# {comment(step.describe())}")
+            out.append(f"#   and {len(users) - 1} more steps of this structure ({comment(', '.join(users[1:]))}); "
+                       f"here {comment(', '.join(f'{p}={a}' for p, a in zip(params, args)))}")
+            out.append(f"@njit({jit_options})")
+            out.append(f"def {name}({', '.join(params + ['n', 'nf'])}):")
+            body = self._with_vars(dict(zip(args, params)), lambda: self._lines(shared, "s_"))
+            out.extend("    " + line for line in body)
+            out.append("")
+            out.append("")
+        return "\n".join(out)
+
+    def _with_vars(self, mapping, make):
+        """``make()`` with the emitter naming the buffers of ``mapping`` by its values."""
+        saved = self.em.vars
+        self.em.vars = dict(saved, **mapping)
+        try:
+            return make()
+        finally:
+            self.em.vars = saved
+
+    def _lines(self, step, prefix):
+        method = getattr(self.em, "_" + type(step).__name__.lower())
+        return method(step, prefix)
+
+    # ---- the driver ------------------------------------------------------------------------
+    def step_lines(self):
+        """The driver's lines for every step: a comment, then a call or the inline code."""
+        lines = []
+        for i, step, shared, args, key in self.planned:
+            origin = self.em.p.origins.get(step.out)
+            text = step.describe() + (f"    <- {origin}" if origin and isinstance(step, Map) else "")
+            lines.append(f"# {comment(text)}")
+            if key not in self.names:
+                lines.extend(self._lines(step, f"_s{i}_"))
+                continue
+            values = []
+            for a in args:
+                v = self.em.var(a)
+                if isinstance(step, Update) and a == step.check:  # the function writes element 0
+                    v = f"{v}[{step.index}:{step.index + 1}]"
+                values.append(v)
+            lines.append(f"{self.names[key]}({', '.join(values + ['n', 'nf'])})")
+        return lines
+
+
+__all__ = ["MIN_SHARED", "SharedSteps"]
