@@ -64,7 +64,9 @@ class SharedSteps:
                 shared = replace(shared, index=0)
             outs = list(step.writes()) if hasattr(step, "writes") else [step.out]
             args = tuple(dict.fromkeys(outs + [r for r in shared.reads()]))
-            key = (em.dtype, step_key((shared,), args, self._describe))
+            # an update's loop runs over ``p.size``: its code is the same for params of any shape
+            describe = self._dtype_only if isinstance(step, Update) else self._describe
+            key = (em.dtype, step_key((shared,), args, describe))
             planned.append((i, step, shared, args, key))
         counts = Counter(key for *_, key in planned)
         self.names = {}  # key -> function name, in order of first use
@@ -86,6 +88,9 @@ class SharedSteps:
         view = self.em.views.get(name)
         return (str(tuple(self.em.shape(name))), str(self.em.p.buffers[name].dtype),
                 "" if view is None else str((tuple(self.em.shape(name)), view.offset, view.strides)))
+
+    def _dtype_only(self, name):
+        return str(self.em.p.buffers[name].dtype)
 
     # ---- the shared functions -----------------------------------------------------------
     def functions(self, jit_options):
