@@ -109,7 +109,7 @@ class SharedSteps:
             out.extend("    " + line for line in body)
             out.append("")
             out.append("")
-        return "\n".join(out)
+        return "\n".join(out) + ("\n" if out else "")
 
     def _with_vars(self, mapping, make):
         """``make()`` with the emitter naming the buffers of ``mapping`` by its values."""
