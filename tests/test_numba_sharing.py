@@ -203,3 +203,23 @@ def test_without_numbas_private_linking_method_nothing_is_changed_and_kernels_st
         monkeypatch.undo()
         if was:
             noinline.install()
+
+
+def test_a_long_program_runs_as_parts_and_computes_as_numpy(data):
+    # sb.compile of a deep chain's loss and gradients: more steps than one part holds
+    x = sb.input("x", (None, 3)); y = sb.input("y", (None, 1))
+    Ws = [sb.param("W0", (3, 8))] + [sb.param(f"W{i}", (8, 8)) for i in range(1, 10)] + [sb.param("W10", (8, 1))]
+    h = x
+    for W in Ws[:-1]:
+        h = sb.tanh(h @ W)
+    L = sb.mean((h @ Ws[-1] - y) ** 2)
+    g = sb.grad(L, Ws)
+    outputs = [L] + [g[W] for W in Ws]
+    X, Y = data
+    rng = np.random.default_rng(2)
+    feeds = {"x": X, "y": Y, **{W.name: rng.normal(size=W.shape) / 3 for W in Ws}}
+    f = sb.compile(outputs, backend="numba")
+    source = f._run.source
+    assert re.search(r"(?m)^def part_\d+\(", source)
+    for got, want in zip(f(**feeds), sb.compile(outputs, backend="numpy")(**feeds)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)

@@ -58,11 +58,12 @@ def kernel_source(program, name="kernel"):
     params = [em.var(a) for a in program.args] + [em.var(c) for c in program.consts] + ["n"] + \
              [f"arena_{d}" for d in program.slot_sizes]
     lines = [f"@njit({JIT_OPTIONS})", f"def {name}({', '.join(params)}):"]
-    body = [em.nf_line()] + em.arena_lines() + plan.step_lines()
+    parts, steps = plan.split(JIT_OPTIONS, [f"arena_{d}" for d in program.slot_sizes])
+    body = [em.nf_line()] + steps
     lines.extend("    " + line for line in body)
     lines.append("    return 0")
     arg_doc = ", ".join(f"{em.var(a)}={a}" for a in program.args)
-    return header(em) + plan.functions(JIT_OPTIONS) + f"# arguments: {comment(arg_doc)}\n" + "\n".join(lines) + "\n"
+    return header(em) + plan.functions(JIT_OPTIONS) + parts + f"# arguments: {comment(arg_doc)}\n" + "\n".join(lines) + "\n"
 
 
 def flat(array):

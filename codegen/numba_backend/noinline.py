@@ -27,8 +27,8 @@ import threading
 
 #: generated modules are named ``symbackprop_kernel_<key>`` (``cache._module_name``)
 MODULE_MARKER = "symbackprop_kernel_"
-#: the shared functions' names start with this (``sharing.NAME``)
-FUNCTION_PREFIX = "shared_"
+#: the shared functions' names start with one of these (``sharing.NAME``, ``sharing.PART``)
+FUNCTION_PREFIXES = ("shared_", "part_")
 
 _lock = threading.Lock()
 _state = {"original": None}
@@ -37,7 +37,7 @@ _state = {"original": None}
 def _ours(name):
     """True for the symbol of a shared function of a generated module (numba's mangled names
     hold the module's and the function's names)."""
-    return MODULE_MARKER in name and FUNCTION_PREFIX in name.split(MODULE_MARKER, 1)[1]
+    return MODULE_MARKER in name and any(p in name.split(MODULE_MARKER, 1)[1] for p in FUNCTION_PREFIXES)
 
 
 def mark(module):

@@ -32,6 +32,7 @@ shared_0(t0, a0, n, nf)
 shared_0(t1, t0, n, nf)
 """
 
+import re
 from collections import Counter
 from dataclasses import replace
 
@@ -42,7 +43,13 @@ from codegen.structure import canonical_map, step_key
 #: a structure occurring this many times or more in a program is one shared function
 MIN_SHARED = 2
 #: prefix of the shared functions' names (``noinline`` recognises them by it)
-NAME = noinline.FUNCTION_PREFIX
+NAME = noinline.FUNCTION_PREFIXES[0]
+#: a program of more steps than this runs as parts of at most this many steps each
+PART_STEPS = 32
+#: prefix of the parts' names
+PART = noinline.FUNCTION_PREFIXES[1]
+#: the buffer identifiers of generated code (``Emitter.var``): arguments, constants, temporaries
+_IDENT = re.compile(r"\b[aktv]\d+\b")
 
 
 class SharedSteps:
@@ -123,6 +130,52 @@ class SharedSteps:
     def _lines(self, step, prefix):
         method = getattr(self.em, "_" + type(step).__name__.lower())
         return method(step, prefix)
+
+    # ---- parts of a long program -----------------------------------------------------------
+    def split(self, jit_options, arenas, fixed=("n", "nf")):
+        """(source of the part functions, the driver's lines) for the arena slices and the
+        steps of the program.  numba optimises a function as a whole, at a cost that grows
+        faster than its length (measured on a depth-24 MLP: 6.3 s of LLVM function passes
+        on the one driver): a program of more than ``PART_STEPS`` steps runs as functions
+        ``part_<k>`` of at most that many steps each, called in order by the driver, each
+        slicing the temporaries it uses from the arenas.  Shorter programs are written
+        inline.  The driver's lines begin with the arena slices the text after them needs:
+        ``driver_arenas(text)`` gives them."""
+        steps = self.step_lines()
+        arena = self._arena_lines()
+        if len(self.planned) <= PART_STEPS:
+            return "", list(arena.values()) + steps
+        noinline.install()
+        chunks, start = [], 0
+        heads = [k for k, line in enumerate(steps) if line.startswith("# ")]
+        for j in range(0, len(heads), PART_STEPS):
+            end = heads[j + PART_STEPS] if j + PART_STEPS < len(heads) else len(steps)
+            chunks.append(steps[start:end])
+            start = end
+        source, calls = [], []
+        for k, chunk in enumerate(chunks):
+            code = "\n".join(line for line in chunk if not line.lstrip().startswith("#"))
+            used = list(dict.fromkeys(_IDENT.findall(code)))
+            params = [v for v in used if v not in arena] + list(arenas) + list(fixed)
+            name = f"{PART}{k}"
+            first = next(line for line in chunk if line.startswith("# "))
+            source += [f"# steps {first[2:42]}… ({sum(line.startswith('# ') for line in chunk)} steps)",
+                       f"@njit({jit_options})", f"def {name}({', '.join(params)}):"]
+            source += ["    " + arena[v] for v in used if v in arena]
+            source += ["    " + line for line in chunk] + ["    return 0", "", ""]
+            calls.append(f"{name}({', '.join(params)})")
+        self._arena = arena
+        return "\n".join(source) + "\n", calls
+
+    def driver_arenas(self, text):
+        """The arena slices of the temporaries ``text`` (the driver's own lines) names."""
+        arena = getattr(self, "_arena", None) or {}
+        used = set(_IDENT.findall(text))
+        return [line for v, line in arena.items() if v in used]
+
+    def _arena_lines(self):
+        """{identifier: its arena slice line} of the program's temporaries."""
+        return {line.split(" = ", 1)[0]: line for line in self.em.arena_lines()}
 
     # ---- the driver ------------------------------------------------------------------------
     def step_lines(self):
