@@ -112,7 +112,7 @@ class SharedSteps:
                        f"here {comment(', '.join(f'{p}={a}' for p, a in zip(params, args)))}")
             out.append(f"@njit({jit_options})")
             out.append(f"def {name}({', '.join(params + ['n', 'nf'])}):")
-            body = self._with_vars(dict(zip(args, params)), lambda: self._lines(shared, "s_"))
+            body = self._with_vars(dict(zip(args, params)), lambda: self._lines(shared, "_s_"))
             out.extend("    " + line for line in body)
             out.append("")
             out.append("")
