@@ -1,8 +1,10 @@
-"""The numba backend: the whole kernel program as one generated ``@njit`` function.
+"""The numba backend: the kernel program as one generated module of ``@njit`` functions.
 
 ``build(program)`` returns ``run(arrays, n)`` like every backend; the source is readable
 Python (loops over flat arrays, each step's origin in a comment), compiled by numba with
-``cache=True`` under a directory keyed by its structure (``cache.py``).
+``cache=True`` under a directory keyed by its structure (``cache.py``).  Steps of one
+structure occurring twice or more are one shared function each, a long program runs as
+parts of at most 32 steps (``sharing.py``), and products call BLAS directly (``blas.py``).
 
 >>> import sympy as sp, numpy as np
 >>> from codegen.program import Program, Buffer, Map

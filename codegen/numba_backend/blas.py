@@ -93,7 +93,9 @@ def _xxgemm(typingctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc):
     return sig, codegen
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+# not cache=True: numba's own cache files beside this module are not checked by our manifests
+# (cache.py); compiled into each kernel, gemm is cached with it
+@njit(nogil=True, error_model="numpy")
 def gemm_direct(a, b, c, m, n, k, trans_a, trans_b):
     """Row-major c (m×n) = op(a) · op(b) on flat buffers (see the module's docstring)."""
     if m == 0 or n == 0:
@@ -105,7 +107,7 @@ def gemm_direct(a, b, c, m, n, k, trans_a, trans_b):
     _xxgemm(trans_b, trans_a, n, m, k, b, k if trans_b else n, a, m if trans_a else k, c, n)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def gemm_dot(a, b, c, m, n, k, trans_a, trans_b):
     """Row-major c (m×n) = op(a) · op(b) on flat buffers, through ``np.dot`` (for a numba
     without ``xxgemm`` in its helper library)."""

@@ -8,8 +8,10 @@ argument positions, each argument's shape, dtype and how a view reads it, and th
 kernel's float dtype) occurs at least ``MIN_SHARED`` times in a program becomes one
 function ``shared_<k>(p0, p1, ..., n, nf)`` — its outputs, then what it reads — defined
 before the driver; the driver calls it once per step.  Steps whose structure occurs once
-stay inline in the driver: W1's small training step keeps its loops in one function
-(measured: no slower than all-inline; see the report of the change).  An update's
+stay inline in the driver: W1's small training step keeps its loops in one function.
+Measured on W1 (2-16-16-1, float64): cold compile 4.4 s with this rule, 4.75 s all
+inline, 5.8 s with every step a function of its own; its step time is unchanged (25.9 µs
+against 25.6 µs all inline, float32 14.2 against 14.1).  An update's
 ``check`` element is passed as a one-element slice, so the updates of every param of one
 shape share a function.
 
