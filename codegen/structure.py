@@ -17,6 +17,7 @@ True
 True
 """
 
+from dataclasses import fields
 from functools import lru_cache
 
 import sympy as sp
@@ -52,4 +53,31 @@ def canonical_map(step, describe):
     return Map(step.out, tuple(step.ins[k] for k in order), sp.Lambda(variables, step.body.expr.xreplace(rename)))
 
 
-__all__ = ["canonical_map"]
+def step_key(steps, args, describe):
+    """A hashable key equal for steps that compile to the same function: each step's kind and
+    fields with the names of ``args`` (the buffers the function is given, in order) replaced
+    by their positions, and ``describe(name)`` of each argument (what the backend's code sees
+    of it: shape, dtype, how a view reads it, ...).  Maps should be ``canonical_map``-ed first.
+
+    >>> import sympy as sp
+    >>> x = sp.Symbol("x0", real=True)
+    >>> same = lambda name: ("(3,)", "float64")
+    >>> a = step_key((Map("t1", ("t0",), sp.Lambda(x, sp.tanh(x))),), ("t1", "t0"), same)
+    >>> b = step_key((Map("t5", ("t4",), sp.Lambda(x, sp.tanh(x))),), ("t5", "t4"), same)
+    >>> a == b
+    True
+    """
+    position = {name: ("%arg", k) for k, name in enumerate(args)}
+
+    def canonical(value):
+        if isinstance(value, str):
+            return position.get(value, value)
+        if isinstance(value, tuple):
+            return tuple(canonical(v) for v in value)
+        return value
+
+    parts = tuple((type(st).__name__,) + tuple(canonical(getattr(st, f.name)) for f in fields(st)) for st in steps)
+    return parts, tuple(describe(name) for name in args)
+
+
+__all__ = ["canonical_map", "step_key"]

@@ -77,7 +77,7 @@ def test_a_bad_environment_value_is_named_in_the_error(monkeypatch):
 
 def blas_graph(dtype="float64"):
     """A loss whose products are too large for the llvm backend's own loop nests (64 × 128
-    constant sizes): they are BLAS calls there, ``np.dot`` on numba."""
+    constant sizes): they are BLAS calls there, ``gemm`` (blas.py) on numba."""
     x = sb.input("x", (None, 64), dtype=dtype)
     W = sb.param("W", (64, 128), dtype=dtype)
     V = sb.param("V", (128, 64), dtype=dtype)

@@ -163,7 +163,7 @@ class CachedKernel:
         with self._lock:
             self.module = self._import()
         self.function = getattr(self.module, name)
-        if "np.dot(" in source:  # its products call scipy's BLAS: the thread count of codegen/threads.py
+        if re.search(r"\bgemm\(", source):  # its products call scipy's BLAS (blas.py): the thread count of codegen/threads.py
             threads.use_scipy_blas()
 
     # ---- paths -----------------------------------------------------------------------------

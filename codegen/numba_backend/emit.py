@@ -5,7 +5,7 @@ temporaries are slices of one arena per dtype, laid out by the program's slot pl
 the batch size ``n`` of the call.  Elementwise maps whose operands are full-size or
 single elements become one flat loop (what LLVM vectorises best); broadcasting maps,
 transposes and reductions become loop nests with computed strides; products call BLAS
-through ``np.dot``.  Each step computes in its output's dtype: a float32 step has float32
+(``blas.gemm``).  Each step computes in its output's dtype: a float32 step has float32
 literals, math functions and accumulators (see ``printer``), as numpy computes it.
 
 >>> import sympy as sp
@@ -199,15 +199,13 @@ class Emitter:
 
     def _matmul(self, step, prefix):
         # BLAS even for 16×16 layers: numba's loop nests of short fixed trip counts are
-        # unrolled rather than vectorised and measured 4× slower than np.dot here
+        # unrolled rather than vectorised and measured 4× slower than BLAS here; ``gemm``
+        # (blas.py) calls it directly on the flat buffers, with no np.dot to type per product
         A, B, C = self.var(step.a), self.var(step.b), self.var(step.out)
         sa, sb = self.shape(step.a), self.shape(step.b)
         M, K = (sa[1], sa[0]) if step.trans_a else (sa[0], sa[1])
         Nn = sb[0] if step.trans_b else sb[1]
-        m, k, nn = code(M), code(K), code(Nn)
-        a2 = f"{A}.reshape(({k}, {m})).T" if step.trans_a else f"{A}.reshape(({m}, {k}))"
-        b2 = f"{B}.reshape(({nn}, {k})).T" if step.trans_b else f"{B}.reshape(({k}, {nn}))"
-        return [f"np.dot({a2}, {b2}, {C}.reshape(({m}, {nn})))"]
+        return [f"gemm({A}, {B}, {C}, {code(M)}, {code(Nn)}, {code(K)}, {step.trans_a}, {step.trans_b})"]
 
     def _reduce(self, step, prefix):
         X, O = self.var(step.x), self.var(step.out)

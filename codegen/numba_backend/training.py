@@ -23,6 +23,7 @@ import sympy as sp
 from codegen.numba_backend import JIT_OPTIONS, cache, flat, header
 from codegen.layout import PerThread, arena_sizes
 from codegen.numba_backend.emit import Emitter
+from codegen.numba_backend.sharing import SharedSteps
 from codegen.program import comment
 
 
@@ -31,6 +32,7 @@ def training_source(tp):
     status, norms) -> steps done`` for the training program ``tp``."""
     step = tp.step
     em = Emitter(step)
+    plan = SharedSteps(em)
     args = [em.var(a) for a in step.args if a != tp.rows]  # the rows are a view of perm, made per step
     consts = [em.var(c) for c in step.consts]
     arenas = [f"arena_{d}" for d in step.slot_sizes]
@@ -51,22 +53,25 @@ def training_source(tp):
             "        " + em.nf_line(),
             f"        {rows} = perm[epoch, start:start + n]",
             f"        {hyper}[0] = step0 + steps + 1"]
-    inner = em.arena_lines() + em.step_lines()
-    inner += [f"loss = {loss}[0]",
-              "what = -1 if math.isfinite(loss) else 0",
-              f"for i in range({len(tp.params)}):",
-              f"    if what < 0 and not math.isfinite({check}[i]):",
-              "        what = 1 + i",
-              "if what >= 0:",
-              "    status[0] = epoch",
-              "    status[1] = start // bs",
-              "    status[2] = what",
-              "    return steps",
-              "total += loss * n",
-              "steps += 1"]
+    parts, steps = plan.split(JIT_OPTIONS, arenas)
+    inner = [f"loss = {loss}[0]",
+             "what = -1 if math.isfinite(loss) else 0",
+             f"for i in range({len(tp.params)}):",
+             f"    if what < 0 and not math.isfinite({check}[i]):",
+             "        what = 1 + i",
+             "if what >= 0:",
+             "    status[0] = epoch",
+             "    status[1] = start // bs",
+             "    status[2] = what",
+             "    return steps",
+             "total += loss * n",
+             "steps += 1"]
     if tp.norms_slot is not None:  # the gradient-flow record: each epoch's mean of ‖g‖ per param
         inner += [f"for i in range({P}):",
                   f"    acc[i] += math.sqrt({hyper}[{tp.norms_slot} + i])"]
+    if parts:  # the driver's own lines name a few temporaries (the loss)
+        steps = plan.driver_arenas("\n".join(inner)) + steps
+    inner = steps + inner
     body += ["        " + line for line in inner]
     body += ["    losses[epoch] = total / ntot"]
     if tp.norms_slot is not None:
@@ -77,7 +82,7 @@ def training_source(tp):
     body += ["return steps"]
     lines = [f"@njit({JIT_OPTIONS})", f"def train({', '.join(params)}):"] + ["    " + line for line in body]
     doc = ", ".join(f"{em.var(a)}={a}" for a in step.args)
-    return header(em) + f"# arguments: {comment(doc)}\n" + "\n".join(lines) + "\n"
+    return header(em) + plan.functions(JIT_OPTIONS) + parts + f"# arguments: {comment(doc)}\n" + "\n".join(lines) + "\n"
 
 
 def build_training(tp):
