@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import sympy as sp
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from codegen.numba_backend.printer import print_expr
@@ -58,7 +58,10 @@ def trees():
 @settings(max_examples=150, deadline=None, database=None)
 @given(expr=trees())
 def test_printed_source_evaluates_to_the_value_of_the_tree(expr):
-    want = complex(expr.evalf(30, subs=VALUES))
+    try:
+        want = complex(expr.evalf(30, subs=VALUES))
+    except (TypeError, ValueError):  # sympy leaves some trees unevaluated (a Piecewise over a float comparison)
+        assume(False)
     if abs(want.imag) > 0 or not math.isfinite(want.real) or abs(want.real) > 1e12:
         return  # outside the real, finite values this compares
     source = print_expr(expr, NAMES)
