@@ -5,7 +5,7 @@ caller's (as ``linkonce_odr`` definitions) and optimises the result as a whole, 
 inlines the callee wherever it is called: a driver calling one layer kernel 60 times gets
 60 copies to optimise and compile, the cost sharing was meant to remove.  numba has no
 supported way to stop this: ``@njit(inline="never")`` is the default and only concerns
-numba's own IR inlining, and the LLVM linkage is numba's (numba issue #9566 discusses
+numba's own IR inlining, and the LLVM linkage is numba's (numba/numba#9566 on GitHub discusses
 restructuring that linking; nothing landed).  So this module wraps the private method
 ``numba.core.codegen.CPUCodeLibrary._get_module_for_linking`` (the module a library
 contributes to its callers) and marks the shared functions of our generated modules
