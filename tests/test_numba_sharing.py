@@ -127,7 +127,38 @@ def test_gemm_is_numpys_product_for_every_transpose(gemm, dtype):
 
 def test_products_call_numbas_blas_binding_directly():
     assert blas.DIRECT  # this numba has xxgemm in its helper library: no np.dot anywhere
-    assert blas.gemm is blas.gemm_direct
+    assert blas._IMPL is blas.gemm_direct
+
+
+def test_gemm_compiles_once_whatever_the_literal_sizes_and_flags():
+    from numba import njit
+    from numba.core import event
+
+    compiled = []
+
+    class Count(event.Listener):
+        def on_start(self, ev):
+            pass
+
+        def on_end(self, ev):
+            if ev.data["dispatcher"].py_func.__name__ == "gemm_direct":
+                compiled.append(ev.data["args"])
+
+    @njit
+    def products(a, b, c):  # literal sizes and flags, as generated code passes them
+        blas.gemm(a, b, c, 2, 3, 4, False, True)
+        blas.gemm(a, b, c, 3, 2, 4, True, False)
+        blas.gemm(a, b, c, 1, 6, 2, False, False)
+
+    a, b, c = (np.arange(12, dtype=np.float32) for _ in range(3))
+    listener = Count()
+    event.register("numba:compile", listener)
+    try:
+        products(a, b, c)
+    finally:
+        event.unregister("numba:compile", listener)
+    assert len(compiled) <= 1, compiled  # one float32 gemm (none if another test compiled it)
+    np.testing.assert_allclose(c[:6].reshape(1, 6), a[:2].reshape(1, 2) @ b[:12].reshape(2, 6))
 
 
 # ---- out of line -----------------------------------------------------------------------

@@ -29,21 +29,21 @@ from codegen.program import comment
 
 def training_source(tp):
     """numba source of ``train(<step args>, perm, step0, bs, limit, <consts>, <arenas>, losses,
-    status, norms) -> steps done`` for the training program ``tp``."""
+    status, norms, acc) -> steps done`` for the training program ``tp`` (``acc``: zeros, one
+    per param: the per-epoch sums of gradient norms)."""
     step = tp.step
     em = Emitter(step)
     plan = SharedSteps(em)
     args = [em.var(a) for a in step.args if a != tp.rows]  # the rows are a view of perm, made per step
     consts = [em.var(c) for c in step.consts]
     arenas = [f"arena_{d}" for d in step.slot_sizes]
-    params = args + ["perm", "step0", "bs", "limit"] + consts + arenas + ["losses", "status", "norms"]
+    params = args + ["perm", "step0", "bs", "limit"] + consts + arenas + ["losses", "status", "norms", "acc"]
     rows, hyper, check, loss = em.var(tp.rows), em.var(tp.hyper), em.var(tp.check), em.var(tp.loss)
     P = len(tp.params)
     epoch_lines = [] if tp.epoch_slot is None else [f"    {hyper}[{tp.epoch_slot}] = e0 + epoch"]
     body = ["ntot = perm.shape[1]",
             "steps = 0",
             f"e0 = {hyper}[{tp.epoch_slot if tp.epoch_slot is not None else 0}]",
-            f"acc = np.zeros({P})",
             "for epoch in range(perm.shape[0]):",
             "    total = 0.0"] + epoch_lines + [
             "    for start in range(0, ntot, bs):",
@@ -111,8 +111,9 @@ def build_training(tp):
         values.update({name: s.reshape(-1) for names, group in zip(tp.state, state) for name, s in zip(names, group)})
         losses = np.zeros(perm.shape[0])
         status = np.full(3, -1, dtype=np.int64)
+        acc = np.zeros(len(tp.params))  # made here: np.zeros in the kernel cost 0.2 s of its cold compile
         steps = kernel(*[values[a] for a in step.args if a != tp.rows], perm, t0, bs, limit, *consts, *arenas,
-                       losses, status, norms)
+                       losses, status, norms, acc)
         return int(steps), losses, tuple(int(v) for v in status) if status[0] >= 0 else None
 
     train.source = source
