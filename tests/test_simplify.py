@@ -181,3 +181,66 @@ def test_single_node_and_float32():
     L = sb.mean(sb.tanh(x @ w))
     out = simplify(sb.grad(L, w))
     assert len(out) == 1 and out[0].dtype == "float32"
+
+
+# ---- cost per structure: repeated bodies are simplified once ----------------------------
+
+def _chain(n):
+    x = sb.input("x", (None, 3)); v = x
+    for i in range(n // 2):
+        v = sb.sin(v) + v if i % 2 == 0 else sb.tanh(v) * 0.5 + v
+    L = sb.sum(v)
+    return x, [L, sb.grad(L, x)]
+
+
+def test_symbol_order_is_blind_to_names():
+    from symbackprop.simplify.bodies import symbol_order
+    a, b, c, d = sp.symbols("a b c d", real=True)
+    body = lambda p, q, r: p * sp.tanh(q) + q ** 2 / (1 - r) + sp.exp(p - r)  # noqa: E731
+    canon = []
+    for p, q, r in [(a, b, c), (c, a, b), (d, c, a), (b, d, c)]:
+        e = body(p, q, r)
+        order = symbol_order(e)
+        assert sorted(order, key=str) == sorted([p, q, r], key=str)
+        canon.append(e.xreplace({s: sp.Symbol(f"v{k}", real=True) for k, s in enumerate(order)}))
+    assert all(c == canon[0] for c in canon), canon
+
+
+def test_a_long_chain_inlines_each_repeated_body_a_bounded_number_of_times(monkeypatch):
+    from symbackprop.simplify import maps
+    calls = []
+    inline = maps._inline
+    monkeypatch.setattr(maps, "_inline", lambda node: calls.append(node.attrs.body) or inline(node))
+    x, outs = _chain(600)
+    simple = simplify(outs, budget=60.0)
+    per_body = {b: calls.count(b) for b in set(calls)}
+    assert per_body and max(per_body.values()) <= maps.INLINE_TRIES + 1, per_body
+    feeds = {"x": np.random.default_rng(0).normal(size=(4, 3))}
+    assert_same_values(outs, simple, feeds)
+
+
+def _body_ops(outputs):
+    return sum(sp.count_ops(n.attrs.body.expr) for n in topo_order(outputs) if n.op == "map")
+
+
+def test_a_body_whose_inlined_form_wins_is_inlined_every_time(monkeypatch):
+    # more sigmoid + BCE heads than INLINE_TRIES: every one gets its ŷ − y, as when every
+    # body is tried (a body is only given up after losing, never after winning)
+    from symbackprop.simplify import maps
+    x = sb.input("x", (None, 20)); y = sb.input("y", (None, 20))
+    L = None
+    for k in range(maps.INLINE_TRIES + 4):
+        yhat = sb.sigmoid(sb.reshape(x[:, k], (-1, 1)) * (k + 1.0))
+        t = sb.reshape(y[:, k], (-1, 1))
+        head = -sb.mean(t * sb.log(yhat) + (1 - t) * sb.log(1 - yhat))
+        L = head if L is None else L + head
+    outs = [L, sb.grad(L, x)]
+    simple = simplify(outs, budget=60.0)
+    monkeypatch.setattr(maps, "INLINE_TRIES", 10 ** 9)
+    every = simplify(outs, budget=60.0)
+    assert _body_ops(simple) == _body_ops(every) < _body_ops(outs)
+    divisions = [n for n in topo_order(simple) if n.op == "map" and any(
+        p.is_Pow and p.exp.is_negative and p.base.free_symbols - {N} for p in sp.preorder_traversal(n.attrs.body.expr))]
+    assert not divisions, [n.attrs.body for n in divisions]  # no −t/ŷ + (1 − t)/(1 − ŷ) left
+    feeds = {"x": np.random.default_rng(1).normal(size=(5, 20)), "y": np.random.default_rng(2).random((5, 20))}
+    assert_same_values(outs, simple, feeds)

@@ -25,7 +25,13 @@ def concrete_shape(shape, n):
     >>> concrete_shape((N, 3), 5)
     (5, 3)
     """
-    return tuple(int(sp.sympify(d).subs(N, n)) for d in shape)
+    return tuple(_concrete_dim(d, n) for d in shape)
+
+
+@lru_cache(maxsize=1 << 12)
+def _concrete_dim(d, n):
+    # cached: a 5,000-step program asks the same few dimensions thousands of times
+    return d if isinstance(d, int) else int(sp.sympify(d).subs(N, n))
 
 
 @lru_cache(maxsize=4096)

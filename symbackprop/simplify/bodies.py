@@ -14,11 +14,11 @@ is cheaper by :func:`cost` and uses no function the original did not.
 """
 
 import time
+import zlib
 from functools import lru_cache
 
 import sympy as sp
 
-from codegen.bodies import digest
 
 #: bodies above this many operations get only the cheapest rewrite (cancel)
 MAX_FACTOR_OPS = 60
@@ -78,13 +78,14 @@ def exact_rationals(expr):
     return expr.xreplace(subs) if subs else expr
 
 
+@lru_cache(maxsize=1 << 14)
 def simplify_expr(expr):
     """The cheapest of a few exact rewrites of ``expr`` (``expr`` itself when none is cheaper).
 
     Cached per body up to the names of its symbols: the body is simplified with its symbols
-    renamed in an order set by where each stands (see ``_standing``), so the bodies of a long
-    chain or a deep network, which repeat with their operands listed in other orders, are
-    simplified once.
+    renamed in an order set by where each stands (see ``symbol_order``), so the bodies of a
+    long chain or a deep network, which repeat with their operands listed in other orders,
+    are simplified once.
 
     >>> x, y = sp.symbols("x y", real=True)
     >>> simplify_expr(x * y / x + y), simplify_expr(y * x / y + x)
@@ -93,18 +94,70 @@ def simplify_expr(expr):
     symbols = expr.free_symbols
     if len(symbols) < 2:
         return _simplify_expr(expr)
-    order = sorted(symbols, key=lambda s: (_standing(expr, s), s.name))
-    names = {s: sp.Symbol(f"_v{k}", **s.assumptions0) for k, s in enumerate(order)}
+    names = {s: sp.Symbol(f"_v{k}", **s.assumptions0) for k, s in enumerate(symbol_order(expr))}
     out = _simplify_expr(expr.xreplace(names))
     return out.xreplace({v: s for s, v in names.items()})
 
 
-def _standing(expr, symbol):
-    """A name-independent digest of where ``symbol`` stands in ``expr``: ``expr`` with it
-    one marker and every other symbol another (each keeping its assumptions, so the batch
-    size ``N`` stays apart from the real variables)."""
-    marks = {s: sp.Symbol("_this" if s == symbol else "_other", **s.assumptions0) for s in expr.free_symbols}
-    return digest(expr.xreplace(marks))
+def symbol_order(expr):
+    """``expr``'s symbols ordered by where each stands, whatever their names (names break
+    ties): bodies equal up to renaming list their symbols alike.
+
+    One pass over the tree per round (linear in its size; a digest of the whole body per
+    symbol cost seconds on a long chain's inlined bodies): every subtree gets a name-blind
+    number (a symbol counts by its assumptions, so the batch size ``N`` stays apart, then
+    by its colour), a symbol's colour is the sorted list of the numbers of the places it
+    occurs in; two rounds, so a symbol also tells its parents' places apart.  Numbers are
+    hashes of ints and tuples of ints: the same in every process (string hashes are not).
+
+    >>> a, b, c = sp.symbols("a b c", real=True)
+    >>> symbol_order(sp.exp(b) * c + c), symbol_order(sp.exp(a) * b + b)
+    ([c, b], [b, a])
+    """
+    symbols = sorted(expr.free_symbols, key=lambda s: s.name)
+    colour = {s: _atom_code(s) for s in symbols}
+    for _ in range(2):
+        places = {s: [] for s in symbols}
+        _blind(expr, colour, places, {})
+        colour = {s: hash(tuple(sorted(p))) for s, p in places.items()}
+    return sorted(symbols, key=lambda s: (colour[s], s.name))
+
+
+_COMMUTATIVE = (sp.Add, sp.Mul)
+
+
+def _blind(e, colour, places, memo):
+    """The name-blind number of ``e`` (symbols by ``colour``), recording in ``places`` each
+    symbol's (parent's kind, position) pairs."""
+    key = id(e)
+    if key in memo:
+        return memo[key]
+    if e.is_Symbol:
+        out = colour[e]
+    elif not e.args:
+        out = _atom_code(e)
+    else:
+        kinds = [_blind(a, colour, places, memo) for a in e.args]
+        commutative = isinstance(e, _COMMUTATIVE)
+        out = hash((_type_code(type(e)), tuple(sorted(kinds)) if commutative else tuple(kinds)))
+        for i, a in enumerate(e.args):
+            if a.is_Symbol:
+                places[a].append((out, 0 if commutative else i))
+    memo[key] = out
+    return out
+
+
+@lru_cache(maxsize=1 << 12)
+def _type_code(cls):
+    return zlib.crc32(cls.__name__.encode())
+
+
+@lru_cache(maxsize=1 << 14)
+def _atom_code(atom):
+    """A deterministic number for a leaf: its class and text (a symbol: its assumptions only)."""
+    if atom.is_Symbol:
+        return zlib.crc32(repr(sorted(atom.assumptions0.items())).encode())
+    return zlib.crc32(f"{type(atom).__name__}={atom}".encode())
 
 
 @lru_cache(maxsize=8192)

@@ -30,9 +30,23 @@ from symbackprop.simplify.reuse import Index
 MAX_INLINE_OPS = 80
 
 
+#: within one ``simplify_maps`` call, a body whose inlined form lost to its own simplified
+#: form this many times in a row is not inlined again in that call (see ``simplify_maps``)
+INLINE_TRIES = 16
+
+
 def simplify_maps(outputs, budget, index):
-    """``outputs`` with every map body simplified (cheaper or unchanged; same values)."""
-    new = {}
+    """``outputs`` with every map body simplified (cheaper or unchanged; same values).
+
+    Inlining operand bodies is what finds ``ŷ − y``, and it is the costly part (about a
+    millisecond a map).  A long chain or a deep network repeats each body hundreds of times
+    in the same surroundings, so a body whose inlined form has lost ``INLINE_TRIES`` times
+    in a row is only simplified on its own from then on: linear and cheap (a cached sympy
+    result per body), where trying them all ran a 5,000-node chain's maps out of the time
+    budget after a tenth of them.  Any skipped rewrite only leaves a body less simple,
+    never wrong.
+    """
+    new, losses = {}, {}
     for node in topo_order(outputs):
         if node.is_leaf:
             new[node] = node
@@ -40,7 +54,7 @@ def simplify_maps(outputs, budget, index):
         args = [new[a] for a in node.args]
         out = node if all(a is b for a, b in zip(args, node.args)) else rebuild(node, args)
         if out.op == "map" and out.args and budget.left:
-            out = _simplify_map(out, index)
+            out = _simplify_map(out, index, losses)
         new[node] = out
     return [new[o] for o in outputs]
 
@@ -52,12 +66,18 @@ def _ops(expr):
 
 
 def _inline(node):
-    """(expr, bindings) of ``node`` with operand maps' bodies substituted in, within limits."""
+    """(expr, bindings) of ``node`` with operand maps' bodies substituted in, within limits.
+
+    Level by level, one ``xreplace`` per level: within a level the body's size is counted
+    up (each inlined body's operations added), not recounted after each substitution,
+    which made inlining quadratic in the body's size.
+    """
     body = node.attrs.body
     expr, bindings = body.expr, dict(zip(body.variables, node.args))
     counter = 0
     for _ in range(8):  # eight levels of operands at most
-        changed = False
+        subs = {}
+        size = _ops(expr)
         for sym, arg in list(bindings.items()):
             inner = arg
             while inner.op == "broadcast_to":
@@ -65,44 +85,53 @@ def _inline(node):
             if inner.op != "map" or not inner.args:
                 continue
             ib = inner.attrs.body
-            if _ops(expr) + _ops(ib.expr) > MAX_INLINE_OPS:
+            grown = _ops(ib.expr)
+            if size + grown > MAX_INLINE_OPS:
                 continue
             fresh = {}
             for v, a in zip(ib.variables, inner.args):
                 fresh[v] = sp.Symbol(f"i{counter}", real=True)
                 counter += 1
                 bindings[fresh[v]] = a
-            expr = expr.xreplace({sym: ib.expr.xreplace(fresh)})
+            subs[sym] = ib.expr.xreplace(fresh)
+            size += grown
             del bindings[sym]
-            changed = True
-        if not changed:
+        if not subs:
             break
+        expr = expr.xreplace(subs)
     return expr, bindings
 
 
-def _simplify_map(node, index):
+def _simplify_map(node, index, losses=None):
     """The cheapest of: ``node``, its own body simplified, its inlined body simplified.
 
     Costs are compared after forward-value reuse, so a candidate wins only by computing
     less than what it replaces, counting values other nodes already hold as free.
+    ``losses`` (body -> inlined forms lost in a row) skips inlining a body that keeps losing.
     """
     body = node.attrs.body
+    losses = {} if losses is None else losses
     here = dict(zip(body.variables, node.args))
     own_expr = simplify_expr(body.expr)
     best = node if own_expr == body.expr else ops.apply(own_expr, here, where="simplify", dtype=node.dtype)
+    if losses.get(body, 0) >= INLINE_TRIES:
+        return _fit(best, node.shape)
     best_cost = cost(index.rewrite_expr(own_expr, here, exclude=node)[0])
     expr, bindings = _inline(node)
+    won = False
     if expr is not body.expr:
         canon = ops.apply(expr, bindings, where="simplify", dtype=node.dtype)
         inner = canon.args[0] if canon.op == "broadcast_to" else canon
         if inner.op != "map":
+            losses[body] = 0
             return _fit(inner, node.shape)
         cb = inner.attrs.body
         inner_here = dict(zip(cb.variables, inner.args))
         best_cost = min(best_cost, cost(index.rewrite_expr(cb.expr, inner_here, exclude=node)[0]))
         simple = simplify_expr(cb.expr)
         if cost(index.rewrite_expr(simple, inner_here, exclude=node)[0]) < best_cost:
-            best = ops.apply(simple, inner_here, where="simplify", dtype=node.dtype)
+            best, won = ops.apply(simple, inner_here, where="simplify", dtype=node.dtype), True
+    losses[body] = 0 if won else losses.get(body, 0) + 1
     return _fit(best, node.shape)
 
 
@@ -110,4 +139,4 @@ def _fit(node, shape):
     return node if node.shape == shape else ops.broadcast_to(node, shape)
 
 
-__all__ = ["simplify_maps", "Budget", "Index"]
+__all__ = ["simplify_maps", "Budget", "Index", "INLINE_TRIES"]
