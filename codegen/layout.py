@@ -87,18 +87,31 @@ def slot_offsets(program):
     """{(dtype, slot): offset in elements} of every slot, as expressions in N: the slots
     whose sizes keep alignment first (see ``ALIGN_ELEMENTS``), then the rest, each group in
     slot order.  Sums linear sizes as integer pairs: a deep network has thousands of slots."""
-    offsets = {}
+    return {key: (_affine(*pair) if rest == 0 else _affine(*pair) + rest)
+            for key, (pair, rest) in _slot_layout(program).items()}
+
+
+def slot_offset_pairs(program):
+    """{(dtype, slot): (a, b)}: each slot's offset a·N + b in elements, as integers (None for
+    a slot after one whose size is not linear in N).  Same layout as ``slot_offsets``."""
+    return {key: (pair if rest == 0 else None) for key, (pair, rest) in _slot_layout(program).items()}
+
+
+def _slot_layout(program):
+    """{(dtype, slot): ((a, b), rest)}: the offset a·N + b + rest, ``rest`` the sum of the
+    non-linear sizes before the slot (0 when there are none)."""
+    out = {}
     for dtype, sizes in program.slot_sizes.items():
         a, b, rest = 0, 0, sp.Integer(0)
         order = sorted(range(len(sizes)), key=lambda k: (not _aligned(sizes[k]), k))
         for slot in order:
-            offsets[(dtype, slot)] = _affine(a, b) if rest == 0 else _affine(a, b) + rest
+            out[(dtype, slot)] = ((a, b), rest)
             linear = _linear(sizes[slot])
             if linear is None:
                 rest = rest + sizes[slot]
             else:
                 a, b = a + linear[0], b + linear[1]
-    return offsets
+    return out
 
 
 def aligned_empty(count, dtype, alignment=64):

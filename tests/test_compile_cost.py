@@ -194,3 +194,80 @@ def test_a_long_program_is_an_unoptimised_driver_calling_separate_kernels(deep_d
         assert status is not None and status[2] == 1 + deep.params.index(victim), (victim, status)
     linked = train.kernel.ir
     assert linked.driver and linked.text.count("\ndefine ") == 1 and len(linked.parts) >= 8
+
+
+def _chain(x, links):
+    v = x
+    for i in range(links):
+        v = sb.sin(v) + v if i % 2 == 0 else sb.tanh(v) * 0.5 + v
+    return sb.sum(v)
+
+
+def _llvm_and_numpy(outputs, feeds):
+    got = sb.compile(outputs, backend="llvm")(**feeds)
+    want = sb.compile(outputs, backend="numpy")(**feeds)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-300)
+    return got
+
+
+def test_a_very_long_program_calls_its_kernels_from_a_table():
+    # past TABLE_CALLS the driver is a constant table of calls and one loop reading it
+    from codegen.llvm_backend import emit
+    x = sb.input("x", (None, 3))
+    L = _chain(x, 300)
+    outputs = [L, sb.grad(L, x)]
+    feeds = {"x": np.random.default_rng(0).normal(size=(5, 3))}
+    _llvm_and_numpy(outputs, feeds)
+    source = sb.compile(outputs, backend="llvm")._run.kernel.ir.text
+    assert "sbp.calls" in source and "switch i64" in source
+    assert source.count("call void @") <= 40 < emit.TABLE_CALLS  # one call per kernel, not per step
+
+
+def test_a_long_program_with_a_slot_not_linear_in_the_batch_falls_back_to_call_instructions():
+    # an N×N value puts N² in the offsets after it: no table of a·n + b offsets then
+    x = sb.input("x", (None, 3))
+    gram = x @ sb.transpose(x)
+    L = _chain(gram, 300) + _chain(x, 10)
+    outputs = [L, sb.grad(L, x)]
+    feeds = {"x": np.random.default_rng(1).normal(size=(4, 3)) * 0.3}
+    _llvm_and_numpy(outputs, feeds)
+    source = sb.compile(outputs, backend="llvm")._run.kernel.ir.text
+    assert "sbp.calls" not in source
+
+
+def test_a_table_driven_training_loop_trains_as_numpy_and_names_a_bad_param(deep_data):
+    from codegen import numpy_backend
+    from codegen.llvm_backend import emit
+    X, Y = deep_data
+    deep = program(48)
+    pe = ProgramEmitter(ModuleBuilder("m"), deep.step, separate=True)
+    assert len(pe.functions) > emit.TABLE_CALLS
+    net_params = {n: np.asarray(v) for n, v in mlp(48).init_params(seed=0).items()}
+    perm = np.arange(40, dtype=np.int64)[None, :]
+    results = {}
+    for name, backend in (("llvm", llvm_backend_module()), ("numpy", numpy_backend)):
+        params = [net_params[n].copy() for n in deep.params]
+        train = backend.build_training(deep)
+        steps, losses, status = train(X, Y, params, [[] for _ in params], [0.01, 0.0, 0.5], perm, 0, 10)
+        assert status is None
+        results[name] = (losses, params)
+    np.testing.assert_allclose(results["llvm"][0], results["numpy"][0], rtol=1e-10)
+    for a, b in zip(results["llvm"][1], results["numpy"][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert "sbp.calls" in train_source(deep)
+    victim = "60.bias"
+    params = [net_params[n].copy() for n in deep.params]
+    params[deep.params.index(victim)][:] = 1.7e308
+    steps, losses, status = llvm_backend_module().build_training(deep)(
+        X, Y, params, [[] for _ in params], [-1.0, 0.0, 0.5], perm, 0, 40)
+    assert status is not None and status[2] == 1 + deep.params.index(victim), status
+
+
+def llvm_backend_module():
+    from codegen import llvm_backend
+    return llvm_backend
+
+
+def train_source(tp):
+    return llvm_backend_module().build_training(tp).kernel.ir.text

@@ -20,12 +20,14 @@ import hashlib
 import re
 from collections import Counter
 from dataclasses import fields
+from functools import lru_cache
 
+import numpy as np
 import sympy as sp
 from llvmlite import ir
 
 from codegen.bodies import described, split_body
-from codegen.layout import N, root, size, slot_offsets, strides
+from codegen.layout import N, root, size, slot_offset_pairs, slot_offsets, strides
 from codegen.structure import canonical_map
 from codegen.llvm_backend import gemm, jit
 from codegen.llvm_backend.irbuild import I8, I32, I64, VOID, entry_alloca, i64, load, loop, nest, store  # noqa: F401 (re-exported)
@@ -267,8 +269,16 @@ class ProgramEmitter:
         return _Pointers(self.p, b, n, ptrs, arenas)
 
     def emit(self, b, n, ptrs, arenas):
-        """Call every step in order; returns the {buffer: pointer} map used."""
+        """Call every step in order; returns the {buffer: pointer} map used.
+
+        A long program (``driver_only``) is a table of calls and a loop reading it (see
+        ``_emit_table``); a short one, a call instruction per step."""
         bufs = self.pointers(b, n, ptrs, arenas)
+        if self.driver_only and len(self.functions) > TABLE_CALLS:
+            table = self._call_table(ptrs, arenas)
+            if table is not None:
+                self._emit_table(b, n, *table)
+                return bufs
         for i in sorted(self.functions):
             fn, outs, reads = self.functions[i]
             args = [bufs[o] for o in outs] + [bufs[r] for r in reads]
@@ -278,6 +288,82 @@ class ProgramEmitter:
                 args[k] = b.gep(args[k], [i64(step.index)], inbounds=True)
             b.call(fn, args + [n])
         return bufs
+
+    def _call_table(self, ptrs, arenas):
+        """(bases, functions, words) of the calls of ``emit``: ``bases`` the pointers every
+        argument is an offset from (the given pointers, then the arenas), ``functions`` the
+        distinct kernels, ``words`` one record per call: the kernel's index, then per argument
+        (base index, a, b) for the byte offset a·n + b.  None when an offset is not linear in
+        the batch size (a slot after an N²-sized one): then each call is an instruction."""
+        given = {name: k for k, name in enumerate(ptrs)}
+        base_of_arena = {d: len(given) + k for k, d in enumerate(arenas)}
+        pairs = slot_offset_pairs(self.p)
+        functions, index, words = [], {}, []
+        for i in sorted(self.functions):
+            fn, outs, reads = self.functions[i]
+            if fn.name not in index:
+                index[fn.name] = len(functions)
+                functions.append(fn)
+            words.append(index[fn.name])
+            step = self.p.steps[i]
+            for k, name in enumerate(list(outs) + list(reads)):
+                r = root(self.p, name) if name in self.p.aliases else name
+                if r in given:
+                    base, a, b = given[r], 0, 0
+                else:
+                    dtype, slot = self.p.slots[r]
+                    pair = pairs[(dtype, slot)]
+                    if pair is None:
+                        return None
+                    width = np.dtype(dtype).itemsize
+                    base, a, b = base_of_arena[dtype], pair[0] * width, pair[1] * width
+                if isinstance(step, Update) and k == outs.index(step.check):
+                    b += step.index * np.dtype(self.dtype(step.check)).itemsize  # its element of the check vector
+                words += [base, a, b]
+        return list(ptrs.values()) + list(arenas.values()), functions, words
+
+    def _emit_table(self, b, n, bases, functions, words):
+        """The calls of a long program as data: a constant table of records (``_call_table``)
+        and a loop that reads one, computes its pointers and calls its kernel through a
+        ``switch``.  Per call instruction LLVM's code generator took ~0.15 ms even
+        unoptimised, and the IR text ~0.1 ms to print: a 5,000-node chain's 3,750 calls cost
+        0.6 s to compile; as a table they cost nothing to compile and a few ns each to run."""
+        data = bytearray(np.asarray(words, dtype="<i8").tobytes())
+        mod = self.mb.module
+        table = ir.GlobalVariable(mod, ir.ArrayType(I8, len(data)), mod.get_unique_name("sbp.calls"))
+        table.global_constant, table.linkage, table.align = True, "private", 8
+        table.initializer = ir.Constant(ir.ArrayType(I8, len(data)), data)
+        words_ptr = b.bitcast(table, I64.as_pointer())
+        base_array = entry_alloca(b, ir.ArrayType(I8.as_pointer(), len(bases)), "bases")
+        for k, ptr in enumerate(bases):
+            b.store(b.bitcast(ptr, I8.as_pointer()), b.gep(base_array, [i64(0), i64(k)], inbounds=True))
+        fn = b.function
+        pre = b.block
+        head, end = fn.append_basic_block("calls.head"), fn.append_basic_block("calls.end")
+        body = fn.append_basic_block("calls.body")
+        b.branch(head)
+        b.position_at_end(head)
+        pc = b.phi(I64, name="pc")
+        pc.add_incoming(i64(0), pre)
+        b.cbranch(b.icmp_signed("<", pc, i64(len(words))), body, end)
+        b.position_at_end(body)
+        switch = b.switch(b.load(b.gep(words_ptr, [pc], inbounds=True)), end)
+        for k, kernel in enumerate(functions):
+            case = fn.append_basic_block(f"calls.k{k}")
+            switch.add_case(i64(k), case)
+            b.position_at_end(case)
+            params = kernel.function_type.args[:-1]  # pointers, then the batch size
+            args = []
+            for j, ty in enumerate(params):
+                at = [b.add(pc, i64(1 + 3 * j + t)) for t in range(3)]
+                base_k, a, c_ = (b.load(b.gep(words_ptr, [x], inbounds=True)) for x in at)
+                base = b.load(b.gep(base_array, [i64(0), base_k], inbounds=True))
+                offset = b.add(b.mul(a, n), c_)
+                args.append(b.bitcast(b.gep(base, [offset], inbounds=True), ty))
+            b.call(kernel, args + [n])
+            pc.add_incoming(b.add(pc, i64(1 + 3 * len(params))), b.block)
+            b.branch(head)
+        b.position_at_end(end)
 
     def _arguments(self, i, steps):
         """(outs, reads, shared) of the function computing ``steps`` (one step, or a product
@@ -308,7 +394,7 @@ class ProgramEmitter:
 
     def _describe(self, name):
         view = self.views.get(name)
-        return (str(tuple(self.shape(name))), str(self.dtype(name)),
+        return (_shape_text(tuple(self.shape(name))), str(self.dtype(name)),
                 "" if view is None else str((view.offset, view.strides)))
 
     def _structure(self, steps, outs, reads, shared):
@@ -932,6 +1018,11 @@ class _Pointers(dict):
         return value
 
 
+@lru_cache(maxsize=1 << 12)
+def _shape_text(shape):
+    return str(shape)  # printing N through sympy: once per distinct shape
+
+
 def _ident(name):
     """A buffer name as a plain LLVM identifier (names of params may hold any printable text)."""
     return "".join(ch if ch.isalnum() or ch in "._" else "_" for ch in name)
@@ -946,3 +1037,5 @@ SMALL_PRODUCT = 1024
 #: unoptimised calls cost nothing beside the kernels; shorter programs (W1: about 30 calls)
 #: inline their single-use kernels into one optimised function
 DRIVER_ONLY_CALLS = 64
+#: a driver of more calls than this is a table and a loop (``ProgramEmitter._emit_table``)
+TABLE_CALLS = 256

@@ -9,6 +9,8 @@ User code writes the batch axis as ``None``; inside the graph it is the sympy sy
 '(N, 3)'
 """
 
+from functools import lru_cache
+
 import sympy as sp
 
 from symbackprop.errors import ShapeError
@@ -60,6 +62,14 @@ def size(shape):
     >>> size((N, 3))
     3*N
     """
+    try:
+        return _size(shape)
+    except TypeError:  # an unhashable dimension (a list): not cached
+        return _size.__wrapped__(shape)
+
+
+@lru_cache(maxsize=1 << 12)
+def _size(shape):
     total = sp.Integer(1)
     for d in shape:
         total = total * d

@@ -86,6 +86,12 @@ def _partial(body, i):
     return derivative(body, i)(*body.variables)
 
 
+@lru_cache(maxsize=1 << 14)
+def _g_times_partial(body, i):
+    """g·∂body/∂(argument i): the body of the vjp's map (a sympy product made once per body)."""
+    return _G * _partial(body, i)
+
+
 _CHECKED = set()
 
 
@@ -221,7 +227,8 @@ class Map(Primitive):
                 out.append(None)
                 continue
             bindings = {_G: g, **{ARG[j]: a for j, a in enumerate(args)}}
-            out.append(unbroadcast(self.apply(_G * d, bindings, where="gradient of map"), arg.shape))
+            out.append(unbroadcast(self.apply(_g_times_partial(body, i), bindings, where="gradient of map"),
+                                   arg.shape))
         return out
 
     def formula(self, node, texts):

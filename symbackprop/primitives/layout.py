@@ -166,8 +166,11 @@ class Reshape(Primitive):
         raw = (shape,) if isinstance(shape, int) or shape is None else tuple(shape)
         if builtins.sum(1 for d in raw if isinstance(d, int) and d == -1) > 1:
             raise ShapeError(f"reshape: more than one -1 in {raw!r}")
+        inferring = any(isinstance(d, int) and d == -1 for d in raw)
+        if not inferring and shp.normalize(raw, "reshape") == x.shape:
+            return x  # the adjoint of every broadcast ends here: no size arithmetic
         total = shp.size(x.shape)
-        if any(isinstance(d, int) and d == -1 for d in raw):
+        if inferring:
             known = shp.size(shp.normalize(tuple(d for d in raw if not (isinstance(d, int) and d == -1)), "reshape"))
             inferred = sp.simplify(sp.sympify(total) / known)
             if not (inferred.is_Integer or (inferred.is_integer and inferred.free_symbols <= {shp.N})):
