@@ -23,6 +23,7 @@ from symbackprop.graph.scalar import ARG
 from symbackprop.graph.shape import broadcast_shapes
 from symbackprop.graph.traverse import consumers, topo_order
 from symbackprop.primitives import definition
+from symbackprop.primitives.elementwise import body_variables
 
 #: fused bodies stop growing at this many sympy operations, so simplification stays cheap
 MAX_BODY_OPS = 120
@@ -173,9 +174,10 @@ class _Fusion:
             return original
         # operands named as Map.apply will order them, so its renaming is the identity
         operands = sorted({e.node for e in edges if e.value is None}, key=lambda n: n.key)
-        names = {n: sp.Symbol(f"f{i}", real=True) for i, n in enumerate(operands)}
-        expr = _expression(plan.root, names, {})
-        out = ops.apply(expr, {names[n]: n for n in operands}, where="fused map", dtype=original.dtype)
+        position = {n: i for i, n in enumerate(operands)}
+        expr = _fused_expression(_tree_key(plan.root, position, {}))
+        out = ops.apply(expr, {_FUSED[i]: n for i, n in enumerate(operands)}, where="fused map",
+                        dtype=original.dtype)
         return out if out.shape == original.shape else ops.broadcast_to(out, original.shape)
 
     def plan(self, node):
@@ -245,6 +247,39 @@ def _constant(plan):
     return all(e.value is not None or (e.piece is not None) for e in plan.edges())
 
 
+#: the names of a fused body's operands, in Map.apply's order (f0, f1, ...)
+_FUSED = tuple(sp.Symbol(f"f{i}", real=True) for i in range(len(ARG)))
+
+
+def _tree_key(piece, position, memo):
+    """A piece tree as nested tuples: each piece's body and, per variable, its operand's
+    position, a copied value or the composed piece.  Trees of one shape (a chain or a deep
+    network repeats a few) share one sympy expression (``_fused_expression``)."""
+    key = id(piece)
+    if key not in memo:
+        places = []
+        for e in piece.edges:
+            if e.value is not None:
+                places.append(("value", e.value))
+            elif e.piece is not None:
+                places.append(("piece", _tree_key(e.piece, position, memo)))
+            else:
+                places.append(("operand", position[e.node]))
+        memo[key] = (piece.original.attrs.body, tuple(places))
+    return memo[key]
+
+
+@lru_cache(maxsize=1 << 13)
+def _fused_expression(tree):
+    """The sympy expression of a ``_tree_key`` tree, operand k named ``f{k}`` (made once per
+    shape of tree: building it by ``xreplace`` was most of what fusing a chain cost)."""
+    body, places = tree
+    values = {}
+    for var, (kind, what) in zip(body_variables(body), places):
+        values[var] = what if kind == "value" else _fused_expression(what) if kind == "piece" else _FUSED[what]
+    return body.expr.xreplace(values)
+
+
 def _expression(piece, names, memo):
     """The sympy expression of a piece tree, operand nodes named by ``names``; each piece
     is built once (``memo``), though it may be read in several places."""
@@ -252,7 +287,7 @@ def _expression(piece, names, memo):
     if key not in memo:
         body = piece.original.attrs.body
         values = {}
-        for var, e in zip(body.variables, piece.edges):
+        for var, e in zip(body_variables(body), piece.edges):
             if e.value is not None:
                 values[var] = e.value
             elif e.piece is not None:

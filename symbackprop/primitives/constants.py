@@ -6,6 +6,8 @@
 2.0
 """
 
+from functools import lru_cache
+
 import numpy as np
 import sympy as sp
 
@@ -38,11 +40,15 @@ def scalar_value(node):
     """
     node = _through_layout(node)
     if node.op == "const" and node.attrs.value.array.size == 1 and node.dtype != "int64":
-        value = node.attrs.value.array.item()
-        return sp.Integer(int(value)) if float(value).is_integer() else sp.Float(value)
+        return _sympy_number(node.attrs.value.array.item())
     if node.op == "map" and not node.args:
         return node.attrs.body.expr
     return None
+
+
+@lru_cache(maxsize=1 << 12)
+def _sympy_number(value):
+    return sp.Integer(int(value)) if float(value).is_integer() else sp.Float(value)
 
 
 def is_zero(node):

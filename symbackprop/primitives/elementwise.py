@@ -60,6 +60,19 @@ def _free_symbols(expr):
 
 
 @lru_cache(maxsize=1 << 15)
+def body_variables(body):
+    """``body.variables``, cached: sympy rebuilds the tuple on every access (~5 µs), and the
+    passes ask it of every map they visit."""
+    return body.variables
+
+
+@lru_cache(maxsize=1 << 12)
+def _sympy_number(value):
+    """A scalar constant's value as a sympy number (made once per value)."""
+    return sp.Integer(value) if float(value).is_integer() else sp.Float(value)
+
+
+@lru_cache(maxsize=1 << 15)
 def _renamed(expr, pairs):
     """``expr`` with each symbol of ``pairs`` (old, new) renamed; the canonical x0, x1, ..."""
     return expr.xreplace(dict(pairs)) if any(a != b for a, b in pairs) else expr
@@ -180,8 +193,7 @@ class Map(Primitive):
         first, subs = {}, {}
         for sym, node in bindings.items():
             if node.op == "const" and node.shape == ():
-                value = node.attrs.value.array.item()
-                subs[sym] = sp.Integer(value) if float(value).is_integer() else sp.Float(value)
+                subs[sym] = _sympy_number(node.attrs.value.array.item())
             elif node in first:
                 subs[sym] = first[node]
             else:
@@ -209,7 +221,7 @@ class Map(Primitive):
 
     def make(self, args, attrs, dtype=None):
         body = attrs.body
-        return self.apply(body.expr, dict(zip(body.variables, args)), where="map", dtype=dtype)
+        return self.apply(body.expr, dict(zip(body_variables(body), args)), where="map", dtype=dtype)
 
     def evaluate(self, node, args, n):
         out = body_function(node.attrs.body)(*args, n)
@@ -279,7 +291,7 @@ class Map(Primitive):
             return node  # nothing to rewrite: no sympy work (most nodes of a deep graph)
         expr = stabilise(body.expr)
         bindings, subs = {}, {}
-        for var, arg, value in zip(body.variables, args, values):
+        for var, arg, value in zip(body_variables(body), args, values):
             if value is not None:
                 subs[var] = value
             else:
@@ -326,6 +338,7 @@ def _softmax(expr, node, holders):
     return expr
 
 
+@lru_cache(maxsize=1 << 14)
 @lru_cache(maxsize=1 << 14)
 def _settled(body):
     """True when ``Map.rewrite`` leaves a map with this body as it is, whatever its operands
