@@ -22,6 +22,7 @@ from symbackprop.graph.node import Expr
 from symbackprop.graph.scalar import ARG, N, NAMED_FUNCTIONS, derivative, numpy_namespace
 from symbackprop.primitives.base import PRIMITIVES, Primitive, register
 from symbackprop.primitives.checks import as_node, result_dtype
+from symbackprop.primitives.constants import scalar_value
 
 _ALLOWED_FUNCS = (sp.exp, sp.log, sp.tanh, sp.sinh, sp.cosh, sp.sin, sp.cos, sp.tan, sp.atan,
                   sp.asin, sp.acos, sp.asinh, sp.acosh, sp.atanh, sp.erf, sp.erfc, sp.Abs,
@@ -177,9 +178,7 @@ class Map(Primitive):
         operands merged, unused operands dropped, scalar constants folded into the body, and
         an identity body returns its operand.
         """
-        from symbackprop.primitives.layout import broadcast_to
-        from symbackprop.primitives.leaf import const
-        expr = sp.sympify(expr)
+        expr = expr if isinstance(expr, sp.Basic) else sp.sympify(expr)
         nodes = list(bindings.values())
         try:  # the error's context prints every operand: build it only when there is an error
             out_shape = shp.broadcast_shapes(*(n.shape for n in nodes))
@@ -209,6 +208,7 @@ class Map(Primitive):
             if expr.has(N):  # a value depending only on the batch size: a map of no operands
                 node = Expr("map", (), MapAttrs(sp.Lambda((), expr)), (), dtype)
             else:
+                from symbackprop.primitives.leaf import const
                 node = const(np.array(_number(expr), dtype=dtype))
         elif expr == ARG[0] and operands[0].dtype == dtype:
             node = operands[0]
@@ -216,6 +216,7 @@ class Map(Primitive):
             node_shape = shp.broadcast_shapes(*(n.shape for n in operands))
             node = Expr("map", tuple(operands), MapAttrs(_lambda(len(operands), expr)), node_shape, dtype)
         if node.shape != out_shape:
+            from symbackprop.primitives.layout import broadcast_to
             node = broadcast_to(node, out_shape)
         return node
 
@@ -281,14 +282,13 @@ class Map(Primitive):
         return np.broadcast_to(out, shp.concrete(node.shape, n))
 
     def rewrite(self, node, args):
-        from symbackprop.primitives.constants import scalar_value
-        from symbackprop.primitives.layout import broadcast_to
-        from symbackprop.primitives.leaf import const
-        from symbackprop.simplify.stable import stabilise
         body = node.attrs.body
         values = [scalar_value(arg) for arg in args]
         if _settled(body) and all(v is None for v in values) and all(a is b for a, b in zip(args, node.args)):
             return node  # nothing to rewrite: no sympy work (most nodes of a deep graph)
+        from symbackprop.primitives.layout import broadcast_to
+        from symbackprop.primitives.leaf import const
+        from symbackprop.simplify.stable import stabilise
         expr = stabilise(body.expr)
         bindings, subs = {}, {}
         for var, arg, value in zip(body_variables(body), args, values):

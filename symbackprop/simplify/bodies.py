@@ -51,7 +51,9 @@ def _opaque(expr):
         if isinstance(e, sp.Piecewise):
             inner = e
         elif isinstance(e, _OPAQUE):
-            inner = e.func(*[simplify_expr(a) for a in e.args])
+            args = [simplify_expr(a) for a in e.args]
+            # rebuilt only when an argument changed: sympy's eval of sin(x) alone costs ~1 ms
+            inner = e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
         if isinstance(e, _OPAQUE):
             if inner not in calls:
                 calls[inner] = sp.Dummy(f"f{len(calls)}", real=True)
