@@ -49,8 +49,16 @@ def canonical_map(step, describe):
     order = sorted(range(len(variables)), key=lambda k: (describe(step.ins[k]), _place(step.body, k)))
     if order == list(range(len(variables))):
         return step
+    return Map(step.out, tuple(step.ins[k] for k in order), _reordered(step.body, tuple(order)))
+
+
+@lru_cache(maxsize=1 << 14)
+def _reordered(body, order):
+    """``body`` with its variables renamed so operand ``order[j]`` is variable j (made once
+    per body and order: a chain's thousands of maps repeat a few)."""
+    variables = body.variables
     rename = {variables[k]: variables[j] for j, k in enumerate(order)}
-    return Map(step.out, tuple(step.ins[k] for k in order), sp.Lambda(variables, step.body.expr.xreplace(rename)))
+    return sp.Lambda(variables, body.expr.xreplace(rename))
 
 
 def step_key(steps, args, describe):

@@ -37,11 +37,11 @@ def simplify(outputs, budget=BUDGET_SECONDS, reuse=()):
     may be read where a body recomputes them (the renderer passes named forward nodes).
     """
     outs = [outputs] if isinstance(outputs, Expr) else list(outputs)
-    clock = Budget(budget)
     outs = rewrite(outs)
     outs = fuse(outs, max_copied_ops=0)  # shared values stay nodes: explain names them
     extra = list(reuse)
-    outs = simplify_maps(outs, clock, Index(topo_order(outs) + extra, extra))
+    # the budget is for sympy's work on bodies: it starts here, after the linear passes
+    outs = simplify_maps(outs, Budget(budget), Index(topo_order(outs) + extra, extra))
     index = Index(topo_order(outs) + extra, extra)
     outs = _reuse_sweep(outs, index)
     return rewrite(outs)
