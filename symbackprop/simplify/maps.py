@@ -16,6 +16,7 @@ Inlining the operands lets sympy see that a backward body's ``ŷ`` and ``1 − �
 -y + yhat
 """
 
+import collections
 from functools import lru_cache
 
 import sympy as sp
@@ -69,8 +70,8 @@ def _inline(node):
     """(expr, bindings) of ``node`` with operand maps' bodies substituted in, within limits.
 
     Level by level, one ``xreplace`` per level: within a level the body's size is counted
-    up (each inlined body's operations added), not recounted after each substitution,
-    which made inlining quadratic in the body's size.
+    up (each inlined body's operations times the places of its symbol), not recounted
+    after each substitution, which made inlining quadratic in the body's size.
     """
     body = node.attrs.body
     expr, bindings = body.expr, dict(zip(body.variables, node.args))
@@ -78,6 +79,7 @@ def _inline(node):
     for _ in range(8):  # eight levels of operands at most
         subs = {}
         size = _ops(expr)
+        places = None
         for sym, arg in list(bindings.items()):
             inner = arg
             while inner.op == "broadcast_to":
@@ -85,7 +87,9 @@ def _inline(node):
             if inner.op != "map" or not inner.args:
                 continue
             ib = inner.attrs.body
-            grown = _ops(ib.expr)
+            if places is None:  # once per level: a symbol's body is copied to each of its places
+                places = collections.Counter(e for e in sp.preorder_traversal(expr) if e.is_Symbol)
+            grown = _ops(ib.expr) * max(places[sym], 1)
             if size + grown > MAX_INLINE_OPS:
                 continue
             fresh = {}
