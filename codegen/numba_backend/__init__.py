@@ -30,6 +30,7 @@ import numpy as np
 from numba import njit
 from codegen.numba_backend.mathfns import fexp, ftanh, fsigmoid, fsoftplus, fmaximum, fminimum, fsign, fheaviside
 from codegen.numba_backend.blas import gemm
+from codegen.numba_backend.views import arena_view
 
 '''
 _IMPORTS32 = "from codegen.numba_backend.mathfns import fexp32, ftanh32, fsigmoid32, fsoftplus32, fsign32, fheaviside32\n"

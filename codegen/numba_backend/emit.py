@@ -87,7 +87,8 @@ class Emitter:
 
     # ---- arena ----------------------------------------------------------------------------
     def arena_lines(self):
-        """Slices of the arenas for every temporary (sizes depend on ``n``)."""
+        """Slices of the arenas for every temporary (sizes depend on ``n``), made by
+        ``views.arena_view`` (numba's own slicing cost 0.45 s of W1's cold compile)."""
         lines = []
         offsets = slot_offsets(self.p)
         for step in self.p.steps:
@@ -97,7 +98,7 @@ class Emitter:
             start = offsets[(dtype, slot)]
             size = _size(self.shape(step.out))
             arena = f"arena_{dtype}"
-            lines.append(f"{self.var(step.out)} = {arena}[{code(start)}:{code(start + size)}]")
+            lines.append(f"{self.var(step.out)} = arena_view({arena}, {code(start)}, {code(start + size)})")
         return lines
 
     # ---- steps ----------------------------------------------------------------------------
