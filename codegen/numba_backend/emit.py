@@ -453,18 +453,14 @@ class Emitter:
             ["    " + line for line in loop] + [f"{C}[{step.index}] = {prefix}chk"]
 
     def _squarednorms(self, step, prefix):
-        """Σ g² of each gradient into hyper[offset + i] (float64; the sum may be reassociated,
-        so it vectorises), then their total."""
+        """Σ g² of each gradient into hyper[offset + i] (float64, by ``norms.squared_norm``:
+        one compiled loop for every gradient), then their total."""
         H = self.var(step.out)
-        lines, total = [], f"{prefix}tot"
-        lines.append(f"{total} = np.float64(0)")  # float64 sums, whatever the gradients' dtype
+        total = f"{prefix}tot"
+        lines = [f"{total} = 0.0"]  # float64 sums, whatever the gradients' dtype
         for i, grad in enumerate(step.grads):
-            G, acc, k = self.var(grad), f"{prefix}q{i}", f"{prefix}k{i}"
-            lines += [f"{acc} = np.float64(0)",
-                      f"for {k} in range({G}.size):",
-                      f"    {acc} += np.float64({G}[{k}]) * np.float64({G}[{k}])",
-                      f"{H}[{step.offset + i}] = {acc}",
-                      f"{total} += {acc}"]
+            lines += [f"{H}[{step.offset + i}] = squared_norm({self.var(grad)})",
+                      f"{total} += {H}[{step.offset + i}]"]
         return lines + [f"{H}[{step.offset + len(step.grads)}] = {total}"]
 
 

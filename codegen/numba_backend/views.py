@@ -25,9 +25,9 @@ the batch size of the call.  Nothing is checked (the kernels run with ``boundsch
 (2, [0.0, 0.0, 7.0, 0.0])
 """
 
+from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
-from numba.np.arrayobj import populate_array
 
 
 @intrinsic
@@ -42,13 +42,23 @@ def arena_view(typingctx, arena, lo, hi):
     sig = arena(arena, lo, hi)
 
     def codegen(context, builder, signature, args):
-        source = context.make_array(signature.args[0])(context, builder, args[0])
+        # the view's structure from the arena's by inserting fields, not through numba's
+        # struct proxies (an alloca, a store per field and a load, for SROA to undo)
+        model = context.data_model_manager[signature.return_type]
+        field = model.get_field_position
+        intp = context.get_value_type(types.intp)
         start = context.cast(builder, args[1], signature.args[1], types.intp)
         stop = context.cast(builder, args[2], signature.args[2], types.intp)
-        out = context.make_array(signature.return_type)(context, builder)
-        populate_array(out, data=builder.gep(source.data, [start]), shape=[builder.sub(stop, start)],
-                       strides=[source.itemsize], itemsize=source.itemsize, meminfo=None)
-        return out._getvalue()
+        length = builder.sub(stop, start)
+        source = args[0]
+        data = builder.gep(builder.extract_value(source, field("data")), [start])
+        view = ir.Constant(model.get_value_type(), None)  # null meminfo and parent: no reference
+        view = builder.insert_value(view, length, field("nitems"))
+        view = builder.insert_value(view, builder.extract_value(source, field("itemsize")), field("itemsize"))
+        view = builder.insert_value(view, data, field("data"))
+        shape = builder.insert_value(ir.Constant(ir.ArrayType(intp, 1), None), length, 0)
+        view = builder.insert_value(view, shape, field("shape"))
+        return builder.insert_value(view, builder.extract_value(source, field("strides")), field("strides"))
 
     return sig, codegen
 
