@@ -30,6 +30,8 @@ import numpy as np
 from numba import njit
 from codegen.numba_backend.mathfns import fexp, ftanh, fsigmoid, fsoftplus, fmaximum, fminimum, fsign, fheaviside
 from codegen.numba_backend.blas import gemm
+from codegen.numba_backend.views import arena_view
+from codegen.numba_backend.norms import squared_norm
 
 '''
 _IMPORTS32 = "from codegen.numba_backend.mathfns import fexp32, ftanh32, fsigmoid32, fsoftplus32, fsign32, fheaviside32\n"
@@ -50,6 +52,34 @@ def header(em):
 JIT_OPTIONS = 'cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"}, boundscheck=False'
 
 
+def _wrapper_options():
+    """numba's options that skip a function's wrappers, when this numba has them ('' when not).
+
+    Every ``@njit`` function gets a C-callable wrapper (``cfunc``) and a Python-callable one
+    that unboxes each argument; both are lowered, optimised and compiled with it, and the
+    Python wrapper grows with the arguments (a part of a deep network takes 40 arrays).
+    Nothing of ours calls a kernel through its C wrapper, and the shared functions and parts
+    are only ever called from generated code.  Measured on W1: 0.1-0.2 s of its cold compile;
+    on a depth-16 MLP about 1 s.  (The options are numba's target options ``no_cfunc_wrapper``
+    and ``no_cpython_wrapper``, used by numba itself for its internal functions.)
+    """
+    try:
+        from numba.core.cpu import CPUTargetOptions
+    except ImportError:
+        return "", ""
+    if not all(hasattr(CPUTargetOptions, o) for o in ("no_cfunc_wrapper", "no_cpython_wrapper")):
+        return "", ""
+    return ", no_cfunc_wrapper=True", ", no_cfunc_wrapper=True, no_cpython_wrapper=True"
+
+
+_ENTRY, _CALLEE = _wrapper_options()
+#: options of a kernel's entry (``kernel``, ``train``): called from Python only
+ENTRY_OPTIONS = JIT_OPTIONS + _ENTRY
+#: options of the functions only generated code calls (``shared_<k>``, ``part_<k>``): without a
+#: Python wrapper, so calling one from Python is an error (a crash, as numba gives it no entry)
+CALLEE_OPTIONS = JIT_OPTIONS + _CALLEE
+
+
 def kernel_source(program, name="kernel"):
     """The numba source of a function computing ``program`` into its arenas.
 
@@ -59,13 +89,13 @@ def kernel_source(program, name="kernel"):
     plan = SharedSteps(em)
     params = [em.var(a) for a in program.args] + [em.var(c) for c in program.consts] + ["n"] + \
              [f"arena_{d}" for d in program.slot_sizes]
-    lines = [f"@njit({JIT_OPTIONS})", f"def {name}({', '.join(params)}):"]
-    parts, steps = plan.split(JIT_OPTIONS, [f"arena_{d}" for d in program.slot_sizes])
+    lines = [f"@njit({ENTRY_OPTIONS})", f"def {name}({', '.join(params)}):"]
+    parts, steps = plan.split(CALLEE_OPTIONS, [f"arena_{d}" for d in program.slot_sizes])
     body = [em.nf_line()] + steps
     lines.extend("    " + line for line in body)
     lines.append("    return 0")
     arg_doc = ", ".join(f"{em.var(a)}={a}" for a in program.args)
-    return header(em) + plan.functions(JIT_OPTIONS) + parts + f"# arguments: {comment(arg_doc)}\n" + "\n".join(lines) + "\n"
+    return header(em) + plan.functions(CALLEE_OPTIONS) + parts + f"# arguments: {comment(arg_doc)}\n" + "\n".join(lines) + "\n"
 
 
 def flat(array):

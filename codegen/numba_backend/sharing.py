@@ -194,7 +194,7 @@ class SharedSteps:
             for a in args:
                 v = self.em.var(a)
                 if isinstance(step, Update) and a == step.check:  # the function writes element 0
-                    v = f"{v}[{step.index}:{step.index + 1}]"
+                    v = f"arena_view({v}, {step.index}, {step.index + 1})"
                 values.append(v)
             lines.append(f"{self.names[key]}({', '.join(values + ['n', 'nf'])})")
         return lines

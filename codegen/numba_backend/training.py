@@ -20,7 +20,7 @@ float32, as numba's loops then vectorised worse.)
 import numpy as np
 import sympy as sp
 
-from codegen.numba_backend import JIT_OPTIONS, cache, flat, header
+from codegen.numba_backend import CALLEE_OPTIONS, ENTRY_OPTIONS, cache, flat, header
 from codegen.layout import PerThread, arena_sizes
 from codegen.numba_backend.emit import Emitter
 from codegen.numba_backend.sharing import SharedSteps
@@ -53,7 +53,7 @@ def training_source(tp):
             "        " + em.nf_line(),
             f"        {rows} = perm[epoch, start:start + n]",
             f"        {hyper}[0] = step0 + steps + 1"]
-    parts, steps = plan.split(JIT_OPTIONS, arenas)
+    parts, steps = plan.split(CALLEE_OPTIONS, arenas)
     inner = [f"loss = {loss}[0]",
              "what = -1 if math.isfinite(loss) else 0",
              f"for i in range({len(tp.params)}):",
@@ -80,9 +80,9 @@ def training_source(tp):
                  "            norms[epoch, i] = acc[i] / ((ntot + bs - 1) // bs)",
                  "            acc[i] = 0"]
     body += ["return steps"]
-    lines = [f"@njit({JIT_OPTIONS})", f"def train({', '.join(params)}):"] + ["    " + line for line in body]
+    lines = [f"@njit({ENTRY_OPTIONS})", f"def train({', '.join(params)}):"] + ["    " + line for line in body]
     doc = ", ".join(f"{em.var(a)}={a}" for a in step.args)
-    return header(em) + plan.functions(JIT_OPTIONS) + parts + f"# arguments: {comment(doc)}\n" + "\n".join(lines) + "\n"
+    return header(em) + plan.functions(CALLEE_OPTIONS) + parts + f"# arguments: {comment(doc)}\n" + "\n".join(lines) + "\n"
 
 
 def build_training(tp):
