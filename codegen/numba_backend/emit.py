@@ -457,7 +457,7 @@ class Emitter:
         one compiled loop for every gradient), then their total."""
         H = self.var(step.out)
         total = f"{prefix}tot"
-        lines = [f"{total} = 0.0"]  # float64 sums, whatever the gradients' dtype
+        lines = [f"{total} = np.float64(0)"]  # float64 sums, whatever the gradients' dtype
         for i, grad in enumerate(step.grads):
             lines += [f"{H}[{step.offset + i}] = squared_norm({self.var(grad)})",
                       f"{total} += {H}[{step.offset + i}]"]
