@@ -66,13 +66,15 @@ def _wrapper_options():
     try:
         from numba.core.cpu import CPUTargetOptions
     except ImportError:
-        return "", ""
+        return {}, {}
     if not all(hasattr(CPUTargetOptions, o) for o in ("no_cfunc_wrapper", "no_cpython_wrapper")):
-        return "", ""
-    return ", no_cfunc_wrapper=True", ", no_cfunc_wrapper=True, no_cpython_wrapper=True"
+        return {}, {}
+    return {"no_cfunc_wrapper": True}, {"no_cfunc_wrapper": True, "no_cpython_wrapper": True}
 
 
-_ENTRY, _CALLEE = _wrapper_options()
+#: the wrapper options of an entry and of a callee, as keyword arguments of ``njit``
+ENTRY_WRAPPERS, CALLEE_WRAPPERS = _wrapper_options()
+_ENTRY, _CALLEE = ("".join(f", {k}={v}" for k, v in w.items()) for w in (ENTRY_WRAPPERS, CALLEE_WRAPPERS))
 #: options of a kernel's entry (``kernel``, ``train``): called from Python only
 ENTRY_OPTIONS = JIT_OPTIONS + _ENTRY
 #: options of the functions only generated code calls (``shared_<k>``, ``part_<k>``): without a

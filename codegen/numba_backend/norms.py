@@ -19,11 +19,11 @@ be reassociated, so it vectorises.
 import numpy as np
 from numba.extending import overload
 
-from codegen.numba_backend import CALLEE_OPTIONS
+from codegen.numba_backend import CALLEE_WRAPPERS
 
+# ``CALLEE_OPTIONS`` as keywords: only generated code calls it
 _OPTIONS = {"nogil": True, "error_model": "numpy", "fastmath": {"reassoc", "contract"}, "boundscheck": False,
-            # as the generated functions only generated code calls (``CALLEE_OPTIONS``)
-            **({"no_cfunc_wrapper": True, "no_cpython_wrapper": True} if "no_cpython_wrapper" in CALLEE_OPTIONS else {})}
+            **CALLEE_WRAPPERS}
 
 
 def squared_norm(g):

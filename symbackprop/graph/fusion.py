@@ -196,7 +196,7 @@ class _Fusion:
         for count, arg in zip(_body_size(body)[1], node.args):
             inner = self.pending.get(arg)
             if inner is not None and inner.root is not None and not inner.open and _constant(inner):
-                edges.append(_Edge(value=_expression(inner.root, {}, {})))  # copied: other readers keep it
+                edges.append(_Edge(value=_fused_expression(_tree_key(inner.root, {}, {}))))  # copied: other readers keep it
                 changed = True
                 continue
             if inner is not None:
@@ -278,24 +278,6 @@ def _fused_expression(tree):
     for var, (kind, what) in zip(body_variables(body), places):
         values[var] = what if kind == "value" else _fused_expression(what) if kind == "piece" else _FUSED[what]
     return body.expr.xreplace(values)
-
-
-def _expression(piece, names, memo):
-    """The sympy expression of a piece tree, operand nodes named by ``names``; each piece
-    is built once (``memo``), though it may be read in several places."""
-    key = id(piece)
-    if key not in memo:
-        body = piece.original.attrs.body
-        values = {}
-        for var, e in zip(body_variables(body), piece.edges):
-            if e.value is not None:
-                values[var] = e.value
-            elif e.piece is not None:
-                values[var] = _expression(e.piece, names, memo)
-            else:
-                values[var] = names[e.node]
-        memo[key] = body.expr.xreplace(values)
-    return memo[key]
 
 
 @lru_cache(maxsize=1 << 14)

@@ -40,14 +40,19 @@ def scalar_value(node):
     """
     node = _through_layout(node)
     if node.op == "const" and node.attrs.value.array.size == 1 and node.dtype != "int64":
-        return _sympy_number(node.attrs.value.array.item())
+        return sympy_number(node.attrs.value.array.item())
     if node.op == "map" and not node.args:
         return node.attrs.body.expr
     return None
 
 
 @lru_cache(maxsize=1 << 12)
-def _sympy_number(value):
+def sympy_number(value):
+    """A scalar constant's value as a sympy number, made once per value.
+
+    >>> sympy_number(2.0), sympy_number(0.5)
+    (2, 0.500000000000000)
+    """
     return sp.Integer(int(value)) if float(value).is_integer() else sp.Float(value)
 
 

@@ -22,7 +22,7 @@ from symbackprop.graph.node import Expr
 from symbackprop.graph.scalar import ARG, N, NAMED_FUNCTIONS, derivative, numpy_namespace
 from symbackprop.primitives.base import PRIMITIVES, Primitive, register
 from symbackprop.primitives.checks import as_node, result_dtype
-from symbackprop.primitives.constants import scalar_value
+from symbackprop.primitives.constants import scalar_value, sympy_number
 
 _ALLOWED_FUNCS = (sp.exp, sp.log, sp.tanh, sp.sinh, sp.cosh, sp.sin, sp.cos, sp.tan, sp.atan,
                   sp.asin, sp.acos, sp.asinh, sp.acosh, sp.atanh, sp.erf, sp.erfc, sp.Abs,
@@ -65,12 +65,6 @@ def body_variables(body):
     """``body.variables``, cached: sympy rebuilds the tuple on every access (~5 µs), and the
     passes ask it of every map they visit."""
     return body.variables
-
-
-@lru_cache(maxsize=1 << 12)
-def _sympy_number(value):
-    """A scalar constant's value as a sympy number (made once per value)."""
-    return sp.Integer(value) if float(value).is_integer() else sp.Float(value)
 
 
 @lru_cache(maxsize=1 << 15)
@@ -192,7 +186,7 @@ class Map(Primitive):
         first, subs = {}, {}
         for sym, node in bindings.items():
             if node.op == "const" and node.shape == ():
-                subs[sym] = _sympy_number(node.attrs.value.array.item())
+                subs[sym] = sympy_number(node.attrs.value.array.item())
             elif node in first:
                 subs[sym] = first[node]
             else:

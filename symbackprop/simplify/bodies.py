@@ -25,6 +25,12 @@ MAX_FACTOR_OPS = 60
 
 
 @lru_cache(maxsize=1 << 15)
+def op_count(expr):
+    """``sp.count_ops``, cached: inlining and reuse ask it of the same bodies again and again."""
+    return sp.count_ops(expr)
+
+
+@lru_cache(maxsize=1 << 15)
 def cost(expr):
     """Operations to evaluate ``expr``, a function call weighing as ten arithmetic ops.
 

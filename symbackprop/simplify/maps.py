@@ -17,14 +17,13 @@ Inlining the operands lets sympy see that a backward body's ``ŷ`` and ``1 − �
 """
 
 import collections
-from functools import lru_cache
 
 import sympy as sp
 
 from symbackprop.graph import ops
 from symbackprop.graph.rewrite import rebuild
 from symbackprop.graph.traverse import topo_order
-from symbackprop.simplify.bodies import Budget, cost, simplify_expr
+from symbackprop.simplify.bodies import Budget, cost, op_count, simplify_expr
 from symbackprop.simplify.reuse import Index
 
 #: inlining operand bodies stops when the body would exceed this many operations
@@ -60,12 +59,6 @@ def simplify_maps(outputs, budget, index):
     return [new[o] for o in outputs]
 
 
-@lru_cache(maxsize=1 << 14)
-def _ops(expr):
-    """``sp.count_ops``, cached: inlining asks it of the same operand bodies again and again."""
-    return sp.count_ops(expr)
-
-
 def _inline(node):
     """(expr, bindings) of ``node`` with operand maps' bodies substituted in, within limits.
 
@@ -78,7 +71,7 @@ def _inline(node):
     counter = 0
     for _ in range(8):  # eight levels of operands at most
         subs = {}
-        size = _ops(expr)
+        size = op_count(expr)
         places = None
         for sym, arg in list(bindings.items()):
             inner = arg
@@ -89,7 +82,7 @@ def _inline(node):
             ib = inner.attrs.body
             if places is None:  # once per level: a symbol's body is copied to each of its places
                 places = collections.Counter(e for e in sp.preorder_traversal(expr) if e.is_Symbol)
-            grown = _ops(ib.expr) * max(places[sym], 1)
+            grown = op_count(ib.expr) * max(places[sym], 1)
             if size + grown > MAX_INLINE_OPS:
                 continue
             fresh = {}

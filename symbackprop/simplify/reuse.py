@@ -12,11 +12,10 @@ formulas name what the forward pass named.
 (True, Lambda(x0, 1 - x0**2))
 """
 
-from functools import lru_cache
-
 import sympy as sp
 
 from symbackprop.graph import ops
+from symbackprop.simplify.bodies import op_count
 
 
 class Index:
@@ -43,7 +42,7 @@ class Index:
                 if n not in seen and n is not exclude and set(n.args) <= ops_set:
                     seen.add(n)
                     out.append(n)
-        out.sort(key=lambda n: (-_ops(n.attrs.body), n.key))
+        out.sort(key=lambda n: (-op_count(n.attrs.body.expr), n.key))
         return out
 
     def rewrite_expr(self, expr, bindings, exclude=None):
@@ -95,12 +94,6 @@ class Index:
             return node
         out = ops.apply(expr, bindings, where="simplify", dtype=node.dtype)
         return out if out.shape == node.shape else ops.broadcast_to(out, node.shape)
-
-
-@lru_cache(maxsize=1 << 14)
-def _ops(body):
-    """``sp.count_ops`` of a body, cached: the same candidates are sorted for many maps."""
-    return sp.count_ops(body.expr)
 
 
 def _replace(expr, pattern, sym):
