@@ -359,3 +359,22 @@ def test_undefined_sympy_function_is_unsupported():
         sb.elementwise(u * sp.Symbol("w"))  # two free symbols: which is the operand?
     with pytest.raises(sb.UnsupportedFunction):
         sb.elementwise(sp.Lambda(u, sp.Integral(sp.exp(-u ** 2), u)))
+
+
+def test_structural_key_is_made_on_first_use_without_recursion():
+    """Keys are made lazily (passes build many nodes they drop) and operands first with an
+    explicit stack: a 6,000-link chain whose keys were never made must not overflow Python's
+    recursion, and gives the same digests as before."""
+    from symbackprop.graph.traverse import topo_order
+    x = sb.input("x", (None, 3))
+    v = x
+    for i in range(3000):
+        v = sb.sin(v) + v if i % 2 else sb.tanh(v) * 0.5 + v
+    assert v._key is None  # nothing has asked for the newest node's key yet
+    nodes = topo_order([v])
+    before = {n: n.key for n in nodes}
+    for n in nodes:
+        object.__setattr__(n, "_key", None)
+    assert v.key == before[v] and v.key is v.key
+    assert all(n.key == k for n, k in before.items())
+    assert (sb.input("x", (None, 3)) + 1).key == (x + 1).key != (x + 2).key

@@ -39,6 +39,24 @@ def _structural_key(op, args, attrs, shape, dtype):
     return h.digest()
 
 
+def _key_with_operands(node):
+    """Make the keys of ``node`` and of every operand below it still without one, operands
+    first, with an explicit stack: a 5,000-link chain would overflow Python's recursion."""
+    stack = [node]
+    while stack:
+        top = stack[-1]
+        if top._key is not None:
+            stack.pop()
+            continue
+        missing = [a for a in top.args if a._key is None]
+        if missing:
+            stack.extend(missing)
+            continue
+        stack.pop()
+        object.__setattr__(top, "_key", _structural_key(top.op, top.args, top.attrs, top.shape, top.dtype))
+    return node._key
+
+
 @lru_cache(maxsize=1 << 12)
 def _shape_text(shape):
     return str(shape).encode()  # printing N through sympy is the slow part of a key
@@ -94,7 +112,7 @@ class Expr:
     ``symbackprop``.
     """
 
-    __slots__ = ("op", "args", "attrs", "shape", "dtype", "key", "__weakref__")
+    __slots__ = ("op", "args", "attrs", "shape", "dtype", "_key", "__weakref__")
 
     def __new__(cls, op, args, attrs, shape, dtype):
         key = (op, args, attrs, shape, dtype)
@@ -107,9 +125,16 @@ class Expr:
         object.__setattr__(node, "attrs", attrs)
         object.__setattr__(node, "shape", shape)
         object.__setattr__(node, "dtype", dtype)
-        object.__setattr__(node, "key", _structural_key(op, args, attrs, shape, dtype))
+        object.__setattr__(node, "_key", None)  # made on first use: passes build many nodes they drop
         _INTERNED[key] = node
         return node
+
+    @property
+    def key(self):
+        """A 16-byte digest of the node's structure, the same in every process (operand orders
+        and cache keys).  ``sb.input("x", (2,)).key == sb.input("x", (2,)).key``."""
+        key = self._key
+        return key if key is not None else _key_with_operands(self)
 
     def __setattr__(self, name, value):
         raise AttributeError("graph nodes are immutable")
