@@ -14,13 +14,13 @@ numba = pytest.importorskip("numba")
 from codegen.numba_backend import mathfns  # noqa: E402
 
 #: name -> (numpy reference, max ulps from it, sweep range)
-FUNCS = {"fexp": (np.exp, 1, (-745, 709.7)), "fexpm1": (np.expm1, 2, (-40, 709)), "ftanh": (np.tanh, 3, (-40, 40)),
+FUNCS = {"fexp": (np.exp, 1, (-745, 709.7)), "ftanh": (np.tanh, 3, (-40, 40)),
          "fsigmoid": (lambda x: 1 / (1 + np.exp(-x)), 4, (-40, 40)),
          "fsoftplus": (lambda x: np.logaddexp(0, x), 4, (-40, 40))}
 #: float32: the reference is numpy's float32 result; the second bound is against the exact
-#: value (float64 rounded), which numpy's own float32 functions miss by up to 2.5 ulp
-FUNCS32 = {"fexp32": (np.exp, 3, 1, (-104, 88.8)), "fexpm1_32": (np.expm1, 2, 2, (-20, 88.7)),
-           "ftanh32": (np.tanh, 2, 3, (-12, 12)), "fsigmoid32": (scipy.special.expit, 4, 3, (-40, 40)),
+#: value (float64 rounded), which numpy's own float32 functions miss by up to 2.5 ulp (tanh:
+#: the llvm backend's, 2.1 ulp from the exact value, so 3 from numpy's on the far side)
+FUNCS32 = {"fexp32": (np.exp, 3, 1, (-104, 88.8)), "ftanh32": (np.tanh, 3, 3, (-12, 12)), "fsigmoid32": (scipy.special.expit, 4, 3, (-40, 40)),
            "fsoftplus32": (lambda x: np.logaddexp(x.dtype.type(0), x), 2, 2, (-40, 40))}
 KERNEL_FLAGS = {"fastmath": {"reassoc", "contract"}}  # as codegen.numba_backend.JIT_OPTIONS
 
