@@ -17,8 +17,10 @@ import os
 import subprocess
 import sys
 
-#: the competing process: pure Python, one core, forever (until killed)
-LOOP = "while True:\n    pass\n"
+#: the competing process: pure Python, one core, until killed or until its parent is gone (a
+#: benchmark killed by a timeout cannot end it; orphaned, it would distort every later timing)
+#: (the parent's pid comes as an argument: the child may start after its parent died)
+LOOP = "import os, sys\nparent = int(sys.argv[1])\nwhile os.getppid() == parent:\n    for _ in range(100_000):\n        pass\n"
 
 
 @contextlib.contextmanager
@@ -28,7 +30,7 @@ def competitor(on=True):
     if not on:
         yield None
         return
-    child = subprocess.Popen([sys.executable, "-c", LOOP], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    child = subprocess.Popen([sys.executable, "-c", LOOP, str(os.getpid())], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
         yield child.pid

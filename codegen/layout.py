@@ -13,7 +13,7 @@ for the batch size ``n`` of a call.  Sizes are sympy expressions in the batch sy
 """
 
 import threading
-
+from collections.abc import Mapping
 from functools import lru_cache
 
 import numpy as np
@@ -86,9 +86,30 @@ def _affine(a, b):
 def slot_offsets(program):
     """{(dtype, slot): offset in elements} of every slot, as expressions in N: the slots
     whose sizes keep alignment first (see ``ALIGN_ELEMENTS``), then the rest, each group in
-    slot order.  Sums linear sizes as integer pairs: a deep network has thousands of slots."""
-    return {key: (_affine(*pair) if rest == 0 else _affine(*pair) + rest)
-            for key, (pair, rest) in _slot_layout(program).items()}
+    slot order.  Sums linear sizes as integer pairs: a deep network has thousands of slots.
+    A read-only mapping that builds each sympy offset on first lookup: a backend that looks
+    up a few (the llvm backend's call table reads ``slot_offset_pairs``) builds only those."""
+    return _SlotOffsets(_slot_layout(program))
+
+
+class _SlotOffsets(Mapping):
+    __slots__ = ("_layout", "_built")
+
+    def __init__(self, layout):
+        self._layout, self._built = layout, {}
+
+    def __getitem__(self, key):
+        offset = self._built.get(key)
+        if offset is None:
+            pair, rest = self._layout[key]
+            offset = self._built[key] = _affine(*pair) if rest == 0 else _affine(*pair) + rest
+        return offset
+
+    def __iter__(self):
+        return iter(self._layout)
+
+    def __len__(self):
+        return len(self._layout)
 
 
 def slot_offset_pairs(program):

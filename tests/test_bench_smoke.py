@@ -103,3 +103,20 @@ def test_threads_limit_pins_the_process():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-1] == "1" and "pinned" in done.stdout
+
+
+def test_the_busy_competitor_ends_when_its_benchmark_is_killed():
+    """A benchmark killed by a timeout cannot run ``competitor()``'s cleanup: the busy loop
+    must notice its parent is gone and stop, or it distorts every later timing."""
+    import time
+    from benchmarks import busy
+    script = ("import os, subprocess, sys; sys.path.insert(0, sys.argv[1]); from benchmarks import busy\n"
+              "child = subprocess.Popen([sys.executable, '-c', busy.LOOP, str(os.getpid())], stdout=subprocess.DEVNULL)\n"
+              "print(child.pid, flush=True)\n"
+              "os._exit(0)  # as a SIGKILL would: no cleanup\n")
+    out = subprocess.run([sys.executable, "-c", script, str(ROOT)], capture_output=True, text=True, timeout=60)
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while busy.running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not busy.running(pid), "the busy loop outlived the benchmark that started it"
