@@ -180,8 +180,9 @@ class Map(Primitive):
             out_shape = shp.broadcast_shapes(*(n.shape for n in nodes), context=_context(where, nodes))
         # a rebuilt node keeps its dtype even when no float operand is left to carry it
         dtype = dtype or result_dtype(nodes)
-        extra = _free_symbols(expr) - set(bindings) - {N}
-        if extra:
+        free = _free_symbols(expr)
+        if not all(s in bindings or s is N for s in free):
+            extra = free - set(bindings) - {N}
             raise ShapeError(f"{where}: symbols {sorted(str(s) for s in extra)} in {expr} are bound to no operand")
         first, subs = {}, {}
         for sym, node in bindings.items():
@@ -193,7 +194,9 @@ class Map(Primitive):
                 first[node] = sym
         expr = expr.xreplace(subs) if subs else expr
         used = _free_symbols(expr)
-        operands = sorted((n for n, s in first.items() if s in used), key=lambda n: n.key)
+        operands = [n for n, s in first.items() if s in used]
+        if len(operands) > 1:
+            operands.sort(key=_node_key)
         if len(operands) > len(ARG):
             raise ShapeError(f"{where}: more than {len(ARG)} operands in one elementwise body")
         expr = _renamed(expr, tuple((first[n], ARG[i]) for i, n in enumerate(operands)))
@@ -204,7 +207,7 @@ class Map(Primitive):
             else:
                 from symbackprop.primitives.leaf import const
                 node = const(np.array(_number(expr), dtype=dtype))
-        elif expr == ARG[0] and operands[0].dtype == dtype:
+        elif (expr is ARG[0] or (expr.is_Symbol and expr == ARG[0])) and operands[0].dtype == dtype:
             node = operands[0]
         else:
             node_shape = shp.broadcast_shapes(*(n.shape for n in operands))
@@ -409,7 +412,7 @@ def _scalar(value):
     if isinstance(value, numbers.Integral):
         return sp.Integer(int(value))
     if isinstance(value, numbers.Real):
-        return sp.Float(float(value))
+        return _float(float(value))
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "if":
         return _scalar(value.item())
     return None
@@ -424,11 +427,27 @@ def binary(op, a, b):
     """
     sa, sb_ = _scalar(a), _scalar(b)
     like = a if isinstance(a, Expr) else b
-    u, v = sp.Symbol("u", real=True), sp.Symbol("v", real=True)
     bindings = {}
     if sa is None:
-        bindings[u] = as_node(a, like, where=f"'{op}'")
+        bindings[_U] = as_node(a, like, where=f"'{op}'")
     if sb_ is None:
-        bindings[v] = as_node(b, like, where=f"'{op}'")
-    expr = _BINARY[op](u if sa is None else sa, v if sb_ is None else sb_)
-    return apply(expr, bindings, where=f"'{op}'")
+        bindings[_V] = as_node(b, like, where=f"'{op}'")
+    return apply(_binary_expr(op, sa, sb_), bindings, where=f"'{op}'")
+
+
+_U, _V = sp.Symbol("u", real=True), sp.Symbol("v", real=True)
+
+
+@lru_cache(maxsize=1 << 10)
+def _binary_expr(op, left, right):
+    """The body of ``u op v`` with a scalar side folded in (made once per op and scalars)."""
+    return _BINARY[op](_U if left is None else left, _V if right is None else right)
+
+
+@lru_cache(maxsize=1 << 12)
+def _float(value):
+    return sp.Float(value)
+
+
+def _node_key(node):
+    return node.key
