@@ -36,10 +36,14 @@ import threading
 ENV = "SYMBACKPROP_BLAS_THREADS"
 #: the count when neither ``set_blas_threads`` nor the environment says otherwise
 DEFAULT = 1
+#: with a count n > 1, products of fewer multiply-adds (M·N·K) than this run on one thread
+#: (measured: see the module's docstring)
+PARALLEL_MIN_MACS = 4_000_000
 
 _lock = threading.Lock()
 _setting = None  # the count set by set_blas_threads, or None: the environment, else DEFAULT
 _controllers = []  # blas_libraries(), once found
+_switches = []  # the native switch (blas_switch), once a backend has built it
 
 
 def _parse(value, where):
@@ -114,10 +118,52 @@ def blas_libraries():
 
 def use_scipy_blas():
     """Load scipy's BLAS (numba's ``np.dot`` would load it at its first call, after this
-    module could set its threads) and apply the count; the numba backend calls this for
-    kernels with products."""
+    module could set its threads), build the per-product switch its ``gemm`` calls and
+    apply the count; the numba backend calls this for kernels with products."""
     import scipy.linalg.cython_blas  # noqa: F401
+    native_switch()
+
+
+def _thread_functions(controller):
+    """The addresses of ``openblas_set_num_threads``/``openblas_get_num_threads`` of an
+    OpenBLAS with its own thread pool (pthreads), under whatever prefix and suffix its build
+    gave them (scipy's wheels: ``scipy_openblas_…``); None for another BLAS or layer."""
+    if getattr(controller, "internal_api", None) != "openblas" or getattr(controller, "threading_layer", None) == "openmp":
+        return None
+    import ctypes
+    try:
+        lib = ctypes.CDLL(controller.filepath)
+    except OSError:
+        return None
+    for prefix in ("", "scipy_"):
+        for suffix in ("", "64_", "_64"):
+            names = (f"{prefix}openblas_set_num_threads{suffix}", f"{prefix}openblas_get_num_threads{suffix}")
+            if all(hasattr(lib, name) for name in names):
+                return tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value for name in names)
+    return None
+
+
+def native_switch():
+    """The per-product switch compiled kernels call before their BLAS products
+    (``codegen/blas_switch.py``), built on first use, bound to scipy's OpenBLAS and set to
+    the count; a backend calls this when it binds scipy's BLAS.  The switch stays off (every
+    product on the count ``apply`` set) when that BLAS is not one OpenBLAS with a thread
+    pool of its own.
+
+    >>> s = native_switch(); s.wanted in (1, blas_threads())
+    True
+    """
+    from codegen import blas_switch
+    switch = blas_switch.switch()
+    with _lock:
+        if not switch.can_switch:
+            libraries = blas_libraries()
+            functions = _thread_functions(libraries[0]) if len(libraries) == 1 else None
+            if functions is not None:
+                switch.bind_threads(*functions)
+        _switches[:] = [switch]
     apply()
+    return switch
 
 
 def apply():
@@ -140,4 +186,6 @@ def apply():
                 getattr(type(c), "clear_controlling_thread", lambda force: None)(force=True)
                 c.set_num_threads(n)
             done[c.filepath] = n
+        for switch in _switches:  # kernels read the count at each product: compiled code never goes stale
+            switch.configure(n, PARALLEL_MIN_MACS)
         return done
