@@ -124,6 +124,11 @@ class Switch:
         """True once OpenBLAS's ``set/get_num_threads`` are bound (``bind_threads``)."""
         return bool(self._pointers["set_threads"].value and self._pointers["get_threads"].value)
 
+    @property
+    def thread_functions(self):
+        """The addresses (set, get) ``bind_threads`` bound (None when unbound)."""
+        return self._pointers["set_threads"].value, self._pointers["get_threads"].value
+
     def bind_threads(self, set_address, get_address):
         """The addresses of the BLAS's C functions ``void set(int)`` and ``int get(void)``."""
         self._pointers["set_threads"].value = set_address

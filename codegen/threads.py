@@ -38,7 +38,7 @@ ENV = "SYMBACKPROP_BLAS_THREADS"
 DEFAULT = 1
 #: with a count n > 1, products of fewer multiply-adds (M·N·K) than this run on one thread
 #: (measured: see the module's docstring)
-PARALLEL_MIN_MACS = 4_000_000
+PARALLEL_MIN_MACS = 2_097_152  # 2²¹: 128 × 128 × 128
 
 _lock = threading.Lock()
 _setting = None  # the count set by set_blas_threads, or None: the environment, else DEFAULT
