@@ -171,6 +171,21 @@ def test_a_kernel_compiled_under_one_thread_follows_later_changes_of_the_setting
     assert run_product(product_kernels, backend, LARGE_ROWS) == 1
 
 
+@pytest.mark.parametrize("backend", ["llvm", "numba"])
+def test_float32_products_switch_too(backend):
+    pytest.importorskip("llvmlite" if backend == "llvm" else "numba")
+    x, W = sb.input("x", (None, 64), dtype="float32"), sb.param("W", (64, 128), dtype="float32")
+    f = sb.compile([x @ W], backend=backend)
+    sb.set_blas_threads(2)
+    rng = np.random.default_rng(2)
+    for rows, count in ((LARGE_ROWS, 2), (SMALL_ROWS, 1)):
+        xv, Wv = rng.normal(size=(rows, 64)).astype(np.float32), rng.normal(size=(64, 128)).astype(np.float32)
+        got = np.asarray(f(x=xv, W=Wv)[0])
+        assert got.dtype == np.float32
+        assert np.max(np.abs(got - xv.astype(np.float64) @ Wv)) <= 1e-4 * np.max(np.abs(got))
+        assert set(scipy_blas_threads().values()) == {count}
+
+
 @pytest.fixture()
 def blas_calls():
     """Calls of OpenBLAS's set/get_num_threads made by the switch, recorded (["get", ("set",
