@@ -152,7 +152,9 @@ def _thread_functions(controller):
     """The addresses of ``openblas_set_num_threads``/``openblas_get_num_threads`` of an
     OpenBLAS with its own thread pool (pthreads), under whatever prefix and suffix its build
     gave them (scipy's wheels: ``scipy_openblas_…``); None for another BLAS or layer."""
-    if getattr(controller, "internal_api", None) != "openblas" or getattr(controller, "threading_layer", None) == "openmp":
+    if getattr(controller, "internal_api", None) != "openblas":
+        return None
+    if getattr(controller, "threading_layer", None) == "openmp":  # per-thread counts: another API
         return None
     import ctypes
     try:
