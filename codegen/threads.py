@@ -1,24 +1,48 @@
 """The BLAS thread count of compiled kernels: ``sb.set_blas_threads(n)`` or the environment
-variable ``SYMBACKPROP_BLAS_THREADS``; default 1.
+variable ``SYMBACKPROP_BLAS_THREADS``; default 1.  With n > 1, each product decides by its
+size: products of ``PARALLEL_MIN_MACS`` (2²¹ = 2,097,152) multiply-adds M·N·K and more run on
+n threads, smaller ones on one.
 
 The llvm backend calls scipy's ``dgemm``/``sgemm`` (``scipy.linalg.cython_blas``) for the
-products its own loop nests do not take, and the numba backend's ``np.dot`` calls the same
+products its own loop nests do not take, and the numba backend's ``gemm`` calls the same
 functions.  That BLAS is an OpenBLAS of its own (numpy's is another), with a pool of threads
 that split each large product in equal parts and then spin waiting for the next one.  On a
 machine whose cores are all taken, a part whose thread gets no core holds up the whole
 product, and the spinning burns CPU time the other processes wanted: on 2 cores with a
 competing busy loop beside other work (load average 3.5), the W2 training step (64-128-64-10,
 batch 128, float64, llvm) took 16.7 ms and 7.0 ms of CPU time with 2 BLAS threads against
-1.2 ms and 0.47 ms with one (JAX in the same run: 1.3 ms).  Quiet, the second thread
-saves at best a third of a product of W2's size (53 → 36 µs for 128×64×128, the best of
-many runs) and nothing below about 10⁶ multiply-adds (OpenBLAS itself stays single-threaded
-up to 262,144).  So one thread is the default; ``set_blas_threads(n)`` with n > 1 is for a
-machine whose cores the training run has to itself and products of 10⁶ multiply-adds and
-more.
+1.2 ms and 0.47 ms with one (JAX in the same run: 1.3 ms); a stalled product costs about
+16 ms, a time slice of the process holding the other core.  So one thread is the default;
+``set_blas_threads(n)`` with n > 1 is for a machine whose cores the training run has to
+itself.
 
-The count is set with ``threadpoolctl`` on the OpenBLAS (or MKL) library scipy's BLAS
-functions live in, when a backend binds them and whenever the setting changes; numpy's own
-BLAS (the numpy backend's ``np.dot``, a user's ``a @ b``) is left alone.
+Where a second thread pays (2 cores, 1 vs 2 threads, interleaved blocks in one process,
+median paired ratio of wall times): with both cores idle it saves 22% of a 0.5·10⁶
+multiply-add product (128×64×64), 31% at 1.05·10⁶ (W2's 128×64×128), 36% at 2.1·10⁶ and
+40–46% from 4·10⁶; with a neighbour using part of the other core the 0.5·10⁶ product is 29%
+slower, 1.05·10⁶ saves 6%, 2.1·10⁶ 15%, 8·10⁶ 20%, 17·10⁶ 33%.  OpenBLAS itself stays on
+one thread up to 262,144.  Hence the threshold: the sizes below it gain in a quiet moment
+and lose to the least competition.  A W2 step (all its products 1.05·10⁶ and less) then
+costs the same at n = 2 as at n = 1 beside a busy loop (load 2: 0.396 vs 0.400 ms on llvm,
+0.383 vs 0.387 on numba), where every product on 2 threads took 1.07 and 0.91 ms (and
+5.6–64 ms in other runs).  W3 (products of 17–51·10⁶) still runs its large products on n
+threads, and beside the busy loop took 34–66 ms a step against 8–9 ms on one thread.
+
+How: ``PARALLEL_MIN_MACS`` and the count are read at each product by native code
+(``codegen/blas_switch.py``) from globals this module writes, so compiled kernels and their
+disk caches hold no count and follow every later ``set_blas_threads``.  At n = 1 the switch
+is one load and compare per product (no measurable cost: 1272 vs 1275 ns for an 8×8×8
+dgemm through ctypes, switched vs direct); at n > 1 it asks OpenBLAS for its count (17 ns)
+and calls ``openblas_set_num_threads`` (about 0.4 µs) only when the product wants another
+count, so consecutive products of one kind make no calls.  The switch needs scipy's BLAS to
+be one OpenBLAS with a thread pool of its own (the wheels' ``libscipy_openblas``); with
+another (MKL, an OpenMP OpenBLAS), and on numba without ``numba_xxgemm`` (its ``np.dot``
+path), every product runs on the count ``apply`` sets, as before.  The count is also set
+with ``threadpoolctl`` on the library scipy's BLAS functions live in, when a backend binds
+them and whenever the setting changes (so scipy's own BLAS calls see n); numpy's own BLAS
+(the numpy backend's ``np.dot``, a user's ``a @ b``) is left alone.  A ``threadpool_limits``
+of the user's on scipy's OpenBLAS does not hold inside kernels at n > 1: the switch sets the
+count it wants.
 
 >>> import codegen.threads as t
 >>> previous = t.set_blas_threads(2); t.blas_threads()
@@ -36,10 +60,14 @@ import threading
 ENV = "SYMBACKPROP_BLAS_THREADS"
 #: the count when neither ``set_blas_threads`` nor the environment says otherwise
 DEFAULT = 1
+#: with a count n > 1, products of fewer multiply-adds (M·N·K) than this run on one thread
+#: (measured: see the module's docstring)
+PARALLEL_MIN_MACS = 2_097_152  # 2²¹: 128 × 128 × 128
 
 _lock = threading.Lock()
 _setting = None  # the count set by set_blas_threads, or None: the environment, else DEFAULT
 _controllers = []  # blas_libraries(), once found
+_switches = []  # the native switch (blas_switch), once a backend has built it
 
 
 def _parse(value, where):
@@ -114,10 +142,54 @@ def blas_libraries():
 
 def use_scipy_blas():
     """Load scipy's BLAS (numba's ``np.dot`` would load it at its first call, after this
-    module could set its threads) and apply the count; the numba backend calls this for
-    kernels with products."""
+    module could set its threads), build the per-product switch its ``gemm`` calls and
+    apply the count; the numba backend calls this for kernels with products."""
     import scipy.linalg.cython_blas  # noqa: F401
+    native_switch()
+
+
+def _thread_functions(controller):
+    """The addresses of ``openblas_set_num_threads``/``openblas_get_num_threads`` of an
+    OpenBLAS with its own thread pool (pthreads), under whatever prefix and suffix its build
+    gave them (scipy's wheels: ``scipy_openblas_…``); None for another BLAS or layer."""
+    if getattr(controller, "internal_api", None) != "openblas":
+        return None
+    if getattr(controller, "threading_layer", None) == "openmp":  # per-thread counts: another API
+        return None
+    import ctypes
+    try:
+        lib = ctypes.CDLL(controller.filepath)
+    except OSError:
+        return None
+    for prefix in ("", "scipy_"):
+        for suffix in ("", "64_", "_64"):
+            names = (f"{prefix}openblas_set_num_threads{suffix}", f"{prefix}openblas_get_num_threads{suffix}")
+            if all(hasattr(lib, name) for name in names):
+                return tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value for name in names)
+    return None
+
+
+def native_switch():
+    """The per-product switch compiled kernels call before their BLAS products
+    (``codegen/blas_switch.py``), built on first use, bound to scipy's OpenBLAS and set to
+    the count; a backend calls this when it binds scipy's BLAS.  The switch stays off (every
+    product on the count ``apply`` set) when that BLAS is not one OpenBLAS with a thread
+    pool of its own.
+
+    >>> s = native_switch(); s.wanted in (1, blas_threads())
+    True
+    """
+    from codegen import blas_switch
+    switch = blas_switch.switch()
+    with _lock:
+        if not switch.can_switch:
+            libraries = blas_libraries()
+            functions = _thread_functions(libraries[0]) if len(libraries) == 1 else None
+            if functions is not None:
+                switch.bind_threads(*functions)
+        _switches[:] = [switch]
     apply()
+    return switch
 
 
 def apply():
@@ -140,4 +212,6 @@ def apply():
                 getattr(type(c), "clear_controlling_thread", lambda force: None)(force=True)
                 c.set_num_threads(n)
             done[c.filepath] = n
+        for switch in _switches:  # kernels read the count at each product: compiled code never goes stale
+            switch.configure(n, PARALLEL_MIN_MACS)
         return done

@@ -3,6 +3,7 @@ and ``SYMBACKPROP_BLAS_THREADS`` change the count threadpoolctl reads from scipy
 backends set it when they bind that BLAS, results do not depend on it; and the benchmark's
 ``--busy`` competitor (``benchmarks/busy.py``) runs during the timed fits and is gone after."""
 
+import ctypes
 import os
 import sys
 import time
@@ -91,18 +92,149 @@ def feeds(n=300, seed=0):
     return dict(x=rng.normal(size=(n, 64)), W=rng.normal(size=(64, 128)) / 8, V=rng.normal(size=(128, 64)) / 11)
 
 
+#: batch sizes whose products (rows × 64 × 128 multiply-adds) are below and above the threshold
+#: at which, with n > 1 threads, a product runs on n threads (threads.PARALLEL_MIN_MACS)
+SMALL_ROWS = threads.PARALLEL_MIN_MACS // (64 * 128) // 2
+LARGE_ROWS = 2 * threads.PARALLEL_MIN_MACS // (64 * 128) + 1
+
+
 @pytest.mark.parametrize("backend", ["llvm", "numba"])
 def test_results_are_the_same_with_one_and_two_blas_threads(backend):
     pytest.importorskip("llvmlite" if backend == "llvm" else "numba")
     outputs = blas_graph()
-    want = sb.compile(outputs, backend="numpy")(**feeds())
     f = sb.compile(outputs, backend=backend)
+    for rows in (SMALL_ROWS, LARGE_ROWS):  # every product on one thread; every product on n
+        want = sb.compile(outputs, backend="numpy")(**feeds(rows))
+        for n in (1, 2):
+            sb.set_blas_threads(n)
+            assert set(scipy_blas_threads().values()) == {n}
+            got = f(**feeds(rows))
+            for a, b in zip(got, want):
+                assert np.max(np.abs(a - b)) <= 1e-10 * max(1.0, np.max(np.abs(b)))
+
+
+# ---- the per-product switch (codegen/blas_switch.py) ------------------------------------------
+
+@pytest.fixture(scope="module")
+def product_kernels():
+    """``x @ W`` (one BLAS product of rows × 64 × 128 multiply-adds) compiled on both backends
+    while the count is 1 (the default)."""
+    previous = sb.set_blas_threads(1)
+    x, W = sb.input("x", (None, 64)), sb.param("W", (64, 128))
+    kernels = {}
+    for backend in ("llvm", "numba"):
+        try:
+            kernels[backend] = sb.compile([x @ W], backend=backend)
+        except ImportError:  # the backend's compiler is not installed
+            pass
+    sb.set_blas_threads(previous)
+    return kernels
+
+
+def run_product(kernels, backend, rows, seed=1):
+    """Run the kernel on ``rows`` rows; check it against numpy; the count scipy's BLAS is
+    left at (the count of the product, the kernel's only one)."""
+    if backend not in kernels:
+        pytest.skip(f"no {backend} backend")
+    rng = np.random.default_rng(seed)
+    x, W = rng.normal(size=(rows, 64)), rng.normal(size=(64, 128))
+    got = np.asarray(kernels[backend](x=x, W=W)[0])
+    want = x @ W
+    assert np.max(np.abs(got - want)) <= 1e-10 * np.max(np.abs(want))
+    counts = set(scipy_blas_threads().values())
+    assert len(counts) == 1
+    return counts.pop()
+
+
+@pytest.mark.parametrize("backend", ["llvm", "numba"])
+def test_with_two_threads_a_product_below_the_threshold_runs_on_one_and_one_above_on_two(product_kernels,
+                                                                                         backend):
+    sb.set_blas_threads(2)
+    assert run_product(product_kernels, backend, LARGE_ROWS) == 2
+    assert run_product(product_kernels, backend, SMALL_ROWS) == 1
+    assert run_product(product_kernels, backend, LARGE_ROWS) == 2
+    at = threads.PARALLEL_MIN_MACS // (64 * 128)  # 256 rows: exactly the threshold (2²¹)
+    assert at * 64 * 128 == threads.PARALLEL_MIN_MACS
+    assert run_product(product_kernels, backend, at - 1) == 1
+    assert run_product(product_kernels, backend, at) == 2
+    assert SMALL_ROWS * 64 * 128 < threads.PARALLEL_MIN_MACS <= LARGE_ROWS * 64 * 128
+
+
+@pytest.mark.parametrize("backend", ["llvm", "numba"])
+def test_a_kernel_compiled_under_one_thread_follows_later_changes_of_the_setting(product_kernels, backend):
+    # compiled while the count was 1; the count is read at each product, not baked in
+    sb.set_blas_threads(1)
+    assert run_product(product_kernels, backend, LARGE_ROWS) == 1
+    sb.set_blas_threads(3)
+    assert run_product(product_kernels, backend, LARGE_ROWS) == 3
+    sb.set_blas_threads(1)
+    assert run_product(product_kernels, backend, LARGE_ROWS) == 1
+
+
+@pytest.mark.parametrize("backend", ["llvm", "numba"])
+def test_float32_products_switch_too(backend):
+    pytest.importorskip("llvmlite" if backend == "llvm" else "numba")
+    x, W = sb.input("x", (None, 64), dtype="float32"), sb.param("W", (64, 128), dtype="float32")
+    f = sb.compile([x @ W], backend=backend)
+    sb.set_blas_threads(2)
+    rng = np.random.default_rng(2)
+    for rows, count in ((LARGE_ROWS, 2), (SMALL_ROWS, 1)):
+        xv, Wv = rng.normal(size=(rows, 64)).astype(np.float32), rng.normal(size=(64, 128)).astype(np.float32)
+        got = np.asarray(f(x=xv, W=Wv)[0])
+        assert got.dtype == np.float32
+        assert np.max(np.abs(got - xv.astype(np.float64) @ Wv)) <= 1e-4 * np.max(np.abs(got))
+        assert set(scipy_blas_threads().values()) == {count}
+
+
+@pytest.fixture()
+def blas_calls():
+    """Calls of OpenBLAS's set/get_num_threads made by the switch, recorded (["get", ("set",
+    n), …]) by ctypes callbacks that forward to the real functions."""
+    switch = threads.native_switch()
+    real = switch.thread_functions
+    if not all(real):
+        pytest.skip("scipy's BLAS is not an OpenBLAS with a thread pool of its own: no switch")
+    SET, GET = ctypes.CFUNCTYPE(None, ctypes.c_int), ctypes.CFUNCTYPE(ctypes.c_int)
+    real_set, real_get = SET(real[0]), GET(real[1])
+    calls = []
+
+    def on_set(n):
+        calls.append(("set", n))
+        real_set(n)
+
+    def on_get():
+        calls.append("get")
+        return real_get()
+
+    callbacks = SET(on_set), GET(on_get)  # kept alive until restored
+    switch.bind_threads(*(ctypes.cast(c, ctypes.c_void_p).value for c in callbacks))
+    try:
+        yield calls
+    finally:
+        switch.bind_threads(*real)
+
+
+@pytest.mark.parametrize("backend", ["llvm", "numba"])
+def test_the_switch_calls_nothing_at_one_thread_and_sets_the_count_only_when_it_changes(product_kernels,
+                                                                                         backend, blas_calls):
+    sb.set_blas_threads(1)
+    for rows in (SMALL_ROWS, LARGE_ROWS):
+        run_product(product_kernels, backend, rows)
+    assert blas_calls == []  # the default path: one load and compare per product
+    sb.set_blas_threads(2)
+    for rows in (SMALL_ROWS, SMALL_ROWS, LARGE_ROWS, LARGE_ROWS, SMALL_ROWS):
+        run_product(product_kernels, backend, rows)
+    assert blas_calls.count("get") == 5
+    assert [c for c in blas_calls if c != "get"] == [("set", 1), ("set", 2), ("set", 1)]
+
+
+def test_the_llvm_kernels_code_is_the_same_whatever_the_count():
+    pytest.importorskip("llvmlite")
+    sources = []
     for n in (1, 2):
         sb.set_blas_threads(n)
-        assert set(scipy_blas_threads().values()) == {n}
-        got = f(**feeds())  # 300 × 64 × 128: OpenBLAS would split it between two threads
-        for a, b in zip(got, want):
-            assert np.max(np.abs(a - b)) <= 1e-10 * max(1.0, np.max(np.abs(b)))
+        sources.append(sb.compile(blas_graph(), backend="llvm")._run.source)
+    assert sources[0] == sources[1] and "sbp_dgemm" in sources[0]
 
 
 def test_the_llvm_backend_sets_the_count_when_it_binds_blas():

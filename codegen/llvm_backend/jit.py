@@ -13,8 +13,9 @@ compiled afresh and rewritten, never loaded.  Without a usable cache folder
 (``codegen.cache_dir`` warns once) modules are compiled in memory only.  Building kernels
 from several threads is safe: LLVM's work (parsing, optimising, emitting, loading) runs
 under one lock, and one key is built by one thread at a time.  External functions (BLAS
-through scipy's ``cython_blas`` function pointers) are bound by name with
-``llvm.add_symbol`` before loading, so no address is baked into the IR or the cached object.
+through scipy's ``cython_blas`` function pointers, behind the per-product thread switch of
+``codegen/blas_switch.py``) are bound by name with ``llvm.add_symbol`` before loading, so no
+address (and no thread count) is baked into the IR or the cached object.
 
 >>> ir_text = 'define double @twice(double %x) {\\n  %y = fmul double %x, 2.0\\n  ret double %y\\n}\\n'
 >>> k = Kernel(ir_text, {"twice": (ctypes.c_double, [ctypes.c_double])})
@@ -142,9 +143,11 @@ def _cython_blas():
 def _bind_blas():
     cython_blas = _cython_blas()
     _state["blas_module"] = cython_blas  # keep the module (and its library) alive
+    # the kernels' sbp_?gemm are the per-product thread switch's ?gemm (codegen/blas_switch.py),
+    # which calls scipy's: the BLAS thread count (codegen/threads.py) is read at each product
+    switch = threads.native_switch()
     for name, symbol in BLAS_SYMBOLS.items():
-        llvm.add_symbol(symbol, _capsule_pointer(cython_blas.__pyx_capi__[name]))
-    threads.apply()  # the BLAS thread count of compiled kernels (codegen/threads.py)
+        llvm.add_symbol(symbol, switch.gemm(name[0], _capsule_pointer(cython_blas.__pyx_capi__[name])))
 
 
 def cache_dir():

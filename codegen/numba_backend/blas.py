@@ -7,6 +7,13 @@ compiled once: it calls numba's own BLAS binding, the C function ``numba_xxgemm`
 numba's helper library (the one ``np.dot`` ends in, which calls scipy's
 ``cython_blas.dgemm``/``sgemm``), on flat C-ordered buffers.
 
+Before each product ``gemm`` calls the per-product thread switch (``codegen/blas_switch.py``)
+with its multiply-adds m·n·k: with ``set_blas_threads(n)``, n > 1, products of
+``threads.PARALLEL_MIN_MACS`` and more run on n threads, smaller ones on one.  The switch is
+called by symbol name, so numba's cached machine code reads the setting of the process that
+runs it (``threads.use_scipy_blas`` builds the switch before a kernel with products is
+compiled or loaded).
+
 ``gemm(a, b, c, m, n, k, trans_a, trans_b)`` computes the row-major ``c (m×n) = op(a) (m×k)
 · op(b) (k×n)``, ``op`` a transpose when its flag is set, in float64 or float32 (the
 arrays' dtype).  BLAS is column-major: a row-major buffer is the transpose of the
@@ -28,6 +35,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
+
+from codegen import blas_switch, threads
 
 #: the C function of numba's helper library this module calls (``numba/_helperlib.c``)
 SYMBOL = "numba_xxgemm"
@@ -59,6 +68,7 @@ def _xxgemm(typingctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc):
     sig = types.none(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)
 
     def codegen(context, builder, signature, args):
+        threads.native_switch()  # the switch's symbol must be known before numba links this code
         ta, tb, m_, n_, k_, a_, lda_, b_, ldb_, c_, ldc_ = args
         intp = context.get_value_type(types.intp)
         void_p = cgutils.voidptr_t
@@ -80,8 +90,13 @@ def _xxgemm(typingctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc):
             return context.cast(builder, value, ty, types.intp)
 
         sigargs = signature.args
+        sizes = [size(x, t) for x, t in zip((m_, n_, k_), sigargs[2:5])]
+        # the product's thread count, read at run time from codegen/threads.py's setting
+        switch = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [intp]),
+                                                blas_switch.THREADS_FOR)
+        builder.call(switch, [builder.mul(builder.mul(sizes[0], sizes[1]), sizes[2])])
         res = builder.call(fn, (ir.Constant(_CHAR, ord(kind)), flag(ta, sigargs[0]), flag(tb, sigargs[1]),
-                                size(m_, sigargs[2]), size(n_, sigargs[3]), size(k_, sigargs[4]),
+                                sizes[0], sizes[1], sizes[2],
                                 builder.bitcast(alpha, void_p), data(a_, sigargs[5]), size(lda_, sigargs[6]),
                                 data(b_, sigargs[7]), size(ldb_, sigargs[8]), builder.bitcast(beta, void_p),
                                 data(c_, sigargs[9]), size(ldc_, sigargs[10])))
