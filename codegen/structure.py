@@ -43,13 +43,18 @@ def canonical_map(step, describe):
     dtype, how a view reads it) and the place of its variable in the body.  Returns ``step``
     itself when it is already in that order.
     """
-    variables = step.body.variables
+    variables = _variables(step.body)
     if len(variables) < 2:
         return step
     order = sorted(range(len(variables)), key=lambda k: (describe(step.ins[k]), _place(step.body, k)))
     if order == list(range(len(variables))):
         return step
     return Map(step.out, tuple(step.ins[k] for k in order), _reordered(step.body, tuple(order)))
+
+
+@lru_cache(maxsize=1 << 15)
+def _variables(body):
+    return body.variables  # sympy rebuilds the tuple on every access
 
 
 @lru_cache(maxsize=1 << 14)
