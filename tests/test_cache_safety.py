@@ -487,5 +487,18 @@ def test_numba_key_changes_with_the_code_it_inlines(monkeypatch):
     from codegen.numba_backend import cache
     source = "from codegen.numba_backend.mathfns import fexp\n# a kernel\n"
     before = cache.key_of(source)
-    monkeypatch.setitem(cache._module_digests, "codegen.numba_backend.mathfns", "edited")
+    cache.key_of(source)  # fills the digests of the modules it reaches
+    digest, imports = cache._module_digests["codegen.numba_backend.mathfns"]
+    monkeypatch.setitem(cache._module_digests, "codegen.numba_backend.mathfns", ("edited", imports))
+    assert cache.key_of(source) != before
+
+
+def test_numba_key_changes_with_the_modules_its_imports_import(monkeypatch):
+    """The numba math functions emit the llvm backend's IR: an edit to that module is a new key."""
+    from codegen.numba_backend import cache
+    source = "from codegen.numba_backend.mathfns import fexp\n# a kernel\n"
+    before = cache.key_of(source)
+    assert "codegen.llvm_backend.mathfns" in cache._imported_code(source)
+    digest, imports = cache._module_digests["codegen.llvm_backend.mathfns"]
+    monkeypatch.setitem(cache._module_digests, "codegen.llvm_backend.mathfns", ("edited", imports))
     assert cache.key_of(source) != before

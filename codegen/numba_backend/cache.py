@@ -74,15 +74,27 @@ def key_of(source):
 _module_digests = {}
 
 
+_CODEGEN_IMPORT = re.compile(r"(?m)^from (codegen(?:\.\w+)+) import ")
+
+
 def _imported_code(source):
-    """Digests of the ``codegen`` modules a generated source imports (read once a process)."""
-    digests = []
-    for name in sorted(set(re.findall(r"(?m)^from (codegen(?:\.\w+)+) import ", source))):
+    """Digests of the ``codegen`` modules a generated source imports, and of those they
+    import in turn (the numba math functions are the llvm backend's IR: an edit there must
+    not leave cached kernels with the old math); each module read once a process."""
+    digests, seen = [], set()
+    todo = sorted(set(_CODEGEN_IMPORT.findall(source)))
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
         if name not in _module_digests:
-            spec = importlib.util.find_spec(name)
-            _module_digests[name] = _sha256(Path(spec.origin).read_bytes())
-        digests.append(f"{name} {_module_digests[name]}")
-    return "\n".join(digests)
+            text = Path(importlib.util.find_spec(name).origin).read_bytes()
+            _module_digests[name] = (_sha256(text), sorted(set(_CODEGEN_IMPORT.findall(text.decode()))))
+        digest, imports = _module_digests[name]
+        digests.append(f"{name} {digest}")
+        todo.extend(imports)
+    return "\n".join(sorted(digests))
 
 
 def _module_name(key):
