@@ -16,6 +16,8 @@ parts of at most 32 steps (``sharing.py``), and products call BLAS directly (``b
 [array([2., 3.])]
 """
 
+import json
+
 import numpy as np
 
 from codegen.numba_backend import cache
@@ -46,10 +48,24 @@ def header(em):
     return HEADER[:-1] + _IMPORTS32 + "\n"
 
 
-#: numba options of every kernel: no zero-division checks (they block vectorisation),
-#: reassociation and contraction so reductions and products vectorise and use FMA, and the
-#: GIL released (each thread has its own arenas), so threads calling one function run at once
-JIT_OPTIONS = 'cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"}, boundscheck=False'
+#: LLVM fast-math flags of generated code: reassociation (sums vectorise) and contraction (FMAs)
+FASTMATH = ("reassoc", "contract")
+#: numba options of every kernel (and of ``norms.squared_norm``), as ``njit`` keywords: no
+#: zero-division checks (they block vectorisation), ``FASTMATH``, and the GIL released (each
+#: thread has its own arenas), so threads calling one function run at once
+KERNEL_KEYWORDS = {"nogil": True, "error_model": "numpy", "fastmath": set(FASTMATH), "boundscheck": False}
+
+
+def _as_source(value):
+    """A keyword's value as generated source writes it: the fast-math set in ``FASTMATH``'s
+    order (the source is a cache key, and a set's order is not fixed)."""
+    if isinstance(value, set):
+        return "{" + ", ".join(json.dumps(f) for f in FASTMATH) + "}"
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+#: the same in generated source, with numba's disk cache
+JIT_OPTIONS = "cache=True, " + ", ".join(f"{k}={_as_source(v)}" for k, v in KERNEL_KEYWORDS.items())
 
 
 def _wrapper_options():

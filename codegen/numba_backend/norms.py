@@ -19,11 +19,10 @@ be reassociated, so it vectorises.
 import numpy as np
 from numba.extending import overload
 
-from codegen.numba_backend import CALLEE_WRAPPERS
+from codegen.numba_backend import CALLEE_WRAPPERS, KERNEL_KEYWORDS
 
 # ``CALLEE_OPTIONS`` as keywords: only generated code calls it
-_OPTIONS = {"nogil": True, "error_model": "numpy", "fastmath": {"reassoc", "contract"}, "boundscheck": False,
-            **CALLEE_WRAPPERS}
+_OPTIONS = {**KERNEL_KEYWORDS, **CALLEE_WRAPPERS}
 
 
 def squared_norm(g):

@@ -11,6 +11,7 @@ Lambda(x0, 2*x0)
 
 import numbers
 from functools import lru_cache
+from operator import attrgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -196,7 +197,7 @@ class Map(Primitive):
         used = _free_symbols(expr)
         operands = [n for n, s in first.items() if s in used]
         if len(operands) > 1:
-            operands.sort(key=_node_key)
+            operands.sort(key=attrgetter("key"))
         if len(operands) > len(ARG):
             raise ShapeError(f"{where}: more than {len(ARG)} operands in one elementwise body")
         expr = _renamed(expr, tuple((first[n], ARG[i]) for i, n in enumerate(operands)))
@@ -447,7 +448,3 @@ def _binary_expr(op, left, right):
 @lru_cache(maxsize=1 << 12)
 def _float(value):
     return sp.Float(value)
-
-
-def _node_key(node):
-    return node.key
